@@ -1,0 +1,31 @@
+"""bgsub: background subtraction and motion detection in video.
+
+Heavy modules (Numba kernels, OpenCV) are imported on first use, so ``import bgsub`` is cheap.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "MixtureSubtractor": "bgsub.model",
+    "evaluate_sequence": "bgsub.evaluate",
+    "Scores": "bgsub.evaluate",
+    "Sequence": "bgsub.evaluate",
+    "synthetic_scene": "bgsub.synthetic",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bgsub' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

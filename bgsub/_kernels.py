@@ -1,0 +1,385 @@
+"""Numba kernels of the online per-pixel Gaussian mixture.
+
+This module is the only code that knows the layout of the per-pixel state.
+
+State layout
+------------
+The state is one flat float32 buffer holding two arrays (see :func:`views`):
+
+* ``hot``, shape ``(H, W, R)``: the component of rank 0 of every pixel;
+* ``cold``, shape ``(H, W, K - 1, R)``: the components of rank 1 .. K-1, contiguous per pixel;
+
+with ``R = C + 2`` fields per component record: ``[u, var, mean_0 .. mean_{C-1}]``.
+Components are kept sorted by decreasing ``w / sigma``.
+
+* ``u`` is the component's weight in *scaled* units: the true weight is ``w = scale * u`` where
+  ``scale`` is one number for the whole frame, kept by the caller.  Every frame multiplies every
+  weight by ``(1 - alpha)``; in scaled units that is a change of ``scale`` alone, so the weights
+  of the components that did not match are not touched at all.  The matched component gains
+  ``alpha / scale'``.  ``u == 0`` marks an unused slot; used slots come first.
+* ``var`` is the variance per channel (isotropic, shared by the channels).
+* ``mean_c`` is the mean of channel ``c``.
+
+A pixel that matches its first component (the common case) reads and writes one 20-byte record
+(12 for gray) in ``hot`` and nothing else; a pixel that needs the others finds them together in
+one or two cache lines of ``cold``.  A new model writes only ``hot``: the pages of ``cold`` are
+first touched when a pixel needs a second component.
+
+All arithmetic is float32 without fast-math, so a plain NumPy implementation of the same rules
+performing the same operations in the same order gives bit-identical results (see
+``tests/reference.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+U = 0  # field: scaled weight
+VAR = 1  # field: variance per channel
+MEAN = 2  # field: first channel of the mean
+
+RHO_WEIGHT = 0  # rho = alpha / w (OpenCV MOG2, Power & Schoonees)
+RHO_DENSITY = 1  # rho = alpha * N(x; mu, sigma) (Stauffer & Grimson 1999)
+
+# When the global scale falls below this, all weights are multiplied by it (a power of two, so
+# exactly) and the scale is divided by it.
+RESCALE = 2.0**-16
+
+
+def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:
+    """An empty state (every slot unused) as one flat buffer; zero pages are not touched."""
+    return np.zeros(n_components * height * width * (channels + 2), np.float32)
+
+
+def views(state: np.ndarray, n_components: int, height: int, width: int, channels: int):
+    """(hot, cold) views of a flat state buffer."""
+    r = channels + 2
+    n_hot = height * width * r
+    if state.ndim != 1 or state.size != n_components * n_hot or state.dtype != np.float32:
+        raise ValueError(f"state buffer of {state.size} float32 values does not fit "
+                         f"K={n_components}, {width}x{height}x{channels}")
+    hot = state[:n_hot].reshape(height, width, r)
+    cold = state[n_hot:].reshape(height, width, n_components - 1, r)
+    return hot, cold
+
+
+def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
+              channels: int) -> np.ndarray:
+    """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""
+    hot, cold = views(state, n_components, height, width, channels)
+    return np.concatenate([hot[None], np.moveaxis(cold, 2, 0)], axis=0)
+
+
+def from_ranked(ranked: np.ndarray) -> np.ndarray:
+    """The flat state buffer of a (K, H, W, C + 2) ranked array (inverse of :func:`to_ranked`)."""
+    ranked = np.asarray(ranked, np.float32)
+    cold = np.ascontiguousarray(np.moveaxis(ranked[1:], 0, 2))
+    return np.concatenate([ranked[0].ravel(), cold.ravel()])
+
+
+class FrameParams(NamedTuple):
+    """The per-frame scalars of one update, derived from the learning rate and the scale."""
+
+    learn: bool  # False: classify only, touch nothing
+    inc: np.float32  # alpha / scale': what a match adds to u
+    inv_decay: np.float32  # 1 / (1 - alpha): undoes this frame's decay for frozen pixels
+    alpha: np.float32  # the learning rate itself (density rule)
+    thr2: np.float32  # T^2 * C: a match is d2 < thr2 * var, d2 summed over channels
+    bg_u: np.float32  # background_ratio / scale': the prefix weight limit in scaled units
+    u_new: np.float32  # weight of a new component in scaled units (w = alpha)
+    u_total: np.float32  # 1 / scale': the total weight in scaled units
+    new_scale: float
+
+
+def frame_params(alpha: float, scale: float, match_threshold: float, background_ratio: float,
+                 channels: int) -> FrameParams:
+    """Scalars for one update with learning rate ``0 <= alpha < 1`` from global ``scale``."""
+    f32 = np.float32
+    thr2 = f32(match_threshold * match_threshold * channels)
+    if alpha <= 0.0:
+        s = scale
+        return FrameParams(False, f32(0), f32(1), f32(0), thr2, f32(background_ratio / s),
+                           f32(0), f32(1.0 / s), s)
+    s = scale * (1.0 - alpha)
+    return FrameParams(True, f32(alpha / s), f32(1.0 / (1.0 - alpha)), f32(alpha), thr2,
+                       f32(background_ratio / s), f32(alpha / s), f32(1.0 / s), s)
+
+
+@njit(cache=True, inline="always")
+def _get(hot, cold, k, i, j, r):
+    if k == 0:
+        return hot[i, j, r]
+    return cold[i, j, k - 1, r]
+
+
+@njit(cache=True, inline="always")
+def _put(hot, cold, k, i, j, r, v):
+    if k == 0:
+        hot[i, j, r] = v
+    else:
+        cold[i, j, k - 1, r] = v
+
+
+@njit(cache=True, inline="always")
+def _key_greater(hot, cold, a, b, i, j):
+    """True when component ``a`` has a strictly larger w/sigma than component ``b``."""
+    ua = _get(hot, cold, a, i, j, U)
+    ub = _get(hot, cold, b, i, j, U)
+    return ua * ua * _get(hot, cold, b, i, j, VAR) > ub * ub * _get(hot, cold, a, i, j, VAR)
+
+
+@njit(cache=True, inline="always")
+def _swap(hot, cold, a, b, i, j):
+    for r in range(hot.shape[2]):
+        t = _get(hot, cold, a, i, j, r)
+        _put(hot, cold, a, i, j, r, _get(hot, cold, b, i, j, r))
+        _put(hot, cold, b, i, j, r, t)
+
+
+@njit(cache=True, inline="always")
+def _bubble_up(hot, cold, k, i, j):
+    while k > 0 and _key_greater(hot, cold, k, k - 1, i, j):
+        _swap(hot, cold, k, k - 1, i, j)
+        k -= 1
+
+
+@njit(cache=True, inline="always")
+def _dist2(frame, hot, cold, k, i, j, n_ch):
+    d2 = np.float32(0.0)
+    for c in range(n_ch):
+        diff = np.float32(frame[i, j, c]) - _get(hot, cold, k, i, j, MEAN + c)
+        d2 += diff * diff
+    return d2
+
+
+@njit(cache=True, inline="always")
+def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j):
+    """Every rule for pixel (i, j): match, classify, update, keep the order."""
+    n_comp = cold.shape[2] + 1
+    n_ch = hot.shape[2] - 2
+    zero = np.float32(0.0)
+    inv_c = np.float32(1.0 / n_ch)
+    # --- match: the first component by w/sigma within the threshold ---------------
+    matched = -1
+    used = 0
+    prefix = zero
+    d2m = zero
+    for k in range(n_comp):
+        u = _get(hot, cold, k, i, j, U)
+        if u <= zero:
+            break
+        used = k + 1
+        d2 = _dist2(frame, hot, cold, k, i, j, n_ch)
+        if d2 < thr2 * _get(hot, cold, k, i, j, VAR):
+            matched = k
+            d2m = d2
+            break
+        prefix += u
+    # --- classify: background when the match lies within the first B components ---
+    if matched >= 0 and prefix <= bg_u:
+        mask[i, j] = np.uint8(0)
+    else:
+        mask[i, j] = np.uint8(255)
+    if not learn:
+        return
+    if use_known and known[i, j] != 0:
+        # not learned: undo this frame's decay so that the true weights stay put
+        for k in range(n_comp):
+            u = _get(hot, cold, k, i, j, U)
+            if u <= zero:
+                break
+            _put(hot, cold, k, i, j, U, u * inv_decay)
+        return
+    if matched >= 0:
+        # --- update the matched component -------------------------------------------
+        k = matched
+        u_old = _get(hot, cold, k, i, j, U)
+        var_old = _get(hot, cold, k, i, j, VAR)
+        u1 = u_old + inc
+        if rho_rule == RHO_WEIGHT:
+            rho = inc / u1
+        else:
+            dens = math.exp(-0.5 * float(d2m) / float(var_old)) * math.pow(
+                2.0 * math.pi * float(var_old), -0.5 * n_ch)
+            rho = np.float32(min(float(alpha) * dens, 1.0))
+        for c in range(n_ch):
+            m = _get(hot, cold, k, i, j, MEAN + c)
+            _put(hot, cold, k, i, j, MEAN + c, m + rho * (np.float32(frame[i, j, c]) - m))
+        v1 = var_old + rho * (d2m * inv_c - var_old)
+        if v1 < var_min:
+            v1 = var_min
+        elif v1 > var_max:
+            v1 = var_max
+        _put(hot, cold, k, i, j, U, u1)
+        _put(hot, cold, k, i, j, VAR, v1)
+        # --- keep the order: only the matched component's key changed -------------
+        if u1 * u1 * var_old < u_old * u_old * v1:
+            # its key fell: it may move down
+            while k + 1 < n_comp and _get(hot, cold, k + 1, i, j, U) > zero and \
+                    _key_greater(hot, cold, k + 1, k, i, j):
+                _swap(hot, cold, k, k + 1, i, j)
+                k += 1
+        else:
+            _bubble_up(hot, cold, k, i, j)
+    else:
+        # --- no match: a new component replaces the weakest (or fills a free slot) ----
+        slot = used if used < n_comp else n_comp - 1
+        _put(hot, cold, slot, i, j, U, u_new)
+        _put(hot, cold, slot, i, j, VAR, var_init)
+        for c in range(n_ch):
+            _put(hot, cold, slot, i, j, MEAN + c, np.float32(frame[i, j, c]))
+        total = zero
+        for k in range(slot + 1):
+            total += _get(hot, cold, k, i, j, U)
+        norm = u_total / total
+        for k in range(slot + 1):
+            _put(hot, cold, k, i, j, U, _get(hot, cold, k, i, j, U) * norm)
+        _bubble_up(hot, cold, slot, i, j)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max):
+    """Classify one frame and update the mixture in place.
+
+    frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
+    known: uint8 (H, W), nonzero = known foreground (classified, not learned), read only when
+    ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds.
+
+    The common case -- learning, the pixel matches its first component and that component
+    stays first -- is written out here, straight-line and touching ``hot`` only; every other
+    pixel goes through :func:`_pixel`, which implements all the rules (and gives the same
+    result for the common case).
+    """
+    height = hot.shape[0]
+    width = hot.shape[1]
+    n_ch = hot.shape[2] - 2
+    inv_c = np.float32(1.0 / n_ch)
+    zero = np.float32(0.0)
+    fast = learn and rho_rule == RHO_WEIGHT
+    for i in prange(height):
+        for j in range(width):
+            if fast and not (use_known and known[i, j] != 0):
+                u0 = hot[i, j, U]
+                v0 = hot[i, j, VAR]
+                if n_ch == 3:
+                    x0 = np.float32(frame[i, j, 0])
+                    x1 = np.float32(frame[i, j, 1])
+                    x2 = np.float32(frame[i, j, 2])
+                    m0 = hot[i, j, MEAN]
+                    m1 = hot[i, j, MEAN + 1]
+                    m2 = hot[i, j, MEAN + 2]
+                    e0 = x0 - m0
+                    e1 = x1 - m1
+                    e2 = x2 - m2
+                    d2 = zero
+                    d2 += e0 * e0
+                    d2 += e1 * e1
+                    d2 += e2 * e2
+                else:
+                    x0 = np.float32(frame[i, j, 0])
+                    m0 = hot[i, j, MEAN]
+                    e0 = x0 - m0
+                    d2 = zero
+                    d2 += e0 * e0
+                if u0 > zero and d2 < thr2 * v0:
+                    u1 = u0 + inc
+                    rho = inc / u1
+                    v1 = v0 + rho * (d2 * inv_c - v0)
+                    if v1 < var_min:
+                        v1 = var_min
+                    elif v1 > var_max:
+                        v1 = var_max
+                    if not (u1 * u1 * v0 < u0 * u0 * v1) or cold.shape[2] == 0 or \
+                            cold[i, j, 0, U] <= zero:
+                        # stays first: nothing else to do
+                        mask[i, j] = np.uint8(0)
+                        hot[i, j, U] = u1
+                        hot[i, j, VAR] = v1
+                        hot[i, j, MEAN] = m0 + rho * e0
+                        if n_ch == 3:
+                            hot[i, j, MEAN + 1] = m1 + rho * e1
+                            hot[i, j, MEAN + 2] = m2 + rho * e2
+                        continue
+            _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
+                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def init_from_frame(frame, hot, cold, var_init, clear_cold):
+    """Re-initialise every pixel to one component centred on ``frame`` (weight 1, scale 1).
+
+    clear_cold=False skips zeroing the other components: only for a state known to be empty.
+    """
+    height = hot.shape[0]
+    width = hot.shape[1]
+    n_ch = hot.shape[2] - 2
+    for i in prange(height):
+        if clear_cold:
+            cold[i, :, :, :] = np.float32(0.0)
+        for j in range(width):
+            hot[i, j, U] = np.float32(1.0)
+            hot[i, j, VAR] = var_init
+            for c in range(n_ch):
+                hot[i, j, MEAN + c] = np.float32(frame[i, j, c])
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def scale_weights(hot, cold, factor):
+    """Multiply every weight by ``factor``."""
+    for i in prange(hot.shape[0]):
+        for j in range(hot.shape[1]):
+            hot[i, j, U] *= factor
+            for k in range(cold.shape[2]):
+                cold[i, j, k, U] *= factor
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def background_image(hot, cold, background_ratio, out):
+    """Weighted mean of each pixel's background components into ``out`` (uint8 (H, W, C))."""
+    n_comp = cold.shape[2] + 1
+    height = hot.shape[0]
+    width = hot.shape[1]
+    n_ch = hot.shape[2] - 2
+    for i in prange(height):
+        for j in range(width):
+            total = 0.0
+            for k in range(n_comp):
+                u = _get(hot, cold, k, i, j, U)
+                if u <= 0.0:
+                    break
+                total += u
+            for c in range(n_ch):
+                out[i, j, c] = 0
+            if total <= 0.0:
+                continue
+            limit = background_ratio * total
+            prefix = 0.0
+            acc0 = 0.0
+            acc1 = 0.0
+            acc2 = 0.0
+            wsum = 0.0
+            for k in range(n_comp):
+                u = _get(hot, cold, k, i, j, U)
+                if u <= 0.0 or prefix > limit:
+                    break
+                prefix += u
+                wsum += u
+                acc0 += u * _get(hot, cold, k, i, j, MEAN)
+                if n_ch == 3:
+                    acc1 += u * _get(hot, cold, k, i, j, MEAN + 1)
+                    acc2 += u * _get(hot, cold, k, i, j, MEAN + 2)
+            out[i, j, 0] = _to_u8(acc0 / wsum)
+            if n_ch == 3:
+                out[i, j, 1] = _to_u8(acc1 / wsum)
+                out[i, j, 2] = _to_u8(acc2 / wsum)
+
+
+@njit(cache=True, inline="always")
+def _to_u8(v):
+    return np.uint8(min(max(v + 0.5, 0.0), 255.0))

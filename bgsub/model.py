@@ -1,0 +1,263 @@
+"""The online per-pixel Gaussian mixture (Stauffer & Grimson 1999, KaewTraKulPong & Bowden 2001).
+
+The per-frame work is done by the Numba kernels in :mod:`bgsub._kernels`; this module holds the
+parameters, the bookkeeping between frames (learning-rate schedule, global weight scale, frame
+count), input validation and persistence.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import _kernels as kern
+
+_RHO_RULES = {"weight": kern.RHO_WEIGHT, "density": kern.RHO_DENSITY}
+_FORMAT_VERSION = 1
+
+
+def _check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        op = ">" if low_open else ">="
+        raise ValueError(f"{name} must be {op} {low}, got {value!r}")
+    if high is not None and (v > high or (high_open and v == high)):
+        op = "<" if high_open else "<="
+        raise ValueError(f"{name} must be {op} {high}, got {value!r}")
+    return v
+
+
+class MixtureSubtractor:
+    """Per-pixel online Gaussian mixture background subtractor.
+
+    Parameters
+    ----------
+    n_components : int, 1..16
+        Components per pixel (K).
+    learning_rate : float in (0, 1]
+        alpha: every weight decays by (1 - alpha) per frame.  During the first frames the rate is
+        ``max(learning_rate, 1 / t)`` (t = frames seen) when ``warmup`` is on, so the model is the
+        running average of what it has seen until 1/t falls below the rate.
+    match_threshold : float > 0
+        A pixel matches a component when its mean squared distance per channel is below
+        ``(match_threshold * sigma)^2``.
+    background_ratio : float in (0, 1]
+        The background is the first B components, by w/sigma, whose cumulative weight exceeds
+        this; a pixel is foreground when its match is not among them or nothing matched.
+    initial_variance, min_variance, max_variance : float > 0
+        Variance (per channel, in grey levels squared) of a new component, and the clamp applied
+        after each update.
+    rho : "weight" or "density"
+        Rate at which the matched component's mean and variance follow the pixel:
+        ``alpha / w`` (as OpenCV's MOG2) or Stauffer and Grimson's ``alpha * N(x; mu, sigma)``.
+    warmup : bool
+        Use ``max(learning_rate, 1/t)`` during the first frames.
+    """
+
+    def __init__(self, n_components=5, learning_rate=0.005, match_threshold=2.5,
+                 background_ratio=0.9, initial_variance=100.0, min_variance=9.0,
+                 max_variance=1600.0, rho="weight", warmup=True):
+        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
+            raise ValueError(f"n_components must be an integer, got {n_components!r}")
+        if not 1 <= n_components <= 16:
+            raise ValueError(f"n_components must be between 1 and 16, got {n_components}")
+        self.n_components = int(n_components)
+        self.learning_rate = _check_number("learning_rate", learning_rate, 0.0, 1.0, low_open=True)
+        self.match_threshold = _check_number("match_threshold", match_threshold, 0.0,
+                                             low_open=True)
+        self.background_ratio = _check_number("background_ratio", background_ratio, 0.0, 1.0,
+                                              low_open=True)
+        self.initial_variance = _check_number("initial_variance", initial_variance, 0.0,
+                                              low_open=True)
+        self.min_variance = _check_number("min_variance", min_variance, 0.0, low_open=True)
+        self.max_variance = _check_number("max_variance", max_variance, 0.0, low_open=True)
+        if self.min_variance > self.max_variance:
+            raise ValueError(f"min_variance ({min_variance}) must not exceed max_variance "
+                             f"({max_variance})")
+        if rho not in _RHO_RULES:
+            raise ValueError(f"rho must be one of {sorted(_RHO_RULES)}, got {rho!r}")
+        self.rho = rho
+        self.warmup = bool(warmup)
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self):
+        """Forget everything learned; the next frame (of any size) starts a new model."""
+        self.state_ = None  # flat float32 buffer, see bgsub._kernels
+        self.scale_ = 1.0  # true weight = scale_ * stored weight
+        self.n_frames_ = 0  # frames learned from since the last (re)initialisation
+        self.frame_shape_ = None
+
+    def get_params(self):
+        return {name: getattr(self, name) for name in (
+            "n_components", "learning_rate", "match_threshold", "background_ratio",
+            "initial_variance", "min_variance", "max_variance", "rho", "warmup")}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"MixtureSubtractor({args})"
+
+    def _views(self):
+        return kern.views(self.state_, self.n_components, *self.frame_shape_)
+
+    def components(self):
+        """The state as a float32 array (K, H, W, C + 2): plane k holds every pixel's component
+        of rank k (by w/sigma) as [weight, variance, mean...]; weight 0 = unused slot."""
+        if self.state_ is None:
+            return None
+        ranked = kern.to_ranked(self.state_, self.n_components, *self.frame_shape_)
+        ranked[..., kern.U] *= np.float32(self.scale_)
+        return ranked
+
+    # ------------------------------------------------------------------ input
+    def _as_frame(self, frame):
+        if not isinstance(frame, np.ndarray):
+            raise TypeError(f"frame must be a numpy array, got {type(frame).__name__}")
+        if frame.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8, got {frame.dtype}")
+        if frame.ndim == 2:
+            frame = frame[:, :, None]
+        elif frame.ndim != 3 or frame.shape[2] not in (1, 3):
+            raise ValueError(f"frame must be (H, W) gray or (H, W, 3) BGR, got shape "
+                             f"{frame.shape}")
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
+            raise ValueError(f"frame is empty: shape {frame.shape}")
+        if self.frame_shape_ is not None and frame.shape != self.frame_shape_:
+            raise ValueError(f"frame shape {_fmt(frame.shape)} differs from the model's "
+                             f"{_fmt(self.frame_shape_)}; call reset() to start a new model")
+        return np.ascontiguousarray(frame)
+
+    def _rate(self, learning_rate):
+        if learning_rate is None:
+            t = self.n_frames_ + 1
+            return max(self.learning_rate, 1.0 / t) if self.warmup else self.learning_rate
+        return _check_number("learning_rate", learning_rate, 0.0, 1.0)
+
+    # ------------------------------------------------------------------ main
+    def apply(self, frame, learning_rate=None, known_foreground=None, out=None):
+        """Classify ``frame`` and learn from it; returns the uint8 mask (0 / 255).
+
+        learning_rate overrides the rate for this call: 0 freezes the model, 1 re-initialises it
+        from this frame.  known_foreground (bool or uint8 (H, W), nonzero = foreground) marks
+        pixels that are classified but not learned.  out: a uint8 (H, W) array to write into.
+        """
+        f = self._as_frame(frame)
+        h, w, c = f.shape
+        if out is None:
+            out = np.empty((h, w), np.uint8)
+        elif (not isinstance(out, np.ndarray) or out.shape != (h, w) or out.dtype != np.uint8
+              or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous uint8 array of shape {(h, w)}")
+        known = _DUMMY
+        if known_foreground is not None:
+            known = np.asarray(known_foreground)
+            if known.shape != (h, w):
+                raise ValueError(f"known_foreground shape {known.shape} does not match the frame "
+                                 f"{(h, w)}")
+            known = np.ascontiguousarray(known.view(np.uint8) if known.dtype == bool
+                                         else known.astype(np.uint8, copy=False))
+        alpha = self._rate(learning_rate)
+        fresh = self.state_ is None
+        if fresh:
+            self.state_ = kern.new_state(self.n_components, h, w, c)
+            self.frame_shape_ = f.shape
+        hot, cold = self._views()
+        if alpha >= 1.0:
+            kern.init_from_frame(f, hot, cold, np.float32(self.initial_variance), not fresh)
+            self.scale_ = 1.0
+            self.n_frames_ = 1
+            out[...] = 0
+            return out
+        p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c)
+        kern.apply_frame(f, hot, cold, out, known, known is not _DUMMY, p.learn, p.inc,
+                         p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u, p.u_new,
+                         p.u_total, np.float32(self.initial_variance),
+                         np.float32(self.min_variance), np.float32(self.max_variance))
+        if p.learn:
+            self.scale_ = p.new_scale
+            self.n_frames_ += 1
+            if self.scale_ < kern.RESCALE:
+                # exact: a power of two
+                kern.scale_weights(hot, cold, np.float32(kern.RESCALE))
+                self.scale_ /= kern.RESCALE
+        return out
+
+    def background_image(self):
+        """uint8 image of the background: the weighted mean of each pixel's background
+        components; same channels as the input.  None before the first frame."""
+        if self.state_ is None:
+            return None
+        h, w, c = self.frame_shape_
+        out = np.empty((h, w, c), np.uint8)
+        kern.background_image(*self._views(), self.background_ratio, out)
+        return out[:, :, 0] if c == 1 else out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write parameters and the whole state to ``path`` (.npz), atomically."""
+        path = Path(path)
+        params = self.get_params()
+        arrays = {
+            "format_version": np.array(_FORMAT_VERSION),
+            "params_names": np.array(list(params)),
+            "params_values": np.array([str(v) for v in params.values()]),
+            "scale": np.array(self.scale_, np.float64),
+            "n_frames": np.array(self.n_frames_, np.int64),
+            "state": self.state_ if self.state_ is not None else np.zeros((0,), np.float32),
+            "frame_shape": np.array(self.frame_shape_ or (), np.int64),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz",
+                                   dir=path.parent if str(path.parent) else ".")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """A model from :meth:`save`; it continues bit for bit as the saved one would."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                version = int(z["format_version"])
+                if version != _FORMAT_VERSION:
+                    raise ValueError(f"{path}: unsupported model format version {version}")
+                names = [str(n) for n in z["params_names"]]
+                values = [str(v) for v in z["params_values"]]
+                state = z["state"]
+                scale = float(z["scale"])
+                n_frames = int(z["n_frames"])
+                frame_shape = tuple(int(v) for v in z["frame_shape"])
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, ValueError) and "model format" in str(exc):
+                raise
+            raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
+        kinds = {"n_components": int, "rho": str, "warmup": lambda s: s == "True"}
+        params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
+        model = cls(**params)
+        if state.size:
+            model.state_ = np.ascontiguousarray(state, np.float32)
+            model.frame_shape_ = frame_shape
+            model._views()  # validates the buffer against the shape
+        model.scale_ = scale
+        model.n_frames_ = n_frames
+        return model
+
+
+_DUMMY = np.zeros((1, 1), np.uint8)
+
+
+def _fmt(shape):
+    h, w, c = shape
+    return f"{w}x{h}x{c}"

@@ -1,0 +1,110 @@
+"""Speed of MixtureSubtractor.apply() against OpenCV's MOG2, same frames, same process.
+
+    python scripts/bench.py [--frames 150] [--repeats 3] [--video PATH] [--markdown]
+
+Frames are decoded once from a real recording (``../shared/data/videos/bridge_traffic_640x360.mp4``
+when present, else the project's sample video), resized to each size and held in memory; only
+``apply()`` is timed.  Each repeat runs a fresh model of each method over all frames, the methods
+interleaved so that machine noise hits both; the table gives the median fps and the ratio.
+MOG2 is ``cv2.createBackgroundSubtractorMOG2(detectShadows=False)`` with ``setNMixtures(5)``,
+bgsub is ``MixtureSubtractor(n_components=5)`` with its defaults; both use
+``cv2.getNumThreads()`` / Numba's threads (the same count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import bgsub  # noqa: E402
+
+SIZES = [(640, 480), (1280, 720), (1920, 1080)]
+
+
+def default_video():
+    data = Path(os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data"))
+    real = data / "videos" / "bridge_traffic_640x360.mp4"
+    if real.exists():
+        return real
+    return ROOT / "sample_videos" / "street.mp4"
+
+
+def read_frames(path, n):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    if not frames:
+        raise SystemExit(f"bench: could not read frames from {path}")
+    return frames
+
+
+def time_run(make, frames):
+    model = make()
+    t0 = time.perf_counter()
+    for f in frames:
+        model.apply(f)
+    return len(frames) / (time.perf_counter() - t0)
+
+
+def make_mog2():
+    m = cv2.createBackgroundSubtractorMOG2(detectShadows=False)
+    m.setNMixtures(5)
+    return m
+
+
+def make_bgsub():
+    return bgsub.MixtureSubtractor(n_components=5)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--video", type=Path, default=None)
+    ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES))
+    args = ap.parse_args(argv)
+    video = args.video or default_video()
+    base = read_frames(video, args.frames)
+    import numba
+
+    print(f"video: {video.name}, {len(base)} frames; cv2 {cv2.__version__} with "
+          f"{cv2.getNumThreads()} threads; numba {numba.__version__} with "
+          f"{numba.get_num_threads()} threads")
+    make_bgsub().apply(base[0])  # compile / load the kernel outside the timing
+    rows = []
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        frames = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in base]
+        fps = {"mog2": [], "bgsub": []}
+        for _ in range(args.repeats):
+            fps["mog2"].append(time_run(make_mog2, frames))
+            fps["bgsub"].append(time_run(make_bgsub, frames))
+        m = statistics.median(fps["mog2"])
+        b = statistics.median(fps["bgsub"])
+        rows.append((f"{w}x{h}", m, b, b / m))
+        del frames
+    print()
+    print("| size | MOG2 fps | bgsub fps | bgsub / MOG2 |")
+    print("|---|---|---|---|")
+    for name, m, b, r in rows:
+        print(f"| {name} | {m:.0f} | {b:.0f} | {r:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

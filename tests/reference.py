@@ -1,0 +1,102 @@
+"""A plain NumPy implementation of the online mixture's rules, for checking the Numba kernel.
+
+It keeps the components of a pixel in a Python list, sorts them by w/sigma explicitly (a
+stable sort) and performs the same float32 operations as the kernel, one pixel at a time.  It
+shares nothing with bgsub but the meaning of the state array's fields, which it reads and writes
+through ``to_components`` / ``from_components``.
+"""
+
+import math
+
+import numpy as np
+
+f32 = np.float32
+
+
+def to_components(state, i, j):
+    """[(u, var, mean array)] of the used components of pixel (i, j), in rank order."""
+    comps = []
+    for k in range(state.shape[0]):
+        rec = state[k, i, j]
+        if rec[0] <= 0:
+            break
+        comps.append([f32(rec[0]), f32(rec[1]), rec[2:].astype(np.float32).copy()])
+    return comps
+
+
+def from_components(state, i, j, comps):
+    state[:, i, j, :] = 0
+    for k, (u, var, mean) in enumerate(comps):
+        state[k, i, j, 0] = u
+        state[k, i, j, 1] = var
+        state[k, i, j, 2:] = mean
+
+
+def _sort(comps):
+    # stable insertion sort by decreasing u/sigma with the kernel's comparison (u_a^2 var_b >
+    # u_b^2 var_a); ties keep their order
+    out = []
+    for comp in comps:
+        pos = len(out)
+        while pos > 0 and comp[0] * comp[0] * out[pos - 1][1] > out[pos - 1][0] * out[pos - 1][0] * comp[1]:
+            pos -= 1
+        out.insert(pos, comp)
+    return out
+
+
+def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max):
+    """One frame; returns the mask and updates ``state`` in place (same contract as the kernel)."""
+    h, w, n_ch = frame.shape
+    n_comp = state.shape[0]
+    mask = np.zeros((h, w), np.uint8)
+    for i in range(h):
+        for j in range(w):
+            x = frame[i, j].astype(np.float32)
+            comps = to_components(state, i, j)
+            matched, prefix, d2m = -1, f32(0), f32(0)
+            for k, (u, var, mean) in enumerate(comps):
+                d2 = f32(0)
+                for c in range(n_ch):
+                    diff = f32(x[c] - mean[c])
+                    d2 = f32(d2 + f32(diff * diff))
+                if d2 < f32(p.thr2 * var):
+                    matched, d2m = k, d2
+                    break
+                prefix = f32(prefix + u)
+            background = matched >= 0 and prefix <= p.bg_u
+            mask[i, j] = 0 if background else 255
+            if not p.learn:
+                continue
+            if known is not None and known[i, j]:
+                for comp in comps:
+                    comp[0] = f32(comp[0] * p.inv_decay)
+                from_components(state, i, j, comps)
+                continue
+            if matched >= 0:
+                u, var, mean = comps[matched]
+                u1 = f32(u + p.inc)
+                if rho_rule == 0:
+                    rho = f32(p.inc / u1)
+                else:
+                    dens = math.exp(-0.5 * float(d2m) / float(var)) * math.pow(
+                        2.0 * math.pi * float(var), -0.5 * n_ch)
+                    rho = f32(min(float(p.alpha) * dens, 1.0))
+                new_mean = np.array([f32(mean[c] + f32(rho * f32(x[c] - mean[c])))
+                                     for c in range(n_ch)], np.float32)
+                v1 = f32(var + f32(rho * f32(f32(d2m * f32(1.0 / n_ch)) - var)))
+                v1 = min(max(v1, var_min), var_max)
+                comps[matched] = [u1, f32(v1), new_mean]
+            else:
+                new = [p.u_new, f32(var_init), x.copy()]
+                if len(comps) < n_comp:
+                    comps.append(new)
+                else:
+                    comps[-1] = new
+                total = f32(0)
+                for comp in comps:
+                    total = f32(total + comp[0])
+                norm = f32(p.u_total / total)
+                for comp in comps:
+                    comp[0] = f32(comp[0] * norm)
+            from_components(state, i, j, _sort(comps))
+    return mask
