@@ -7,7 +7,7 @@ State layout
 The state is one flat float32 buffer holding two arrays (see :func:`views`):
 
 * ``hot``, shape ``(H, W, R)``: the component of rank 0 of every pixel;
-* ``cold``, shape ``(H, W, K - 1, R)``: the components of rank 1 .. K-1, contiguous per pixel;
+* ``cold``, shape ``(K - 1, H, W, R)``: the components of rank 1 .. K-1, one plane per rank;
 
 with ``R = C + 2`` fields per component record: ``[u, var, mean_0 .. mean_{C-1}]``.
 Components are kept sorted by decreasing ``w / sigma``.
@@ -21,9 +21,10 @@ Components are kept sorted by decreasing ``w / sigma``.
 * ``mean_c`` is the mean of channel ``c``.
 
 A pixel that matches its first component (the common case) reads and writes one 20-byte record
-(12 for gray) in ``hot`` and nothing else; a pixel that needs the others finds them together in
-one or two cache lines of ``cold``.  A new model writes only ``hot``: the pages of ``cold`` are
-first touched when a pixel needs a second component.
+(12 for gray) in ``hot`` and nothing else; the next most common case, a match at rank 1, adds one
+record of the dense rank-1 plane, whose neighbours the neighbouring pixels (moving objects and
+waving trees come in blobs) tend to need too.  A new model writes only ``hot``: the pages of
+``cold`` are first touched when a pixel needs a second component.
 
 All arithmetic is float32 without fast-math, so a plain NumPy implementation of the same rules
 performing the same operations in the same order gives bit-identical results (see
@@ -63,7 +64,7 @@ def views(state: np.ndarray, n_components: int, height: int, width: int, channel
         raise ValueError(f"state buffer of {state.size} float32 values does not fit "
                          f"K={n_components}, {width}x{height}x{channels}")
     hot = state[:n_hot].reshape(height, width, r)
-    cold = state[n_hot:].reshape(height, width, n_components - 1, r)
+    cold = state[n_hot:].reshape(n_components - 1, height, width, r)
     return hot, cold
 
 
@@ -71,13 +72,13 @@ def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
               channels: int) -> np.ndarray:
     """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""
     hot, cold = views(state, n_components, height, width, channels)
-    return np.concatenate([hot[None], np.moveaxis(cold, 2, 0)], axis=0)
+    return np.concatenate([hot[None], cold], axis=0)
 
 
 def from_ranked(ranked: np.ndarray) -> np.ndarray:
     """The flat state buffer of a (K, H, W, C + 2) ranked array (inverse of :func:`to_ranked`)."""
     ranked = np.asarray(ranked, np.float32)
-    cold = np.ascontiguousarray(np.moveaxis(ranked[1:], 0, 2))
+    cold = np.ascontiguousarray(ranked[1:])
     return np.concatenate([ranked[0].ravel(), cold.ravel()])
 
 
@@ -113,7 +114,7 @@ def frame_params(alpha: float, scale: float, match_threshold: float, background_
 def _get(hot, cold, k, i, j, r):
     if k == 0:
         return hot[i, j, r]
-    return cold[i, j, k - 1, r]
+    return cold[k - 1, i, j, r]
 
 
 @njit(cache=True, inline="always")
@@ -121,7 +122,7 @@ def _put(hot, cold, k, i, j, r, v):
     if k == 0:
         hot[i, j, r] = v
     else:
-        cold[i, j, k - 1, r] = v
+        cold[k - 1, i, j, r] = v
 
 
 @njit(cache=True, inline="always")
@@ -160,7 +161,7 @@ def _dist2(frame, hot, cold, k, i, j, n_ch):
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
-    n_comp = cold.shape[2] + 1
+    n_comp = cold.shape[0] + 1
     n_ch = hot.shape[2] - 2
     zero = np.float32(0.0)
     inv_c = np.float32(1.0 / n_ch)
@@ -242,6 +243,46 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
         _bubble_up(hot, cold, slot, i, j)
 
 
+@njit(cache=True, inline="always")
+def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, inv_c, var_min,
+                 var_max):
+    """The rules of :func:`_pixel` for a pixel that does not match rank 0 and does match rank 1,
+    written out; returns False, having written nothing, when it does not apply (no match at
+    rank 1, or the matched key fell and a rank-2 component exists)."""
+    zero = np.float32(0.0)
+    u1 = cold[0, i, j, U]
+    v1 = cold[0, i, j, VAR]
+    d2 = zero
+    for c in range(n_ch):
+        diff = np.float32(frame[i, j, c]) - cold[0, i, j, MEAN + c]
+        d2 += diff * diff
+    if not d2 < thr2 * v1:
+        return False
+    un = u1 + inc
+    rho = inc / un
+    vn = v1 + rho * (d2 * inv_c - v1)
+    if vn < var_min:
+        vn = var_min
+    elif vn > var_max:
+        vn = var_max
+    fell = un * un * v1 < u1 * u1 * vn
+    if fell and cold.shape[0] > 1 and cold[1, i, j, U] > zero:
+        return False
+    mask[i, j] = np.uint8(0) if u0 <= bg_u else np.uint8(255)
+    cold[0, i, j, U] = un
+    cold[0, i, j, VAR] = vn
+    for c in range(n_ch):
+        m = cold[0, i, j, MEAN + c]
+        cold[0, i, j, MEAN + c] = m + rho * (np.float32(frame[i, j, c]) - m)
+    if not fell and un * un * v0 > u0 * u0 * vn:
+        # it now outranks rank 0: swap the two records
+        for r in range(hot.shape[2]):
+            t = hot[i, j, r]
+            hot[i, j, r] = cold[0, i, j, r]
+            cold[0, i, j, r] = t
+    return True
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max):
@@ -295,8 +336,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                         v1 = var_min
                     elif v1 > var_max:
                         v1 = var_max
-                    if not (u1 * u1 * v0 < u0 * u0 * v1) or cold.shape[2] == 0 or \
-                            cold[i, j, 0, U] <= zero:
+                    if not (u1 * u1 * v0 < u0 * u0 * v1) or cold.shape[0] == 0 or \
+                            cold[0, i, j, U] <= zero:
                         # stays first: nothing else to do
                         mask[i, j] = np.uint8(0)
                         hot[i, j, U] = u1
@@ -305,6 +346,11 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                         if n_ch == 3:
                             hot[i, j, MEAN + 1] = m1 + rho * e1
                             hot[i, j, MEAN + 2] = m2 + rho * e2
+                        continue
+                elif u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
+                    # second most common: the pixel matches its component of rank 1
+                    if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u,
+                                    inc, inv_c, var_min, var_max):
                         continue
             _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                    alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j)
@@ -321,7 +367,7 @@ def init_from_frame(frame, hot, cold, var_init, clear_cold):
     n_ch = hot.shape[2] - 2
     for i in prange(height):
         if clear_cold:
-            cold[i, :, :, :] = np.float32(0.0)
+            cold[:, i, :, :] = np.float32(0.0)
         for j in range(width):
             hot[i, j, U] = np.float32(1.0)
             hot[i, j, VAR] = var_init
@@ -335,14 +381,14 @@ def scale_weights(hot, cold, factor):
     for i in prange(hot.shape[0]):
         for j in range(hot.shape[1]):
             hot[i, j, U] *= factor
-            for k in range(cold.shape[2]):
-                cold[i, j, k, U] *= factor
+            for k in range(cold.shape[0]):
+                cold[k, i, j, U] *= factor
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def background_image(hot, cold, background_ratio, out):
     """Weighted mean of each pixel's background components into ``out`` (uint8 (H, W, C))."""
-    n_comp = cold.shape[2] + 1
+    n_comp = cold.shape[0] + 1
     height = hot.shape[0]
     width = hot.shape[1]
     n_ch = hot.shape[2] - 2

@@ -58,13 +58,17 @@ class MixtureSubtractor:
     rho : "weight" or "density"
         Rate at which the matched component's mean and variance follow the pixel:
         ``alpha / w`` (as OpenCV's MOG2) or Stauffer and Grimson's ``alpha * N(x; mu, sigma)``.
-    warmup : bool
-        Use ``max(learning_rate, 1/t)`` during the first frames.
+    warmup : float >= 0 (True = 1, False = 0)
+        Warm-up speed c: frame t >= 2 uses the rate ``max(learning_rate, 1 / (c t))``, so the
+        model starts as a running average; c = 1 is KaewTraKulPong and Bowden's window, c = 2 is
+        OpenCV MOG2's, 0 turns the warm-up off.  The first frame always initialises the model.
     """
 
-    def __init__(self, n_components=5, learning_rate=0.005, match_threshold=2.5,
-                 background_ratio=0.9, initial_variance=100.0, min_variance=9.0,
-                 max_variance=1600.0, rho="weight", warmup=True):
+    # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
+    # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
+    def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
+                 background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
+                 max_variance=1600.0, rho="weight", warmup=4.0):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -85,7 +89,8 @@ class MixtureSubtractor:
         if rho not in _RHO_RULES:
             raise ValueError(f"rho must be one of {sorted(_RHO_RULES)}, got {rho!r}")
         self.rho = rho
-        self.warmup = bool(warmup)
+        self.warmup = _check_number("warmup", float(warmup) if isinstance(warmup, bool)
+                                    else warmup, 0.0)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -138,7 +143,11 @@ class MixtureSubtractor:
     def _rate(self, learning_rate):
         if learning_rate is None:
             t = self.n_frames_ + 1
-            return max(self.learning_rate, 1.0 / t) if self.warmup else self.learning_rate
+            if t == 1:
+                return 1.0
+            if self.warmup > 0:
+                return max(self.learning_rate, 1.0 / (self.warmup * t))
+            return self.learning_rate
         return _check_number("learning_rate", learning_rate, 0.0, 1.0)
 
     # ------------------------------------------------------------------ main
@@ -243,7 +252,7 @@ class MixtureSubtractor:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
-        kinds = {"n_components": int, "rho": str, "warmup": lambda s: s == "True"}
+        kinds = {"n_components": int, "rho": str}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         model = cls(**params)
         if state.size:

@@ -27,7 +27,9 @@ class ReferenceModel:
         if self.state is None:
             self.state = np.zeros((m.n_components, h, w, c + 2), np.float32)
         if learning_rate is None:
-            alpha = max(m.learning_rate, 1.0 / (self.t + 1)) if m.warmup else m.learning_rate
+            t = self.t + 1
+            alpha = 1.0 if t == 1 else (max(m.learning_rate, 1.0 / (m.warmup * t)) if m.warmup
+                                        else m.learning_rate)
         else:
             alpha = learning_rate
         if alpha >= 1.0:

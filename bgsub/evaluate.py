@@ -1,0 +1,254 @@
+"""Scoring foreground masks against CDnet-2014-style ground truth.
+
+A sequence is a folder with ``input/`` (``inNNNNNN.jpg|png``), ``groundtruth/``
+(``gtNNNNNN.png``), an optional ``ROI.bmp`` (nonzero = evaluate) and an optional
+``temporalROI.txt`` ("first last", frame numbers as in the file names, inclusive).
+
+CDnet's rules: ground-truth labels 0 (static) and 50 (hard shadow) are background, 255 is
+foreground, 85 (outside the ROI) and 170 (unknown) are not scored; only a predicted 255 is
+foreground (a 127 shadow label counts as background).  Per sequence the counts are summed over
+every scored frame and pixel, then turned into the seven CDnet metrics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+GT_FOREGROUND = 255
+GT_NEGATIVE = (0, 50)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+_NUM = re.compile(r"(\d+)$")
+
+
+class SequenceError(ValueError):
+    """A folder that cannot be scored; the message names the problem."""
+
+
+def _numbered(folder: Path, prefix: str) -> dict[int, Path]:
+    out = {}
+    for p in folder.iterdir():
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.stem.startswith(prefix):
+            continue
+        m = _NUM.search(p.stem)
+        if m:
+            out[int(m.group(1))] = p
+    return out
+
+
+@dataclass
+class Scores:
+    """Summed confusion counts of one sequence, and the CDnet metrics derived from them."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    frames_scored: int = 0
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> None:
+        """Add one frame: ``pred`` uint8 mask (255 = foreground), ``gt`` CDnet labels."""
+        if pred.shape != gt.shape:
+            raise SequenceError(f"mask shape {pred.shape} differs from ground truth {gt.shape}")
+        fg = pred == 255
+        pos = gt == GT_FOREGROUND
+        neg = (gt == GT_NEGATIVE[0]) | (gt == GT_NEGATIVE[1])
+        if roi is not None:
+            pos &= roi
+            neg &= roi
+        tp = int(np.count_nonzero(fg & pos))
+        fp = int(np.count_nonzero(fg & neg))
+        self.tp += tp
+        self.fp += fp
+        self.fn += int(np.count_nonzero(pos)) - tp
+        self.tn += int(np.count_nonzero(neg)) - fp
+        self.frames_scored += 1
+
+    @staticmethod
+    def _div(a, b):
+        return a / b if b else 0.0
+
+    @property
+    def recall(self):
+        return self._div(self.tp, self.tp + self.fn)
+
+    @property
+    def specificity(self):
+        return self._div(self.tn, self.tn + self.fp)
+
+    @property
+    def fpr(self):
+        return self._div(self.fp, self.fp + self.tn)
+
+    @property
+    def fnr(self):
+        return self._div(self.fn, self.tp + self.fn)
+
+    @property
+    def pwc(self):
+        return 100.0 * self._div(self.fp + self.fn, self.tp + self.fp + self.fn + self.tn)
+
+    @property
+    def precision(self):
+        return self._div(self.tp, self.tp + self.fp)
+
+    @property
+    def f_measure(self):
+        p, r = self.precision, self.recall
+        return self._div(2 * p * r, p + r)
+
+    METRICS = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
+
+    def as_dict(self):
+        d = {m: getattr(self, m) for m in self.METRICS}
+        d.update(asdict(self))
+        return d
+
+
+@dataclass
+class Sequence:
+    """A CDnet-layout folder: which frames exist, which are scored, and the spatial ROI."""
+
+    path: Path
+    frames: dict[int, Path]
+    groundtruth: dict[int, Path]
+    roi: np.ndarray | None
+    temporal: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self):
+        return self.path.name
+
+    @classmethod
+    def open(cls, path) -> "Sequence":
+        import cv2
+
+        path = Path(path)
+        if not path.is_dir():
+            raise SequenceError(f"{path}: not a folder")
+        inp, gtd = path / "input", path / "groundtruth"
+        if not inp.is_dir() or not gtd.is_dir():
+            raise SequenceError(f"{path}: not a CDnet sequence (needs input/ and groundtruth/)")
+        frames = _numbered(inp, "in")
+        if not frames:
+            raise SequenceError(f"{path}: no inNNNNNN images in input/")
+        gts = _numbered(gtd, "gt")
+        if not gts:
+            raise SequenceError(f"{path}: no gtNNNNNN images in groundtruth/")
+        notes = []
+        roi = None
+        roi_path = path / "ROI.bmp"
+        if roi_path.exists():
+            img = cv2.imread(str(roi_path), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                raise SequenceError(f"{roi_path}: unreadable image")
+            roi = img > 127
+        lo, hi = min(frames), max(frames)
+        first, last = lo, hi
+        troi = path / "temporalROI.txt"
+        if troi.exists():
+            try:
+                a, b = (int(v) for v in troi.read_text().split()[:2])
+            except ValueError:
+                raise SequenceError(f"{troi}: expected two frame numbers") from None
+            first, last = max(a, lo), min(b, hi)
+            if (a, b) != (first, last):
+                notes.append(f"temporalROI {a}-{b} clamped to the frames present ({first}-{last})")
+            if first > last:
+                notes.append(f"temporalROI {a}-{b} covers none of the frames {lo}-{hi}: "
+                             "scoring every frame with ground truth")
+                first, last = lo, hi
+        return cls(path, frames, gts, roi, (first, last), notes)
+
+    def scored(self, number: int) -> bool:
+        return self.temporal[0] <= number <= self.temporal[1] and number in self.groundtruth
+
+
+def read_image(path: Path, flags=None) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR if flags is None else flags)
+    if img is None:
+        raise SequenceError(f"{path}: unreadable image")
+    return img
+
+
+def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None = None,
+                      frames=None) -> Scores:
+    """Run ``model.apply`` over every frame of ``seq`` in order and score the scored frames.
+
+    ``frames``: optional list of already decoded frames in the sequence's order (for repeated
+    runs).  ``save_masks``: a folder for the predicted masks, CDnet-named ``binNNNNNN.png``.
+    """
+    import cv2
+
+    if not isinstance(seq, Sequence):
+        seq = Sequence.open(seq)
+    if save_masks is not None:
+        save_masks = Path(save_masks)
+        save_masks.mkdir(parents=True, exist_ok=True)
+    scores = Scores()
+    roi = seq.roi
+    numbers = sorted(seq.frames)
+    for idx, n in enumerate(numbers):
+        frame = frames[idx] if frames is not None else read_image(seq.frames[n])
+        mask = model.apply(frame)
+        if save_masks is not None:
+            cv2.imwrite(str(save_masks / f"bin{n:06d}.png"), mask)
+        if not seq.scored(n):
+            continue
+        gt = read_image(seq.groundtruth[n], cv2.IMREAD_GRAYSCALE)
+        if gt.shape != mask.shape:
+            raise SequenceError(f"{seq.groundtruth[n]}: ground truth is {gt.shape[1]}x"
+                                f"{gt.shape[0]}, frames are {mask.shape[1]}x{mask.shape[0]}")
+        if roi is not None and roi.shape != gt.shape:
+            seq.notes.append(f"ROI.bmp is {roi.shape[1]}x{roi.shape[0]}, frames are "
+                             f"{gt.shape[1]}x{gt.shape[0]}: ignored")
+            roi = seq.roi = None
+        scores.add(mask, gt, roi)
+    return scores
+
+
+# ---------------------------------------------------------------------------- methods
+class OpenCVMethod:
+    """An OpenCV subtractor behind the ``apply(frame) -> mask`` interface."""
+
+    def __init__(self, kind: str):
+        import cv2
+
+        self.kind = kind
+        if kind == "opencv-mog2":
+            self.impl = cv2.createBackgroundSubtractorMOG2()
+        elif kind == "opencv-knn":
+            self.impl = cv2.createBackgroundSubtractorKNN()
+        else:
+            raise ValueError(f"unknown OpenCV method {kind!r}")
+
+    def apply(self, frame):
+        return self.impl.apply(frame)
+
+
+METHODS = ("bgsub", "opencv-mog2", "opencv-knn")
+
+
+def make_method(method: str, **params):
+    """A fresh model for ``method``; ``params`` go to MixtureSubtractor for ``bgsub``."""
+    if method == "bgsub":
+        from .model import MixtureSubtractor
+
+        return MixtureSubtractor(**params)
+    if params:
+        raise ValueError(f"model options apply to --method bgsub only, not {method}")
+    return OpenCVMethod(method)
+
+
+def mean_scores(all_scores: list[Scores]) -> dict:
+    """The mean of each metric over sequences (CDnet averages per-video metrics)."""
+    if not all_scores:
+        return {}
+    return {m: float(np.mean([getattr(s, m) for s in all_scores])) for m in Scores.METRICS}

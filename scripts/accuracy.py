@@ -1,0 +1,119 @@
+"""Accuracy of bgsub, OpenCV MOG2 and OpenCV KNN on every ground-truth sequence we have.
+
+    python scripts/accuracy.py [--readme] [--data DIR] [--json FILE]
+
+Sequences: every CDnet-layout folder in ``../shared/data/sequences`` (or ``$BGSUB_DATA``) and in
+``sample_videos/``.  Every method runs at its defaults (bgsub: ``MixtureSubtractor()``).
+Prints a markdown table of F-measure, precision and recall per sequence, the mean over the real
+sequences and over all; ``--readme`` also writes the table into README.md between the
+``<!-- accuracy:begin -->`` and ``<!-- accuracy:end -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bgsub.evaluate import (METHODS, Sequence, evaluate_sequence, make_method,  # noqa: E402
+                            read_image)
+
+BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
+
+
+def data_dir(arg=None) -> Path:
+    if arg:
+        return Path(arg)
+    return Path(os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data"))
+
+
+def find_sequences(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (p / "groundtruth").is_dir())
+
+
+def load(seq_path: Path):
+    seq = Sequence.open(seq_path)
+    frames = [read_image(seq.frames[n]) for n in sorted(seq.frames)]
+    return seq, frames
+
+
+def run_all(loaded, methods=METHODS, params=None):
+    """{method: {sequence name: Scores}}"""
+    out = {}
+    for method in methods:
+        out[method] = {}
+        for seq, frames in loaded:
+            model = make_method(method, **(params or {}) if method == "bgsub" else {})
+            out[method][seq.name] = evaluate_sequence(seq, model, frames=frames)
+    return out
+
+
+def mean_f(results, names):
+    return sum(results[n].f_measure for n in names) / len(names) if names else float("nan")
+
+
+def table(results, real, synthetic):
+    methods = list(results)
+    head = "| sequence | " + " | ".join(f"{m} F / P / R" for m in methods) + " |"
+    lines = [head, "|---|" + "---|" * len(methods)]
+    for name in real + synthetic:
+        tag = "" if name in real else " (synthetic)"
+        cells = []
+        for m in methods:
+            s = results[m][name]
+            cells.append(f"{s.f_measure:.3f} / {s.precision:.3f} / {s.recall:.3f}")
+        lines.append(f"| {name}{tag} | " + " | ".join(cells) + " |")
+    for label, names in (("mean F, real sequences", real), ("mean F, all", real + synthetic)):
+        if names:
+            lines.append(f"| **{label}** | " + " | ".join(
+                f"**{mean_f(results[m], names):.3f}**" for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(text):
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    if BEGIN not in content or END not in content:
+        raise SystemExit("README.md has no accuracy markers")
+    a = content.index(BEGIN) + len(BEGIN)
+    b = content.index(END)
+    readme.write_text(content[:a] + "\n" + text + "\n" + content[b:])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--readme", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    real_paths = find_sequences(data_dir(args.data) / "sequences")
+    synth_paths = find_sequences(ROOT / "sample_videos")
+    if not real_paths:
+        print(f"accuracy: no real sequences under {data_dir(args.data)}; synthetic only",
+              file=sys.stderr)
+    t0 = time.time()
+    loaded = [load(p) for p in real_paths + synth_paths]
+    results = run_all(loaded)
+    real = [p.name for p in real_paths]
+    synth = [p.name for p in synth_paths]
+    text = table(results, real, synth)
+    print(text)
+    print(f"\n({time.time() - t0:.0f} s)", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({m: {n: s.as_dict() for n, s in r.items()}
+                                         for m, r in results.items()}, indent=2))
+    if args.readme:
+        write_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
