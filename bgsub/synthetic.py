@@ -54,8 +54,8 @@ class SyntheticScene:
         bg = _texture(rng, h, w, rng.uniform(80, 170, 3), 30)
         # a few flat "buildings" and a road band give the background edges
         for _ in range(5):
-            x0, y0 = rng.integers(0, w - 40), rng.integers(0, h // 2)
-            bw, bh = rng.integers(30, 90), rng.integers(30, 80)
+            x0, y0 = rng.integers(0, w - w // 8), rng.integers(0, h // 2)
+            bw, bh = rng.integers(w // 10, w // 3), rng.integers(h // 8, h // 3)
             bg[y0:y0 + bh, x0:x0 + bw] = _texture(rng, bh, bw, rng.uniform(40, 220, 3), 12)[
                 : max(0, min(bh, h - y0)), : max(0, min(bw, w - x0))]
         bg[int(h * 0.62):int(h * 0.85)] = _texture(rng, int(h * 0.85) - int(h * 0.62), w,
@@ -68,7 +68,8 @@ class SyntheticScene:
                             rng.uniform(0, 2 * np.pi, (fh, fw)).astype(np.float32))
         self.objects = []
         for i in range(n_objects):
-            ow, oh = int(rng.integers(18, 45)), int(rng.integers(14, 35))
+            ow = int(rng.integers(max(3, w * 0.055), max(4, w * 0.14)))
+            oh = int(rng.integers(max(3, h * 0.06), max(4, h * 0.145)))
             y = float(rng.uniform(h * 0.45, h * 0.8 - oh))
             left = bool(rng.integers(0, 2))
             speed = float(rng.uniform(1.2, 3.5))

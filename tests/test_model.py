@@ -1,0 +1,185 @@
+"""MixtureSubtractor's Python API: learning-rate overrides, known foreground, persistence,
+validation, the background image and behaviour on a scene with exact ground truth."""
+
+import numpy as np
+import pytest
+
+from bgsub import MixtureSubtractor
+from bgsub.synthetic import SyntheticScene
+
+
+@pytest.fixture(scope="module")
+def scene_frames():
+    scene = SyntheticScene(width=96, height=72, n_frames=80, n_objects=3, seed=4, foliage=False)
+    return list(scene)
+
+
+def noisy(rng, base, sigma=2.0):
+    return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+
+
+def test_mask_is_binary_uint8_for_gray_and_colour():
+    rng = np.random.default_rng(0)
+    for shape in [(20, 30), (20, 30, 3)]:
+        m = MixtureSubtractor()
+        base = rng.integers(0, 256, shape).astype(float)
+        for _ in range(5):
+            mask = m.apply(noisy(rng, base))
+        assert mask.dtype == np.uint8 and mask.shape == (20, 30)
+        assert set(np.unique(mask)) <= {0, 255}
+
+
+def test_first_frames_are_not_foreground_and_objects_are(scene_frames):
+    m = MixtureSubtractor()
+    masks = [m.apply(f) for f, _ in scene_frames]
+    # the model starts from frame 1: the static, noisy background is background at once
+    assert max(mk.mean() / 255 for mk in masks[1:10]) < 0.01
+    tp = fp = fn = 0
+    for (f, gt), mk in zip(scene_frames[10:], masks[10:]):
+        tp += np.sum((mk == 255) & (gt == 255))
+        fp += np.sum((mk == 255) & (gt == 0))
+        fn += np.sum((mk == 0) & (gt == 255))
+    assert tp > 0
+    f_measure = 2 * tp / (2 * tp + fp + fn)
+    assert f_measure > 0.9, f_measure
+
+
+def test_background_image_recovers_the_static_scene(scene_frames):
+    m = MixtureSubtractor()
+    for f, _ in scene_frames:
+        m.apply(f)
+    scene = SyntheticScene(width=96, height=72, n_frames=80, n_objects=3, seed=4, foliage=False)
+    truth = scene.background * (1.0 + scene.drift * np.sin(2 * np.pi * 79 / 80))
+    bg = m.background_image()
+    assert bg.shape == (72, 96, 3) and bg.dtype == np.uint8
+    assert np.abs(bg.astype(float) - truth).mean() < 4.0
+
+
+def test_learning_rate_zero_freezes_the_model_completely(scene_frames):
+    m = MixtureSubtractor()
+    for f, _ in scene_frames[:20]:
+        m.apply(f)
+    state, scale, n = m.state_.copy(), m.scale_, m.n_frames_
+    for f, _ in scene_frames[20:30]:
+        m.apply(f, learning_rate=0)
+    np.testing.assert_array_equal(m.state_, state)
+    assert (m.scale_, m.n_frames_) == (scale, n)
+
+
+def test_learning_rate_zero_on_a_new_model_learns_nothing():
+    m = MixtureSubtractor()
+    mask = m.apply(np.full((4, 5), 100, np.uint8), learning_rate=0)
+    assert (mask == 255).all()  # nothing known yet: all foreground
+    assert not m.state_.any()
+
+
+def test_learning_rate_one_reinitialises_from_the_frame(scene_frames):
+    m = MixtureSubtractor()
+    for f, _ in scene_frames[:30]:
+        m.apply(f)
+    frame = scene_frames[40][0]
+    assert (m.apply(frame, learning_rate=1.0) == 0).all()
+    comps = m.components()
+    np.testing.assert_array_equal(comps[0, :, :, 2:], frame.astype(np.float32))
+    assert (comps[0, :, :, 0] == 1).all() and (comps[1:, :, :, 0] == 0).all()
+    assert (m.apply(frame) == 0).all()
+
+
+def test_known_foreground_is_classified_but_not_learned(scene_frames):
+    m = MixtureSubtractor()
+    for f, _ in scene_frames[:20]:
+        m.apply(f)
+    before = m.components()
+    known = np.zeros(scene_frames[0][0].shape[:2], bool)
+    known[10:30, 20:50] = True
+    bright = np.full_like(scene_frames[0][0], 255)
+    mask = m.apply(bright, known_foreground=known)
+    assert (mask[known] == 255).all()  # classified
+    after = m.components()
+    # true weights, means and variances of the known pixels did not move
+    np.testing.assert_allclose(after[:, known], before[:, known], rtol=1e-6)
+    assert not np.allclose(after[:, ~known], before[:, ~known])
+
+
+def test_save_and_load_continue_bit_for_bit(tmp_path, scene_frames):
+    a = MixtureSubtractor(n_components=3, learning_rate=0.01)
+    for f, _ in scene_frames[:25]:
+        a.apply(f)
+    a.save(tmp_path / "model.npz")
+    b = MixtureSubtractor.load(tmp_path / "model.npz")
+    assert b.get_params() == a.get_params()
+    for f, _ in scene_frames[25:]:
+        np.testing.assert_array_equal(a.apply(f), b.apply(f))
+    np.testing.assert_array_equal(a.state_, b.state_)
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_load_rejects_a_file_that_is_not_a_model(tmp_path):
+    p = tmp_path / "x.npz"
+    p.write_text("hello")
+    with pytest.raises(ValueError, match="not a bgsub model"):
+        MixtureSubtractor.load(p)
+
+
+def test_frame_size_change_raises_naming_both_shapes_and_reset_allows_it():
+    m = MixtureSubtractor()
+    m.apply(np.zeros((10, 20, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"20x10x3.*|.*30x10x3"):
+        m.apply(np.zeros((10, 30, 3), np.uint8))
+    with pytest.raises(ValueError, match="20x10x1"):
+        m.apply(np.zeros((10, 20), np.uint8))
+    m.reset()
+    assert m.apply(np.zeros((10, 30, 3), np.uint8)).shape == (10, 30)
+
+
+@pytest.mark.parametrize("frame, message", [
+    (np.zeros((4, 4), np.float32), "uint8"),
+    (np.zeros((4, 4, 4), np.uint8), "shape"),
+    (np.zeros((0, 4), np.uint8), "empty"),
+    ([[1, 2]], "numpy array"),
+])
+def test_bad_frames_raise_clear_errors(frame, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        MixtureSubtractor().apply(frame)
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(n_components=0), "n_components"),
+    (dict(n_components=17), "n_components"),
+    (dict(n_components=2.5), "n_components"),
+    (dict(learning_rate=0), "learning_rate"),
+    (dict(learning_rate=2), "learning_rate"),
+    (dict(match_threshold=-1), "match_threshold"),
+    (dict(background_ratio=1.5), "background_ratio"),
+    (dict(min_variance=50, max_variance=10), "min_variance"),
+    (dict(initial_variance=float("nan")), "initial_variance"),
+    (dict(rho="fast"), "rho"),
+    (dict(warmup=-1), "warmup"),
+])
+def test_parameters_are_validated_by_name(params, name):
+    with pytest.raises(ValueError, match=name):
+        MixtureSubtractor(**params)
+
+
+def test_apply_learning_rate_override_is_validated():
+    with pytest.raises(ValueError, match="learning_rate"):
+        MixtureSubtractor().apply(np.zeros((3, 3), np.uint8), learning_rate=1.5)
+
+
+def test_out_argument_is_written_in_place():
+    m = MixtureSubtractor()
+    out = np.full((6, 7), 9, np.uint8)
+    res = m.apply(np.zeros((6, 7), np.uint8), out=out)
+    assert res is out and (out == 0).all()
+    with pytest.raises(ValueError, match="out"):
+        m.apply(np.zeros((6, 7), np.uint8), out=np.zeros((7, 6), np.uint8))
+
+
+def test_warmup_rate_schedule():
+    m = MixtureSubtractor(learning_rate=0.01, warmup=4)
+    assert m._rate(None) == 1.0  # first frame initialises
+    m.n_frames_ = 1
+    assert m._rate(None) == pytest.approx(1 / 8)  # t = 2: 1 / (4 t)
+    m.n_frames_ = 99
+    assert m._rate(None) == 0.01
+    assert MixtureSubtractor(learning_rate=0.01, warmup=0)._rate(None) == 1.0
