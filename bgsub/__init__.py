@@ -13,6 +13,12 @@ _LAZY = {
     "Scores": "bgsub.evaluate",
     "Sequence": "bgsub.evaluate",
     "synthetic_scene": "bgsub.synthetic",
+    "open_video": "bgsub.sources",
+    "MotionDetector": "bgsub.motion",
+    "EventTracker": "bgsub.motion",
+    "detect_motion": "bgsub.motion",
+    "RunOptions": "bgsub.app",
+    "run_input": "bgsub.app",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
+
+# OpenCV and FFmpeg log to stderr on their own; the command line reports problems itself
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def _model_options(fn):
@@ -45,6 +51,33 @@ _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_r
 def _fail(message, code=1):
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+def _load_config(ctx, param, value):
+    """--config FILE (TOML): option names as keys (dashes or underscores), e.g.
+    ``learning-rate = 0.005``; command-line options override it."""
+    if not value:
+        return
+    import tomllib
+
+    try:
+        with open(value, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise click.BadParameter(f"{value}: {exc.strerror}", ctx, param) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{value}: invalid TOML ({exc})", ctx, param) from None
+    names = {p.name: p for p in ctx.command.params if p.name and p.expose_value}
+    opt_names = {o.lstrip("-").replace("-", "_"): p.name for p in ctx.command.params
+                 for o in getattr(p, "opts", []) if o.startswith("--")}
+    defaults = {}
+    for key, v in (data.get("run", data) if ctx.command.name == "run" else data).items():
+        k = key.replace("-", "_")
+        k = opt_names.get(k, k)
+        if k not in names or isinstance(names[k], click.Argument):
+            raise click.BadParameter(f"{value}: unknown option {key!r}", ctx, param)
+        defaults[k] = v
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,6 +132,128 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
     if len(results) > 1:
         vals = [f"{'':>9}"] + [f"{mean[c]:>9.4f}" for c in cols[1:]]
         click.echo(f"{'mean':<{width}}  " + "  ".join(vals))
+
+
+@main.command("run")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--config", type=click.Path(dir_okay=False), callback=_load_config,
+              is_eager=True, expose_value=False,
+              help="TOML file of option defaults; command-line options override it.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: INPUT_bgsub/; with several inputs, one subfolder "
+                   "per input).")
+@_model_options
+@click.option("--gray", is_flag=True, help="Model gray frames instead of colour.")
+@click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0,
+              show_default=True, help="Downscale frames by this factor before modelling.")
+@click.option("--roi", type=click.Path(dir_okay=False),
+              help="Mask image: only its white pixels count.")
+@click.option("--start", help="First frame: a frame number, seconds (12.5s) or HH:MM:SS.mmm.")
+@click.option("--end", help="Last frame, in the same forms as --start.")
+@click.option("--max-frames", type=click.IntRange(1), help="Stop after this many frames.")
+@click.option("--kernel", type=click.IntRange(0), default=3, show_default=True,
+              help="Morphological open/close kernel size in pixels (0 disables).")
+@click.option("--min-area", type=click.IntRange(0), default=16, show_default=True,
+              help="Drop blobs smaller than this many pixels.")
+@click.option("--threshold-area", type=click.FloatRange(0, 1), default=0.002,
+              show_default=True, help="Foreground fraction of the ROI that counts as motion.")
+@click.option("--max-area", type=click.FloatRange(0, 1, min_open=True), default=0.7,
+              show_default=True,
+              help="A fraction above this is a whole-frame change (lights, camera bumped), "
+                   "reported but not counted as motion.")
+@click.option("--min-event-frames", type=click.IntRange(1), default=2, show_default=True,
+              help="Consecutive moving frames that start an event.")
+@click.option("--event-gap", type=click.IntRange(1), default=10, show_default=True,
+              help="Quiet frames that end an event.")
+@click.option("--pre", type=click.IntRange(0), default=0, show_default=True,
+              help="Frames of padding before each event.")
+@click.option("--post", type=click.IntRange(0), default=0, show_default=True,
+              help="Frames of padding after each event.")
+@click.option("--mask-format", type=click.Choice(["video", "png", "none"]), default="video",
+              show_default=True,
+              help="Masks as a lossless video (mask.mkv), CDnet-named PNGs (masks/), or none.")
+@click.option("--overlay/--no-overlay", default=False, show_default=True,
+              help="Also write overlay.mp4: the frames with the blobs' boxes.")
+@click.option("--save-model", is_flag=True, help="Write the final model state (model.npz).")
+@click.option("--no-display", is_flag=True, help="Never open windows.")
+@click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="Seconds a live source may stay silent (reconnecting) before it ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary text.")
+def run_cmd(inputs, output_dir, as_json, no_display, **kw):
+    """Detect motion in video files, cameras (0, 1, ...), URLs (rtsp://, http://...), image
+    folders or patterns (frames/in%06d.jpg).
+
+    Writes per input: the masks, frames.csv, events.json, events.csv, background.png and
+    optionally overlay.mp4 and model.npz.  Keys in the display: q/Esc quit, space pause,
+    f freeze learning, r reset the model, s snapshot.
+    """
+    from .app import InputError, RunOptions, StopFlag, default_output_dir, run_input
+    from .sources import SourceError
+
+    params = {k: kw.pop(k) for k in list(kw) if k in _MODEL_KEYS and kw[k] is not None}
+    for k in _MODEL_KEYS:
+        kw.pop(k, None)
+    try:
+        from .model import MixtureSubtractor
+
+        MixtureSubtractor(**params)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    opts = RunOptions(model_params=params, display=not no_display, **kw)
+    stop = StopFlag()
+
+    def on_signal(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: give up on finalising gracefully
+            raise KeyboardInterrupt
+        stop.set(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    summaries, used = [], set()
+    try:
+        for src in inputs:
+            if stop.is_set():
+                break
+            if output_dir is None:
+                out = default_output_dir(src)
+            elif len(inputs) == 1:
+                out = output_dir
+            else:
+                out = output_dir / default_output_dir(src).name.removesuffix("_bgsub")
+            base, n = out, 2
+            while str(out) in used:
+                out, n = Path(f"{base}_{n}"), n + 1
+            used.add(str(out))
+            try:
+                summary = run_input(src, out, opts, stop)
+            except (InputError, SourceError, OSError) as exc:
+                summary = {"input": src, "ok": False, "error": str(exc), "frames": 0}
+            summaries.append(summary)
+            if not summary["ok"]:
+                err = summary["error"]
+                click.echo(f"Error: {err if err.startswith(src) else f'{src}: {err}'}", err=True)
+            elif summary.get("stopped_early") and not opts.quiet:
+                click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if as_json:
+        click.echo(json.dumps({"inputs": [{k: v for k, v in s.items() if k != "events_list"}
+                                          for s in summaries]}, indent=2))
+    elif not opts.quiet:
+        for s in summaries:
+            if not s.get("frames"):
+                continue
+            click.echo(f"{s['input']}: {s['frames']} frames ({s.get('fps') or 0:.0f} fps), "
+                       f"{s['events']} motion events -> {s['output_dir']}"
+                       + ("  [interrupted]" if s.get("interrupted") else ""))
+            for e in s.get("events_list", []):
+                click.echo(f"  {e['kind']:<13} {e['start_timecode']} - {e['end_timecode']}  "
+                           f"frames {e['start_frame']}-{e['end_frame']}")
+    if stop.is_set() and stop.reason in ("SIGINT", "SIGTERM"):
+        sys.exit(130)
+    if any(not s["ok"] for s in summaries):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

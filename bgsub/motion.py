@@ -1,0 +1,299 @@
+"""From foreground masks to motion: post-processing, per-frame detection and motion events.
+
+Layers (as in DVR-Scan): a model turns a frame into a mask; :class:`PostProcessor` cleans the
+mask and finds blobs; :class:`MotionDetector` combines the two per frame; :class:`EventTracker`
+turns the per-frame foreground fraction into events with a minimum length, a gap and padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class MotionResult:
+    index: int
+    time: float
+    mask: np.ndarray  # uint8 (H, W), 0 / 255, after post-processing and the ROI
+    boxes: list  # [(x, y, w, h, area)] of the blobs kept
+    fraction: float  # foreground pixels / ROI pixels
+    moving: bool  # fraction above threshold_area and not a whole-frame change
+    global_change: bool  # fraction above max_area (lights, camera bumped)
+
+
+class PostProcessor:
+    """Morphological open then close with an elliptical ``kernel`` (0 = none), connected
+    components, blobs smaller than ``min_area`` pixels removed, a ``roi`` (bool (H, W)) applied."""
+
+    def __init__(self, kernel: int = 3, min_area: int = 0, roi: np.ndarray | None = None):
+        import cv2
+
+        if kernel < 0:
+            raise ValueError(f"kernel must be >= 0, got {kernel}")
+        if min_area < 0:
+            raise ValueError(f"min_area must be >= 0, got {min_area}")
+        self.kernel = int(kernel)
+        self.min_area = int(min_area)
+        self._se = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.kernel, self.kernel))
+                    if self.kernel > 1 else None)
+        self.roi = None if roi is None else np.asarray(roi, bool)
+        self._roi_u8 = None if roi is None else self.roi.astype(np.uint8) * 255
+        self._roi_pixels = None if roi is None else int(self.roi.sum())
+
+    def __call__(self, mask: np.ndarray):
+        """(clean mask, boxes, fraction)"""
+        import cv2
+
+        m = np.where(mask == 255, np.uint8(255), np.uint8(0)) if (mask == 127).any() else mask
+        if self._roi_u8 is not None:
+            if self._roi_u8.shape != m.shape:
+                raise ValueError(f"ROI is {self._roi_u8.shape[1]}x{self._roi_u8.shape[0]}, "
+                                 f"frames are {m.shape[1]}x{m.shape[0]}")
+            m = cv2.bitwise_and(m, self._roi_u8)
+        if self._se is not None:
+            m = cv2.morphologyEx(m, cv2.MORPH_OPEN, self._se)
+            m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, self._se)
+            if self._roi_u8 is not None:
+                m = cv2.bitwise_and(m, self._roi_u8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        boxes = []
+        if n > 1:
+            areas = stats[1:, cv2.CC_STAT_AREA]
+            keep = areas >= self.min_area
+            if self.min_area > 0 and not keep.all():
+                lut = np.zeros(n, np.uint8)
+                lut[1:][keep] = 255
+                m = lut[labels]
+            for k in np.nonzero(keep)[0]:
+                x, y, w, h, a = (int(v) for v in stats[k + 1])
+                boxes.append((x, y, w, h, a))
+        total = self._roi_pixels if self._roi_pixels is not None else m.size
+        fraction = float(np.count_nonzero(m)) / total if total else 0.0
+        return m, boxes, fraction
+
+
+class MotionDetector:
+    """Frame in, :class:`MotionResult` out: model, post-processing and the motion decision.
+
+    Parameters
+    ----------
+    model : an object with ``apply(frame) -> mask`` (default ``MixtureSubtractor()``)
+    threshold_area : a frame is moving when its foreground fraction exceeds this
+    max_area : a fraction above this is a whole-frame change (lights, camera bumped), reported
+        as ``global_change`` and not counted as motion
+    kernel, min_area, roi : see :class:`PostProcessor`
+    gray : convert frames to gray before modelling; scale : resize factor (0, 1] before modelling
+    """
+
+    def __init__(self, model=None, threshold_area: float = 0.002, max_area: float = 0.7,
+                 kernel: int = 3, min_area: int = 16, roi: np.ndarray | None = None,
+                 gray: bool = False, scale: float = 1.0, **model_params):
+        if model is None:
+            from .model import MixtureSubtractor
+
+            model = MixtureSubtractor(**model_params)
+        elif model_params:
+            raise ValueError("pass model parameters or a model, not both")
+        if not 0 <= threshold_area <= 1:
+            raise ValueError(f"threshold_area must be between 0 and 1, got {threshold_area}")
+        if not 0 < max_area <= 1:
+            raise ValueError(f"max_area must be in (0, 1], got {max_area}")
+        if not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        self.model = model
+        self.threshold_area = float(threshold_area)
+        self.max_area = float(max_area)
+        self.gray = bool(gray)
+        self.scale = float(scale)
+        self._roi_full = None if roi is None else np.asarray(roi, bool)
+        self._kernel, self._min_area = kernel, min_area
+        self.post = None  # made on the first frame, when the modelled size is known
+        self.index = 0
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The frame as the model sees it (gray and/or downscaled)."""
+        import cv2
+
+        if self.gray and image.ndim == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        if self.scale != 1.0:
+            h, w = image.shape[:2]
+            size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return image
+
+    def _make_post(self, shape):
+        import cv2
+
+        roi = self._roi_full
+        if roi is not None and roi.shape != shape:
+            roi = cv2.resize(roi.astype(np.uint8), (shape[1], shape[0]),
+                             interpolation=cv2.INTER_NEAREST).astype(bool)
+        # kernel and min_area are given in full-resolution pixels
+        k = self._kernel
+        if self.scale != 1.0 and k > 1:
+            k = max(1, int(round(k * self.scale)) | 1)
+        min_area = int(round(self._min_area * self.scale * self.scale))
+        self.post = PostProcessor(k, min_area, roi)
+
+    def process(self, image: np.ndarray, time: float | None = None, learning_rate=None,
+                index: int | None = None):
+        """Process one frame (uint8 BGR or gray); ``index`` defaults to a running count."""
+        small = self.prepare(image)
+        if learning_rate is None:
+            raw = self.model.apply(small)
+        else:
+            raw = self.model.apply(small, learning_rate=learning_rate)
+        if self.post is None:
+            self._make_post(raw.shape)
+        mask, boxes, fraction = self.post(raw)
+        if self.scale != 1.0:
+            inv = 1.0 / self.scale
+            boxes = [(int(x * inv), int(y * inv), int(round(w * inv)), int(round(h * inv)),
+                      int(round(a * inv * inv))) for x, y, w, h, a in boxes]
+        global_change = fraction > self.max_area
+        moving = fraction > self.threshold_area and not global_change
+        idx = self.index if index is None else int(index)
+        result = MotionResult(idx, float(idx if time is None else time), mask, boxes, fraction,
+                              moving, global_change)
+        self.index = idx + 1
+        return result
+
+
+# ---------------------------------------------------------------------------- events
+@dataclass
+class Event:
+    kind: str  # "motion" or "global_change"
+    start: int  # first frame, padding included
+    end: int  # last frame, padding included
+    start_time: float
+    end_time: float
+    peak_fraction: float
+    frames_moving: int
+
+    def as_dict(self):
+        from .sources import timecode
+
+        return {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
+                "start_seconds": round(self.start_time, 3), "end_seconds": round(self.end_time, 3),
+                "start_timecode": timecode(self.start_time), "end_timecode": timecode(self.end_time),
+                "duration_seconds": round(self.end_time - self.start_time, 3),
+                "peak_fraction": round(self.peak_fraction, 5),
+                "frames_moving": self.frames_moving}
+
+
+class EventTracker:
+    """DVR-Scan's event model over per-frame decisions.
+
+    An event starts once ``min_event_frames`` consecutive frames are moving (it starts at the
+    first of them) and ends after ``event_gap`` consecutive quiet frames (at the last moving
+    frame).  ``pre`` / ``post`` frames of padding widen each event, clamped to the frames seen
+    and never reaching back into the previous event.  Whole-frame changes are reported as
+    separate ``"global_change"`` events.  Memory is bounded: only a window of recent timestamps
+    is kept.
+    """
+
+    def __init__(self, min_event_frames: int = 2, event_gap: int = 10, pre: int = 0,
+                 post: int = 0):
+        from collections import deque
+
+        for name, v in (("min_event_frames", min_event_frames), ("event_gap", event_gap),
+                        ("pre", pre), ("post", post)):
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        self.min_event_frames = max(1, int(min_event_frames))
+        self.event_gap = max(1, int(event_gap))
+        self.pre, self.post = int(pre), int(post)
+        self.events: list[Event] = []
+        self._recent = deque(maxlen=max(self.pre + self.min_event_frames, self.event_gap) + 2)
+        self._run = 0  # consecutive moving frames
+        self._run_peak = 0.0
+        self._open = None  # [start, start_time, last_moving, peak, count]
+        self._quiet = 0
+        self._global = None  # [first, first_time, last, last_time, peak, count]
+        self._last_end = -1
+
+    def _time(self, index):
+        for i, t in reversed(self._recent):
+            if i == index:
+                return t
+        return self._recent[-1][1]
+
+    def update(self, r: MotionResult) -> list[Event]:
+        """Feed one frame's result; returns the events that closed with it."""
+        closed = []
+        self._recent.append((r.index, r.time))
+        if r.global_change:
+            g = self._global
+            if g is None:
+                self._global = [r.index, r.time, r.index, r.time, r.fraction, 1]
+            else:
+                g[2], g[3], g[4], g[5] = r.index, r.time, max(g[4], r.fraction), g[5] + 1
+        elif self._global is not None:
+            closed.append(self._close_global())
+        if r.moving:
+            self._run += 1
+            self._run_peak = r.fraction if self._run == 1 else max(self._run_peak, r.fraction)
+            self._quiet = 0
+            o = self._open
+            if o is not None:
+                o[2], o[3], o[4] = r.index, max(o[3], r.fraction), o[4] + 1
+            elif self._run >= self.min_event_frames:
+                first = r.index - self._run + 1
+                start = max(first - self.pre, self._recent[0][0], self._last_end + 1)
+                self._open = [start, self._time(start), r.index, self._run_peak, self._run]
+        else:
+            self._run = 0
+            if self._open is not None:
+                self._quiet += 1
+                if self._quiet >= self.event_gap:
+                    closed.append(self._close(r.index))
+        self.events.extend(closed)
+        return closed
+
+    def _close(self, last_seen):
+        start, start_time, last_moving, peak, count = self._open
+        end = min(last_moving + self.post, last_seen)
+        self._open = None
+        self._quiet = 0
+        self._last_end = end
+        return Event("motion", start, end, start_time, self._time(end), peak, count)
+
+    def _close_global(self):
+        first, first_time, last, last_time, peak, count = self._global
+        self._global = None
+        return Event("global_change", first, last, first_time, last_time, peak, count)
+
+    def finish(self) -> list[Event]:
+        """Close what is open at the end of the stream."""
+        closed = []
+        if self._global is not None:
+            closed.append(self._close_global())
+        if self._open is not None:
+            closed.append(self._close(self._recent[-1][0]))
+        self.events.extend(closed)
+        return closed
+
+
+def detect_motion(source, threshold_area: float = 0.002, min_event_frames: int = 2,
+                  event_gap: int = 10, pre: int = 0, post: int = 0, max_frames: int | None = None,
+                  **options) -> list[Event]:
+    """All motion events of ``source`` (anything :func:`bgsub.open_video` opens, or an open
+    stream); ``options`` go to :class:`MotionDetector`."""
+    from .sources import VideoStream, open_video
+
+    stream = source if isinstance(source, VideoStream) else open_video(source)
+    detector = MotionDetector(threshold_area=threshold_area, **options)
+    tracker = EventTracker(min_event_frames, event_gap, pre, post)
+    try:
+        for frame in stream:
+            if max_frames is not None and frame.index >= max_frames:
+                break
+            tracker.update(detector.process(frame.image, frame.time))
+    finally:
+        if stream is not source:
+            stream.close()
+    tracker.finish()
+    return tracker.events

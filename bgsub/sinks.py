@@ -1,0 +1,151 @@
+"""Outputs of a run: mask video or PNGs, overlay video, per-frame CSV, event reports, images.
+
+Every file is written under a temporary name in its final folder and renamed when complete, so
+an interrupted run never leaves a half-written file under a final name; video writers are
+released (finalised) on every exit path, so what was written stays playable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+MASK_VIDEO = ("mask.mkv", "FFV1")  # lossless
+OVERLAY_VIDEO = ("overlay.mp4", "mp4v")
+
+
+def partial_name(path: Path) -> Path:
+    """``dir/.name.partial.ext``: same folder (so the rename is atomic), same extension (so
+    OpenCV picks the right container)."""
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    path = Path(path)
+    tmp = partial_name(path)
+    mode = "w" if isinstance(data, str) else "wb"
+    with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def write_image_atomic(path: Path, image: np.ndarray) -> None:
+    import cv2
+
+    tmp = partial_name(Path(path))
+    if not cv2.imwrite(str(tmp), image):
+        raise OSError(f"{path}: could not write image")
+    os.replace(tmp, path)
+
+
+class VideoSink:
+    """A video file written through OpenCV, renamed into place on close."""
+
+    def __init__(self, path: Path, fourcc: str, fps: float, size: tuple[int, int],
+                 color: bool = True):
+        import cv2
+
+        self.path = Path(path)
+        self.tmp = partial_name(self.path)
+        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*fourcc),
+                                      fps if fps > 0 else 25.0, size, color)
+        if not self.writer.isOpened():
+            raise OSError(f"{self.path}: cannot open a {fourcc} video writer")
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        self.writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.release()
+        self.writer = None
+        if self.frames:
+            os.replace(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+class PngMaskSink:
+    """Masks as CDnet-named PNGs (``binNNNNNN.png``, numbered from 1) in a folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.frames = 0
+
+    def write(self, mask: np.ndarray, number: int) -> None:
+        write_image_atomic(self.folder / f"bin{number:06d}.png", mask)
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+class FramesCsv:
+    """``frames.csv``: index, time, timecode, fraction, blobs, moving, global_change."""
+
+    HEADER = ["frame", "seconds", "timecode", "fraction", "blobs", "moving", "global_change"]
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.tmp = partial_name(self.path)
+        self.fh = open(self.tmp, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.fh)
+        self.writer.writerow(self.HEADER)
+
+    def write(self, r, frame_number: int) -> None:
+        from .sources import timecode
+
+        self.writer.writerow([frame_number, f"{r.time:.3f}", timecode(r.time),
+                              f"{r.fraction:.6f}", len(r.boxes), int(r.moving),
+                              int(r.global_change)])
+
+    def close(self) -> None:
+        if self.fh is None:
+            return
+        self.fh.close()
+        self.fh = None
+        os.replace(self.tmp, self.path)
+
+
+def draw_overlay(image: np.ndarray, result, label: str = "") -> np.ndarray:
+    """The frame with the blobs' boxes and a status line."""
+    import cv2
+
+    out = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    out = out.copy()
+    color = (0, 0, 255) if result.moving else (0, 200, 255)
+    for x, y, w, h, _ in result.boxes:
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), color, 2)
+    text = f"{label}{result.fraction * 100:.2f}%"
+    if result.global_change:
+        text += " GLOBAL CHANGE"
+    elif result.moving:
+        text += " MOTION"
+    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return out
+
+
+def events_json(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def events_csv(events: list[dict]) -> str:
+    buf = io.StringIO()
+    cols = ["kind", "start_frame", "end_frame", "start_seconds", "end_seconds", "start_timecode",
+            "end_timecode", "duration_seconds", "peak_fraction", "frames_moving"]
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for e in events:
+        w.writerow({c: e[c] for c in cols})
+    return buf.getvalue()
