@@ -265,7 +265,14 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
             summary["last_frame"] = frame.index
             progress.update(summary["frames"], len(tracker.events))
             if display is not None:
-                actions = display.show(overlay, mask_full)
+                background = None
+                if summary["frames"] % 15 == 1:
+                    background = model.background_image()
+                    if background is not None and background.shape[:2] != (h, w):
+                        import cv2
+
+                        background = cv2.resize(background, (w, h))
+                actions = display.show(overlay, mask_full, background)
                 while display.paused and "quit" not in actions:
                     actions += display.poll(50)
                 if "quit" in actions:

@@ -31,10 +31,24 @@ class Display:
         for t in TITLES:
             cv2.namedWindow(t, cv2.WINDOW_NORMAL)
         self.paused = False
+        self._placed = False
+
+    def _place(self, h, w):
+        """Frame and mask side by side at frame size (at most 640 wide), background below."""
+        import cv2
+
+        f = min(1.0, 640.0 / w)
+        dw, dh = int(w * f), int(h * f)
+        for t, (x, y) in zip(TITLES, [(0, 0), (dw + 10, 0), (0, dh + 60)]):
+            cv2.resizeWindow(t, dw, dh)
+            cv2.moveWindow(t, x, y)
+        self._placed = True
 
     def show(self, overlay, mask, background=None, wait_ms: int = 1) -> list[str]:
         import cv2
 
+        if not self._placed:
+            self._place(*overlay.shape[:2])
         cv2.imshow(TITLES[0], overlay)
         cv2.imshow(TITLES[1], mask)
         if background is not None:

@@ -1,0 +1,263 @@
+"""``bgsub run`` end to end: outputs, options, several inputs, config files, bad input,
+Ctrl-C on a live stream, and the display under Xvfb when it is installed."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bgsub.cli import main
+
+from .conftest import DATA, ROOT, SAMPLES, needs_videos
+from .test_sources import MjpegServer
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["run", "--no-display", *map(str, args)])
+
+
+def read_video(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return frames
+        frames.append(f)
+
+
+def test_run_writes_every_output(tmp_path):
+    out = tmp_path / "out"
+    res = run(SAMPLES / "street.mp4", "-o", out, "--overlay", "--save-model")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "background.png", "events.csv", "events.json", "frames.csv", "mask.mkv", "model.npz",
+        "overlay.mp4"]
+    masks = read_video(out / "mask.mkv")
+    assert len(masks) == 120 and masks[0].shape[:2] == (240, 320)
+    assert set(np.unique(masks[60])) <= {0, 255} and (masks[60] == 255).any()
+    assert len(read_video(out / "overlay.mp4")) == 120
+    rows = list(csv.DictReader(open(out / "frames.csv")))
+    assert len(rows) == 120 and rows[50]["timecode"] == "00:00:02.000"
+    doc = json.loads((out / "events.json").read_text())
+    assert doc["bgsub_report_version"] == 1 and doc["input"].endswith("street.mp4")
+    assert doc["parameters"]["model"]["n_components"] == 5
+    (event,) = doc["events"]
+    assert event["kind"] == "motion" and 20 <= event["start_frame"] <= 35
+    assert event["start_timecode"].startswith("00:00:01")
+    assert "street.mp4: 120 frames" in res.output and "1 motion events" in res.output
+    events_csv = list(csv.DictReader(open(out / "events.csv")))
+    assert events_csv[0]["start_frame"] == str(event["start_frame"])
+    # the model file resumes
+    import bgsub
+
+    m = bgsub.MixtureSubtractor.load(out / "model.npz")
+    assert m.n_frames_ == 120
+    bg = cv2.imread(str(out / "background.png"))
+    np.testing.assert_array_equal(bg, m.background_image())
+    assert not list(out.glob(".*partial*"))
+
+
+def test_mask_png_format_and_model_options(tmp_path):
+    out = tmp_path / "o"
+    res = run(SAMPLES / "park" / "input", "-o", out, "--mask-format", "png", "-k", "3",
+              "--threshold", "3", "--gray", "--json")
+    assert res.exit_code == 0, res.output
+    masks = sorted((out / "masks").glob("bin*.png"))
+    assert len(masks) == 120 and masks[0].name == "bin000001.png"
+    doc = json.loads((out / "events.json").read_text())
+    assert doc["parameters"]["model"]["n_components"] == 3
+    assert doc["parameters"]["gray"] is True
+    summary = json.loads(res.output)["inputs"][0]
+    assert summary["ok"] and summary["frames"] == 120
+
+
+def test_start_end_and_max_frames(tmp_path):
+    res = run(SAMPLES / "street.mp4", "-o", tmp_path / "a", "--start", "1s", "--end", "60")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "a" / "frames.csv")))
+    assert (rows[0]["frame"], rows[-1]["frame"]) == ("25", "60")
+    res = run(SAMPLES / "street" / "input", "-o", tmp_path / "b", "--start", "00:00:00.4",
+              "--max-frames", "7")
+    rows = list(csv.DictReader(open(tmp_path / "b" / "frames.csv")))
+    assert [r["frame"] for r in rows] == [str(i) for i in range(10, 17)]
+
+
+def test_several_inputs_one_failing(tmp_path):
+    res = run(SAMPLES / "street.mp4", tmp_path / "missing.mp4", SAMPLES / "park.mp4",
+              "-o", tmp_path / "out")
+    assert res.exit_code == 1
+    assert "missing.mp4: no such file" in res.output
+    assert (tmp_path / "out" / "street" / "events.json").exists()
+    assert (tmp_path / "out" / "park" / "events.json").exists()
+    assert not (tmp_path / "out" / "missing").exists()
+
+
+def test_config_file_supplies_defaults_and_options_override(tmp_path):
+    cfg = tmp_path / "bgsub.toml"
+    cfg.write_text('components = 2\nthreshold-area = 0.5\nmask_format = "none"\n')
+    res = run("--config", cfg, SAMPLES / "street.mp4", "-o", tmp_path / "a", "-k", "4")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "a" / "events.json").read_text())
+    assert doc["parameters"]["model"]["n_components"] == 4  # the command line wins
+    assert doc["parameters"]["threshold_area"] == 0.5  # from the file
+    assert doc["events"] == []  # 50% of the frame never moves
+    assert not (tmp_path / "a" / "mask.mkv").exists()
+    cfg.write_text("no_such_option = 1\n")
+    res = run("--config", cfg, SAMPLES / "street.mp4")
+    assert res.exit_code == 2 and "unknown option 'no_such_option'" in res.output
+    cfg.write_text("this is [ not toml")
+    res = run("--config", cfg, SAMPLES / "street.mp4")
+    assert res.exit_code == 2 and "invalid TOML" in res.output
+
+
+def _closed_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("make, code, message", [
+    (lambda p: p / "missing.mp4", 1, "no such file"),
+    (lambda p: (p / "empty.mp4").write_bytes(b"") and p / "empty.mp4" or p / "empty.mp4", 1,
+     "empty file"),
+    (lambda p: (p / "t.mp4").write_bytes(b"text") and p / "t.mp4", 1, "not a video"),
+    (lambda p: (p / "d").mkdir() or p / "d", 1, "no images"),
+    (lambda p: "7", 1, "camera 7"),
+    (lambda p: f"http://127.0.0.1:{_closed_port()}/video", 1, "cannot open"),
+    (lambda p: ["--components", "0", SAMPLES / "street.mp4"], 2, "--components"),
+    (lambda p: ["--learning-rate", "2", SAMPLES / "street.mp4"], 2, "--learning-rate"),
+    (lambda p: ["--start", "soon", SAMPLES / "street.mp4"], 1, "--start 'soon'"),
+    (lambda p: ["--roi", p / "none.png", SAMPLES / "street.mp4"], 1, "ROI"),
+])
+def test_bad_input_one_line_and_exit_code(tmp_path, make, code, message):
+    args = make(tmp_path)
+    args = args if isinstance(args, list) else [args]
+    t0 = time.monotonic()
+    res = run(*args, "-o", tmp_path / "out")
+    assert res.exit_code == code, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert time.monotonic() - t0 < 30
+
+
+def test_roi_of_the_wrong_size_is_an_error(tmp_path):
+    roi = tmp_path / "roi.png"
+    cv2.imwrite(str(roi), np.full((10, 10), 255, np.uint8))
+    res = run("--roi", roi, SAMPLES / "street.mp4", "-o", tmp_path / "o")
+    assert res.exit_code == 1 and "ROI" in res.output and "10x10" in res.output
+
+
+def test_roi_limits_the_fraction(tmp_path):
+    roi = np.zeros((240, 320), np.uint8)
+    roi[:100] = 255  # the road is below: nothing moves here
+    cv2.imwrite(str(tmp_path / "roi.png"), roi)
+    res = run("--roi", tmp_path / "roi.png", SAMPLES / "street.mp4", "-o", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "o" / "frames.csv")))
+    assert max(float(r["fraction"]) for r in rows) < 0.002
+
+
+def test_truncated_video_processes_what_decodes(tmp_path):
+    src = cv2.VideoCapture(str(SAMPLES / "street.mp4"))
+    path = tmp_path / "cut.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    while True:
+        ok, f = src.read()
+        if not ok:
+            break
+        w.write(f)
+    w.release()
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    res = run(path, "-o", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    n = len(list(csv.DictReader(open(tmp_path / "o" / "frames.csv"))))
+    assert 20 < n < 120
+    assert len(read_video(tmp_path / "o" / "mask.mkv")) == n
+    assert json.loads((tmp_path / "o" / "events.json").read_text())["summary"]["frames"] == n
+
+
+@needs_videos
+@pytest.mark.parametrize("name, frames", [("pedestrians_480x360.avi", 795),
+                                          ("bridge_traffic_640x360.mp4", 917)])
+def test_run_on_real_videos(tmp_path, name, frames):
+    res = run(DATA / "videos" / name, "-o", tmp_path / "o", "--json", "--overlay")
+    assert res.exit_code == 0, res.output
+    (s,) = json.loads(res.output)["inputs"]
+    assert s["ok"] and s["frames"] == frames and s["events"] >= 1
+    assert len(read_video(tmp_path / "o" / "mask.mkv")) == frames
+
+
+def test_live_stream_and_ctrl_c_finalise_every_output(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DISPLAY", None)
+    with MjpegServer(per_connection=2000, connections=1, fps=50) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bgsub.cli", "run", server.url, "-o", str(tmp_path / "o"),
+             "--overlay"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.sent < 60:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "[interrupted]" in out
+    o = tmp_path / "o"
+    n = len(list(csv.DictReader(open(o / "frames.csv"))))
+    assert n >= 20
+    assert len(read_video(o / "mask.mkv")) == n  # finalised: playable to the last frame
+    assert len(read_video(o / "overlay.mp4")) == n
+    doc = json.loads((o / "events.json").read_text())
+    assert doc["summary"]["interrupted"] is True
+    assert not list(o.glob(".*partial*"))
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="Xvfb and xdotool are not installed (apt-get install xvfb xdotool)")
+def test_display_windows_and_quit_key_under_xvfb(tmp_path):
+    disp = ":97"
+    xvfb = subprocess.Popen(["Xvfb", disp, "-screen", "0", "1024x768x24"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), DISPLAY=disp)
+        frames = tmp_path / "long"
+        frames.mkdir()
+        for i in range(400):  # long enough to be running when the key arrives
+            shutil.copy(SAMPLES / "street" / "input" / f"in{i % 120 + 1:06d}.jpg",
+                        frames / f"f{i:05d}.jpg")
+        proc = subprocess.Popen([sys.executable, "-m", "bgsub.cli", "run", str(frames), "-o",
+                                 str(tmp_path / "o")], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wid = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not wid:
+            r = subprocess.run(["xdotool", "search", "--name", "bgsub: frame"], env=env,
+                               capture_output=True, text=True)
+            wid = r.stdout.split()[0] if r.stdout.split() else None
+            time.sleep(0.2)
+        assert wid, "no window appeared"
+        subprocess.run(["xdotool", "key", "--window", wid, "q"], env=env)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        n = len(list(csv.DictReader(open(tmp_path / "o" / "frames.csv"))))
+        assert 0 < n < 400  # stopped by the key, outputs finalised
+    finally:
+        xvfb.terminate()
+        xvfb.wait()

@@ -1,0 +1,124 @@
+"""Post-processing, the motion detector and the event model, on hand-built cases."""
+
+import numpy as np
+import pytest
+
+from bgsub.motion import EventTracker, MotionDetector, MotionResult, PostProcessor, detect_motion
+
+from .conftest import SAMPLES
+
+
+def result(i, moving=False, fraction=None, global_change=False):
+    f = fraction if fraction is not None else (0.1 if moving else 0.0)
+    return MotionResult(i, i / 10.0, None, [], f, moving, global_change)
+
+
+def track(pattern, **kw):
+    """pattern: a string, one char per frame: '#' moving, '.' quiet, 'G' global change."""
+    t = EventTracker(**kw)
+    for i, c in enumerate(pattern):
+        t.update(result(i, moving=c == "#", global_change=c == "G",
+                        fraction=0.9 if c == "G" else None))
+    t.finish()
+    return [(e.kind, e.start, e.end) for e in t.events]
+
+
+def test_event_needs_min_frames_and_ends_after_gap():
+    #          0123456789012345678901234
+    pattern = "..#....###..#.........##."
+    assert track(pattern, min_event_frames=3, event_gap=4) == [("motion", 7, 12)]
+    assert track(pattern, min_event_frames=1, event_gap=4) == [
+        ("motion", 2, 2), ("motion", 7, 12), ("motion", 22, 23)]
+
+
+def test_event_padding_is_clamped_and_does_not_overlap():
+    pattern = "##....##" + "." * 10
+    events = track(pattern, min_event_frames=2, event_gap=3, pre=5, post=2)
+    # first: 0..1 padded to 0..3; second: 6..7 padded back to 4 (not into the first), on to 9
+    assert events == [("motion", 0, 3), ("motion", 4, 9)]
+
+
+def test_event_open_at_the_end_is_closed_at_the_last_frame():
+    assert track("...####", min_event_frames=2, event_gap=5, post=10) == [("motion", 3, 6)]
+
+
+def test_global_changes_are_separate_events_not_motion():
+    events = track("..GGG..", min_event_frames=1, event_gap=2)
+    assert events == [("global_change", 2, 4)]
+
+
+def test_event_times_and_peak():
+    t = EventTracker(min_event_frames=2, event_gap=2)
+    for i, f in enumerate([0, 0.2, 0.5, 0.3, 0, 0, 0]):
+        t.update(MotionResult(i, 100 + i * 0.5, None, [], f, f > 0, False))
+    (e,) = t.events
+    assert (e.start, e.end, e.start_time, e.end_time, e.peak_fraction, e.frames_moving) == (
+        1, 3, 100.5, 101.5, 0.5, 3)
+    d = e.as_dict()
+    assert d["start_timecode"] == "00:01:40.500" and d["duration_seconds"] == 1.0
+
+
+def test_tracker_rejects_negative_settings():
+    with pytest.raises(ValueError, match="event_gap"):
+        EventTracker(event_gap=-1)
+
+
+def test_postprocessor_opens_away_specks_and_keeps_blobs():
+    m = np.zeros((40, 60), np.uint8)
+    m[5, 5] = 255  # a speck: removed by the opening
+    m[10:20, 20:35] = 255  # a blob of 150 pixels
+    m[30:33, 50:53] = 255  # 9 pixels: kept by the opening, dropped by min_area
+    out, boxes, fraction = PostProcessor(kernel=3, min_area=20)(m)
+    assert out[5, 5] == 0 and out[31, 51] == 0
+    assert len(boxes) == 1
+    x, y, w, h, area = boxes[0]
+    assert (x, y, w, h) == (20, 10, 15, 10) and area == int((out == 255).sum())
+    assert fraction == pytest.approx(area / m.size)
+
+
+def test_postprocessor_roi_and_shadow_label():
+    m = np.zeros((10, 10), np.uint8)
+    m[:, :5] = 255
+    m[:, 5:] = 127  # shadows are background
+    roi = np.zeros((10, 10), bool)
+    roi[:, 3:] = True  # 70 pixels, 20 of them foreground
+    out, boxes, fraction = PostProcessor(kernel=0, roi=roi)(m)
+    assert fraction == pytest.approx(20 / 70)
+    assert (out[:, :3] == 0).all() and (out[:, 5:] == 0).all()
+
+
+def test_detector_scale_reports_boxes_in_full_resolution():
+    from bgsub.synthetic import SyntheticScene
+
+    frames = list(SyntheticScene(width=160, height=120, n_frames=60, seed=3, foliage=False))
+    det = MotionDetector(scale=0.5, kernel=3, min_area=16)
+    for img, gt in frames:
+        r = det.process(img)
+    assert r.mask.shape == (60, 80)
+    ys, xs = np.nonzero(gt)
+    x, y, w, h, _ = max(r.boxes, key=lambda b: b[4])
+    # the largest box lies on an object of the ground truth (full-resolution coordinates)
+    assert gt[y + h // 2, x + w // 2] == 255 or (abs(x - xs.min()) < 6 and abs(y - ys.min()) < 6)
+
+
+def test_detector_validates_options():
+    with pytest.raises(ValueError, match="scale"):
+        MotionDetector(scale=0)
+    with pytest.raises(ValueError, match="max_area"):
+        MotionDetector(max_area=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        MotionDetector(learning_rate=3)
+
+
+def test_detect_motion_on_the_sample_video_finds_the_cars():
+    import cv2
+
+    events = detect_motion(SAMPLES / "street.mp4")
+    assert len(events) == 1
+    gt_frames = sorted(SAMPLES.joinpath("street", "groundtruth").glob("gt*.png"))
+    moving = [i for i, p in enumerate(gt_frames)
+              if (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) == 255).mean() > 0.002]
+    e = events[0]
+    # the event covers the frames in which objects fill more than 0.2% of the frame, to within
+    # the frames a fresh object needs to cross the area threshold
+    assert abs(e.start - moving[0]) <= 8 and e.end >= moving[-1] - 2

@@ -1,0 +1,197 @@
+"""Video sources: files, image folders, patterns, truncated files, and a live MJPEG stream over
+HTTP on 127.0.0.1 that drops the connection and comes back."""
+
+import http.server
+import shutil
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from bgsub.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError, open_video,
+                           timecode)
+
+from .conftest import DATA, SAMPLES, needs_videos
+
+
+def test_file_stream_indices_and_times():
+    with open_video(SAMPLES / "street.mp4") as s:
+        assert isinstance(s, FileStream) and s.fps == 25.0 and s.frame_count == 120
+        frames = list(s)
+    assert [f.index for f in frames] == list(range(120))
+    assert frames[50].time == pytest.approx(2.0)
+    assert frames[0].image.shape == (240, 320, 3)
+    assert s.stopped_early is None
+
+
+def test_folder_and_pattern_give_the_same_frames_in_numeric_order(tmp_path):
+    src = SAMPLES / "street" / "input"
+    # names whose string order differs from their numeric order
+    for n in (1, 2, 10):
+        shutil.copy(src / f"in{n:06d}.jpg", tmp_path / f"frame{n}.jpg")
+    (tmp_path / "notes.txt").write_text("ignored")
+    folder = [f.image for f in open_video(tmp_path)]
+    pattern = [f.image for f in open_video(str(tmp_path / "frame%d.jpg"))]
+    assert len(folder) == len(pattern) == 3
+    for a, b, n in zip(folder, pattern, (1, 2, 10)):
+        np.testing.assert_array_equal(a, cv2.imread(str(src / f"in{n:06d}.jpg")))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_truncated_video_reads_what_decodes_and_says_where_it_stopped(tmp_path):
+    data = (SAMPLES / "street.mp4").read_bytes()
+    # an AVI keeps its index at the end: write one, then cut it in half
+    src = cv2.VideoCapture(str(SAMPLES / "street.mp4"))
+    path = tmp_path / "cut.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    while True:
+        ok, f = src.read()
+        if not ok:
+            break
+        w.write(f)
+    w.release()
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    assert data  # the source exists
+    s = open_video(path)
+    frames = list(s)
+    assert 20 < len(frames) < 120
+    if s.frame_count is not None and s.frame_count > len(frames) + 5:
+        assert "stopped at frame" in s.stopped_early
+
+
+def _written(path, data):
+    if data is None:
+        path.mkdir()
+    else:
+        path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.mp4", "no such file"),
+    (lambda p: _written(p / "empty.mp4", b""), "empty file"),
+    (lambda p: _written(p / "text.mp4", b"not a video"), "not a video"),
+    (lambda p: _written(p / "d", None), "no images"),
+    (lambda p: str(p / "nofolder" / "in%06d.jpg"), "does not exist"),
+    (lambda p: "9", "camera 9"),
+])
+def test_bad_sources_raise_source_error(tmp_path, make, message):
+    with pytest.raises(SourceError, match=message):
+        open_video(make(tmp_path))
+
+
+def test_timecode():
+    assert timecode(0) == "00:00:00.000"
+    assert timecode(3723.4567) == "01:02:03.457"
+
+
+@needs_videos
+@pytest.mark.parametrize("name", ["pedestrians_480x360.avi", "highway_cam_320x240.avi",
+                                  "bridge_traffic_640x360.mp4"])
+def test_real_videos_decode_completely(name):
+    cap = cv2.VideoCapture(str(DATA / "videos" / name))
+    expected = 0
+    while cap.read()[0]:
+        expected += 1
+    with open_video(DATA / "videos" / name) as s:
+        n = sum(1 for _ in s)
+    # every frame OpenCV decodes; container frame counts are estimates (748 of "750" here)
+    assert n == expected > 700 and s.stopped_early is None
+
+
+# ---------------------------------------------------------------------------- live MJPEG
+class MjpegServer:
+    """multipart/x-mixed-replace JPEG stream on 127.0.0.1: each connection gets
+    ``per_connection`` frames, then the connection drops; the server then refuses connections
+    for ``down_seconds`` before it serves again; after ``connections`` connections it stops."""
+
+    def __init__(self, per_connection=25, connections=2, down_seconds=1.0, fps=50):
+        from bgsub.synthetic import SyntheticScene
+
+        scene = SyntheticScene(width=160, height=120, n_frames=40, seed=9, foliage=False)
+        self.jpegs = [cv2.imencode(".jpg", img)[1].tobytes() for img, _ in scene]
+        self.per_connection, self.connections = per_connection, connections
+        self.down_seconds, self.period = down_seconds, 1.0 / fps
+        self.served = 0
+        self.down_until = 0.0
+        self.sent = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if time.monotonic() < outer.down_until or outer.served >= outer.connections:
+                    self.close_connection = True
+                    self.send_error(503)
+                    return
+                outer.served += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    for k in range(outer.per_connection):
+                        jpg = outer.jpegs[outer.sent % len(outer.jpegs)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpg)}\r\n\r\n".encode()
+                                         + jpg + b"\r\n")
+                        outer.sent += 1
+                        time.sleep(outer.period)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                outer.down_until = time.monotonic() + outer.down_seconds
+                self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_live_mjpeg_stream_reconnects_after_a_drop_and_ends_after_the_timeout():
+    with MjpegServer(per_connection=25, connections=2, down_seconds=1.0) as server:
+        t0 = time.monotonic()
+        stream = open_video(server.url, reconnect_timeout=3.0)
+        assert isinstance(stream, LiveStream) and stream.live
+        frames = []
+        while True:
+            f = stream.read()
+            if f is None:
+                break
+            frames.append(f)
+            time.sleep(0.005)  # a consumer slower than nothing, faster than the stream
+        stream.close()
+        elapsed = time.monotonic() - t0
+    assert server.served == 2  # it came back for the second connection
+    assert stream.reconnects >= 1
+    # frames from both connections arrived (a few may be dropped by the bounded queue)
+    assert len(frames) + stream.dropped >= 40
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert all(b.time >= a.time for a, b in zip(frames, frames[1:]))
+    assert frames[-1].image.shape == (120, 160, 3)
+    assert "no frame for 3 s" in stream.stopped_early
+    assert elapsed < 20
+
+
+def test_live_queue_drops_the_oldest_frames_when_the_consumer_is_slow():
+    with MjpegServer(per_connection=40, connections=1, fps=100) as server:
+        stream = LiveStream(server.url, reconnect_timeout=1.0, queue_size=2)
+        time.sleep(1.0)  # consume nothing while the 40 frames arrive
+        frames = list(stream)
+        stream.close()
+    assert len(frames) <= 3  # at most the queue (and the end marker's room)
+    assert stream.dropped >= 30
+    # what is left is the newest: latency stays bounded
+    assert frames[0].index == 0 and stream.dropped + len(frames) >= 38
