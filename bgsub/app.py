@@ -39,6 +39,7 @@ class RunOptions:
     post: int = 0
     mask_format: str = "video"  # "video" (lossless FFV1 .mkv), "png" (CDnet names) or "none"
     overlay: bool = False
+    clips: bool = False  # one video per motion event in clips/
     save_model: bool = False
     display: bool = True
     reconnect_timeout: float = 30.0
@@ -166,8 +167,8 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     """
     from .model import MixtureSubtractor
     from .motion import EventTracker, MotionDetector
-    from .sinks import (MASK_VIDEO, OVERLAY_VIDEO, FramesCsv, PngMaskSink, VideoSink,
-                        draw_overlay, events_csv, events_json, write_atomic,
+    from .sinks import (MASK_VIDEO, OVERLAY_VIDEO, ClipRecorder, FramesCsv, PngMaskSink,
+                        VideoSink, draw_overlay, events_csv, events_json, write_atomic,
                         write_image_atomic)
 
     stop = stop or StopFlag()
@@ -210,6 +211,11 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
         mask_sink = overlay_sink = None
         csv_sink = FramesCsv(out_dir / "frames.csv")
         sinks.append(csv_sink)
+        clips = None
+        if opts.clips:
+            clips = ClipRecorder(out_dir / "clips", stream.fps,
+                                 opts.pre + opts.min_event_frames + 1)
+            sinks.append(clips)
         frozen = False
         snapshots = 0
         t0 = time.monotonic()
@@ -258,7 +264,9 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
                     sinks.append(overlay_sink)
                 overlay_sink.write(overlay)
             csv_sink.write(r, frame.index)
-            tracker.update(r)
+            closed = tracker.update(r)
+            if clips is not None:
+                clips.feed(frame.index, frame.image, r.moving, tracker.open_start, closed)
             summary["frames"] += 1
             if summary["first_frame"] is None:
                 summary["first_frame"] = frame.index
@@ -298,6 +306,8 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
             summary["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         for s in sinks:
+            if isinstance(s, ClipRecorder) and summary["error"] is None and summary["frames"]:
+                continue  # finished below, once the last event's end is known
             try:
                 s.close()
             except Exception as exc:  # keep closing the others
@@ -319,8 +329,14 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
             out_dir.rmdir()
     events = []
     if summary["frames"]:
-        tracker.finish()
+        closed = tracker.finish()
+        if clips is not None:
+            clips.finish(closed)
         events = [e.as_dict() for e in tracker.events]
+        if clips is not None:
+            motion = [e for e in events if e["kind"] == "motion"]
+            for e, path in zip(motion, clips.paths):
+                e["clip"] = str(path.relative_to(out_dir))
         bg = model.background_image()
         if bg is not None:
             write_image_atomic(out_dir / "background.png", bg)

@@ -174,6 +174,8 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
               help="Masks as a lossless video (mask.mkv), CDnet-named PNGs (masks/), or none.")
 @click.option("--overlay/--no-overlay", default=False, show_default=True,
               help="Also write overlay.mp4: the frames with the blobs' boxes.")
+@click.option("--clips", is_flag=True,
+              help="Write each motion event, padding included, as clips/eventNNN.mp4.")
 @click.option("--save-model", is_flag=True, help="Write the final model state (model.npz).")
 @click.option("--no-display", is_flag=True, help="Never open windows.")
 @click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,

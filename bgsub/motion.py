@@ -215,6 +215,11 @@ class EventTracker:
         self._global = None  # [first, first_time, last, last_time, peak, count]
         self._last_end = -1
 
+    @property
+    def open_start(self) -> int | None:
+        """First frame (padding included) of the motion event in progress, if one is."""
+        return None if self._open is None else self._open[0]
+
     def _time(self, index):
         for i, t in reversed(self._recent):
             if i == index:

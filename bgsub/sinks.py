@@ -149,3 +149,81 @@ def events_csv(events: list[dict]) -> str:
     for e in events:
         w.writerow({c: e[c] for c in cols})
     return buf.getvalue()
+
+
+class ClipRecorder:
+    """One video per motion event (``clips/event001.mp4`` ...), padding included, in one pass.
+
+    Fed every frame after the event tracker has seen it.  Frames before an event are kept in a
+    short ring (for ``pre`` padding and the frames that confirmed the event); quiet frames inside
+    an event are held back until the event either goes on (they are written) or closes (those
+    up to its padded end are written, the rest go back to the ring).
+    """
+
+    def __init__(self, folder: Path, fps: float, lookback: int):
+        from collections import deque
+
+        self.folder = Path(folder)
+        self.fps = fps
+        self.ring = deque(maxlen=max(1, lookback))
+        self.pending: list = []
+        self.sink: VideoSink | None = None
+        self.paths: list[Path] = []
+
+    def _start(self, start: int, index: int, image: np.ndarray):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        h, w = image.shape[:2]
+        path = self.folder / f"event{len(self.paths) + 1:03d}.mp4"
+        self.sink = VideoSink(path, "mp4v", self.fps, (w, h), color=image.ndim == 3)
+        for i, img in self.ring:
+            if i >= start:
+                self.sink.write(img)
+        self.ring.clear()
+        self.sink.write(image)
+
+    def _stop(self, end: int):
+        for i, img in self.pending:
+            if i <= end:
+                self.sink.write(img)
+            else:
+                self.ring.append((i, img))
+        self.pending = []
+        self.sink.close()
+        self.paths.append(self.sink.path)
+        self.sink = None
+
+    def feed(self, index: int, image: np.ndarray, moving: bool, open_start: int | None,
+             closed: list) -> None:
+        if self.sink is None:
+            if open_start is not None:
+                self._start(open_start, index, image)
+            else:
+                self.ring.append((index, image))
+            return
+        ended = [e for e in closed if e.kind == "motion"]
+        if ended:
+            self.pending.append((index, image))
+            self._stop(ended[-1].end)
+        elif moving:
+            for _, img in self.pending:
+                self.sink.write(img)
+            self.pending = []
+            self.sink.write(image)
+        else:
+            self.pending.append((index, image))
+
+    def finish(self, closed: list) -> None:
+        ended = [e for e in closed if e.kind == "motion"]
+        if self.sink is not None:
+            self._stop(ended[-1].end if ended else float("inf"))
+
+    def close(self) -> None:
+        """On an error path: finalise the clip in progress as it is."""
+        if self.sink is not None:
+            self.sink.close()
+            self.paths.append(self.sink.path)
+            self.sink = None
+
+    @property
+    def path(self):
+        return self.folder

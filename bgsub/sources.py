@@ -122,13 +122,19 @@ class FileStream(VideoStream):
                                           f"{self.frame_count} (truncated or corrupt file?)")
                 return None
             pos = float(self.cap.get(cv2.CAP_PROP_POS_MSEC))
-        t = pos / 1000.0 if pos > 0 or self.index == 0 else self.index / self.fps
+        # presentation time relative to the first frame (AVI and B-frame streams start late)
+        if self.index == 0:
+            self._pts0 = pos
+        if pos > 0 or self.index == 0:
+            t = (pos - self._pts0) / 1000.0
+        else:
+            t = self.index / self.fps
         f = Frame(self.index, t, img)
         self.index += 1
         return f
 
     def seek(self, index: int) -> None:
-        """Skip to frame ``index`` by decoding (exact for every codec)."""
+        """Skip to frame ``index`` by decoding (exact for every codec and timestamp)."""
         while self.index < index:
             if self.read() is None:
                 return

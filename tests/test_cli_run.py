@@ -203,7 +203,8 @@ def test_run_on_real_videos(tmp_path, name, frames):
     assert len(read_video(tmp_path / "o" / "mask.mkv")) == frames
 
 
-def test_live_stream_and_ctrl_c_finalise_every_output(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_live_stream_and_ctrl_c_finalise_every_output(tmp_path, sig):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("DISPLAY", None)
     with MjpegServer(per_connection=2000, connections=1, fps=50) as server:
@@ -213,7 +214,7 @@ def test_live_stream_and_ctrl_c_finalise_every_output(tmp_path):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and server.sent < 60:
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -253,11 +254,27 @@ def test_display_windows_and_quit_key_under_xvfb(tmp_path):
             wid = r.stdout.split()[0] if r.stdout.split() else None
             time.sleep(0.2)
         assert wid, "no window appeared"
+        subprocess.run(["xdotool", "key", "--window", wid, "s"], env=env)
+        time.sleep(0.5)
         subprocess.run(["xdotool", "key", "--window", wid, "q"], env=env)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         n = len(list(csv.DictReader(open(tmp_path / "o" / "frames.csv"))))
         assert 0 < n < 400  # stopped by the key, outputs finalised
+        snap = cv2.imread(str(tmp_path / "o" / "snapshot001.png"))
+        assert snap is not None and snap.shape == (240, 320, 3)
     finally:
         xvfb.terminate()
         xvfb.wait()
+
+
+def test_clips_one_video_per_event(tmp_path):
+    res = run(SAMPLES / "street.mp4", "-o", tmp_path / "o", "--clips", "--pre", "3", "--post",
+              "4", "--threshold-area", "0.01", "--event-gap", "3")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "o" / "events.json").read_text())
+    motion = [e for e in doc["events"] if e["kind"] == "motion"]
+    assert motion
+    for e in motion:
+        frames = read_video(tmp_path / "o" / e["clip"])
+        assert len(frames) == e["end_frame"] - e["start_frame"] + 1

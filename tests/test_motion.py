@@ -122,3 +122,35 @@ def test_detect_motion_on_the_sample_video_finds_the_cars():
     # the event covers the frames in which objects fill more than 0.2% of the frame, to within
     # the frames a fresh object needs to cross the area threshold
     assert abs(e.start - moving[0]) <= 8 and e.end >= moving[-1] - 2
+
+
+def test_clip_recorder_writes_each_event_with_its_padding(tmp_path):
+    import cv2
+
+    from bgsub.sinks import ClipRecorder
+
+    #          0         1         2         3
+    #          0123456789012345678901234567890123456
+    pattern = "......###..#.............##...#......."
+    pre, post, gap, min_frames = 2, 3, 5, 2
+    tracker = EventTracker(min_frames, gap, pre, post)
+    clips = ClipRecorder(tmp_path / "clips", 25.0, pre + min_frames + 1)
+    for i, c in enumerate(pattern):
+        image = np.zeros((64, 64, 3), np.uint8)
+        image[:i] = 255  # the frame's index as the number of white rows: survives the codec
+        r = result(i, moving=c == "#")
+        closed = tracker.update(r)
+        clips.feed(i, image, r.moving, tracker.open_start, closed)
+    clips.finish(tracker.finish())
+    spans = [(e.start, e.end) for e in tracker.events]
+    assert spans == [(4, 14), (23, 33)]
+    assert len(clips.paths) == 2
+    for path, (start, end) in zip(clips.paths, spans):
+        cap = cv2.VideoCapture(str(path))
+        got = []
+        while True:
+            ok, f = cap.read()
+            if not ok:
+                break
+            got.append(int((f[:, :, 1].mean(axis=1) > 128).sum()))
+        assert got == list(range(start, end + 1)), (path.name, got)

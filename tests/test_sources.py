@@ -100,6 +100,11 @@ def test_real_videos_decode_completely(name):
         n = sum(1 for _ in s)
     # every frame OpenCV decodes; container frame counts are estimates (748 of "750" here)
     assert n == expected > 700 and s.stopped_early is None
+    # times start at zero even where the container's presentation times do not (AVI)
+    with open_video(DATA / "videos" / name) as s:
+        first = [next(iter(s)) for _ in range(3)]
+    assert first[0].time == 0.0
+    assert first[2].time == pytest.approx(2 / s.fps, rel=0.01)
 
 
 # ---------------------------------------------------------------------------- live MJPEG
