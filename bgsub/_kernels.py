@@ -159,7 +159,7 @@ def _dist2(frame, hot, cold, k, i, j, n_ch):
 
 @njit(cache=True, inline="always")
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j):
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, i, j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
     n_comp = cold.shape[0] + 1
     n_ch = hot.shape[2] - 2
@@ -185,7 +185,7 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
     if matched >= 0 and prefix <= bg_u:
         mask[i, j] = np.uint8(0)
     else:
-        mask[i, j] = np.uint8(255)
+        mask[i, j] = fg
     if not learn:
         return
     if use_known and known[i, j] != 0:
@@ -245,7 +245,7 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
 
 @njit(cache=True, inline="always")
 def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, inv_c, var_min,
-                 var_max):
+                 var_max, fg):
     """The rules of :func:`_pixel` for a pixel that does not match rank 0 and does match rank 1,
     written out; returns False, having written nothing, when it does not apply (no match at
     rank 1, or the matched key fell and a rank-2 component exists)."""
@@ -268,7 +268,7 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     fell = un * un * v1 < u1 * u1 * vn
     if fell and cold.shape[0] > 1 and cold[1, i, j, U] > zero:
         return False
-    mask[i, j] = np.uint8(0) if u0 <= bg_u else np.uint8(255)
+    mask[i, j] = np.uint8(0) if u0 <= bg_u else fg
     cold[0, i, j, U] = un
     cold[0, i, j, VAR] = vn
     for c in range(n_ch):
@@ -285,12 +285,13 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
 
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
     known: uint8 (H, W), nonzero = known foreground (classified, not learned), read only when
-    ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds.
+    ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds;
+    ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on).
 
     The common case -- learning, the pixel matches its first component and that component
     stays first -- is written out here, straight-line and touching ``hot`` only; every other
@@ -350,10 +351,10 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 elif u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
                     # second most common: the pixel matches its component of rank 1
                     if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u,
-                                    inc, inv_c, var_min, var_max):
+                                    inc, inv_c, var_min, var_max, fg):
                         continue
             _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
-                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, i, j)
+                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, i, j)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -429,3 +430,48 @@ def background_image(hot, cold, background_ratio, out):
 @njit(cache=True, inline="always")
 def _to_u8(v):
     return np.uint8(min(max(v + 0.5, 0.0), 255.0))
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def vote_mask(raw, colsum, out, radius, need):
+    """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
+    are 1 in ``raw`` (0/1), edges replicated; ``colsum``: uint8 scratch of raw's shape.
+
+    Runs on Numba's threads, like the model kernel, so that no second thread pool competes
+    for the cores right after it.  The interior loops use unsigned indices, which Numba does
+    not wrap-around check, so that they vectorise.
+    """
+    height = raw.shape[0]
+    width = raw.shape[1]
+    f255 = np.uint8(255)
+    f0 = np.uint8(0)
+    r = np.uint64(radius)
+    w = np.uint64(width)
+    span = np.uint64(2 * radius + 1)
+    lo = min(radius, width)
+    hi = max(width - radius, lo)
+    n_in = np.uint64(hi - lo)
+    for i in prange(height):
+        for j in range(w):
+            colsum[i, j] = 0
+        for d in range(-radius, radius + 1):
+            ii = np.uint64(min(max(i + d, 0), height - 1))
+            for j in range(w):
+                colsum[i, j] += raw[ii, j]
+        for j in range(w):
+            out[i, j] = 0
+        for dd in range(span):
+            for jj in range(n_in):
+                out[i, jj + r] += colsum[i, jj + dd]
+        for j in range(0, lo):
+            acc = 0
+            for d in range(-radius, radius + 1):
+                acc += colsum[i, min(max(j + d, 0), width - 1)]
+            out[i, j] = acc
+        for j in range(hi, width):
+            acc = 0
+            for d in range(-radius, radius + 1):
+                acc += colsum[i, min(max(j + d, 0), width - 1)]
+            out[i, j] = acc
+        for j in range(w):
+            out[i, j] = f255 if out[i, j] >= need else f0

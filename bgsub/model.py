@@ -58,6 +58,11 @@ class MixtureSubtractor:
     rho : "weight" or "density"
         Rate at which the matched component's mean and variance follow the pixel:
         ``alpha / w`` (as OpenCV's MOG2) or Stauffer and Grimson's ``alpha * N(x; mu, sigma)``.
+    smoothing : odd int >= 1
+        Spatial regularisation of the mask: a pixel is reported as foreground when at least a
+        ``vote`` fraction of the ``smoothing x smoothing`` window around it is (1 = off).
+    vote : float in (0, 1]
+        The fraction of the window that must be foreground.
     warmup : float >= 0 (True = 1, False = 0)
         Warm-up speed c: frame t >= 2 uses the rate ``max(learning_rate, 1 / (c t))``, so the
         model starts as a running average; c = 1 is KaewTraKulPong and Bowden's window, c = 2 is
@@ -68,7 +73,7 @@ class MixtureSubtractor:
     # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
     def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
-                 max_variance=1600.0, rho="weight", warmup=4.0):
+                 max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -91,6 +96,11 @@ class MixtureSubtractor:
         self.rho = rho
         self.warmup = _check_number("warmup", float(warmup) if isinstance(warmup, bool)
                                     else warmup, 0.0)
+        if (isinstance(smoothing, bool) or not isinstance(smoothing, (int, np.integer))
+                or smoothing < 1 or smoothing % 2 == 0 or smoothing > 15):
+            raise ValueError(f"smoothing must be an odd integer from 1 to 15, got {smoothing!r}")
+        self.smoothing = int(smoothing)
+        self.vote = _check_number("vote", vote, 0.0, 1.0, low_open=True)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -100,11 +110,13 @@ class MixtureSubtractor:
         self.scale_ = 1.0  # true weight = scale_ * stored weight
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
+        self._raw = self._sums = None  # scratch masks for the vote
 
     def get_params(self):
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
-            "initial_variance", "min_variance", "max_variance", "rho", "warmup")}
+            "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
+            "vote")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -186,10 +198,17 @@ class MixtureSubtractor:
             out[...] = 0
             return out
         p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c)
-        kern.apply_frame(f, hot, cold, out, known, known is not _DUMMY, p.learn, p.inc,
-                         p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u, p.u_new,
+        smooth = self.smoothing > 1
+        if smooth and (self._raw is None or self._raw.shape != (h, w)):
+            self._raw = np.empty((h, w), np.uint8)
+            self._sums = np.empty((h, w), np.uint8)
+        kern.apply_frame(f, hot, cold, self._raw if smooth else out, known, known is not _DUMMY,
+                         p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u, p.u_new,
                          p.u_total, np.float32(self.initial_variance),
-                         np.float32(self.min_variance), np.float32(self.max_variance))
+                         np.float32(self.min_variance), np.float32(self.max_variance),
+                         np.uint8(1 if smooth else 255))
+        if smooth:
+            self._vote(self._raw, out)
         if p.learn:
             self.scale_ = p.new_scale
             self.n_frames_ += 1
@@ -198,6 +217,13 @@ class MixtureSubtractor:
                 kern.scale_weights(hot, cold, np.float32(kern.RESCALE))
                 self.scale_ /= kern.RESCALE
         return out
+
+    def _vote(self, raw, out):
+        """out = 255 where at least ``vote`` of the window around the pixel is foreground in
+        ``raw`` (0/1); the window is clipped at the borders by replicating the edge."""
+        k = self.smoothing
+        need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
+        kern.vote_mask(raw, self._sums, out, k // 2, need)
 
     def background_image(self):
         """uint8 image of the background: the weighted mean of each pixel's background
@@ -252,7 +278,7 @@ class MixtureSubtractor:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
-        kinds = {"n_components": int, "rho": str}
+        kinds = {"n_components": int, "rho": str, "smoothing": int}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         model = cls(**params)
         if state.size:

@@ -100,3 +100,19 @@ def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max
                     comp[0] = f32(comp[0] * norm)
             from_components(state, i, j, _sort(comps))
     return mask
+
+
+def reference_vote(mask, size, vote):
+    """255 where at least ``vote`` of the size x size window (edges replicated) is 255."""
+    if size <= 1:
+        return mask
+    fg = (mask == 255).astype(np.int64)
+    r = size // 2
+    padded = np.pad(fg, r, mode="edge")
+    h, w = mask.shape
+    sums = np.zeros((h, w), np.int64)
+    for dy in range(size):
+        for dx in range(size):
+            sums += padded[dy:dy + h, dx:dx + w]
+    need = max(1, math.ceil(vote * size * size - 1e-9))
+    return np.where(sums >= need, 255, 0).astype(np.uint8)

@@ -6,7 +6,7 @@ import pytest
 from bgsub import MixtureSubtractor
 from bgsub import _kernels as kern
 
-from .reference import reference_apply
+from .reference import reference_apply, reference_vote
 
 RHO = {"weight": 0, "density": 1}
 
@@ -42,6 +42,7 @@ class ReferenceModel:
         p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c)
         mask = reference_apply(f, self.state, known, p, RHO[m.rho], np.float32(m.initial_variance),
                                np.float32(m.min_variance), np.float32(m.max_variance))
+        mask = reference_vote(mask, m.smoothing, m.vote)
         if p.learn:
             self.scale = p.new_scale
             self.t += 1
@@ -79,6 +80,7 @@ def random_frames(n, h, w, channels, seed):
 
 
 def run_both(frames, schedule=None, knowns=None, **params):
+    params.setdefault("smoothing", 1)  # the kernel's own mask; the vote is tested separately
     model = MixtureSubtractor(**params)
     ref = ReferenceModel(**params)
     for t, frame in enumerate(frames):
@@ -134,3 +136,9 @@ def test_global_rescale_is_exact():
     frames = structured_frames(60, 6, 7, 1, seed=11)
     model = run_both(frames, n_components=3, learning_rate=0.25)
     assert model.scale_ >= 2.0**-16
+
+
+@pytest.mark.parametrize("size, vote", [(3, 0.4), (5, 0.4), (5, 0.7)])
+def test_spatial_vote_matches_reference(size, vote):
+    frames = structured_frames(25, 12, 17, 3, seed=size)
+    run_both(frames, n_components=3, learning_rate=0.05, smoothing=size, vote=vote)

@@ -155,6 +155,9 @@ def test_bad_frames_raise_clear_errors(frame, message):
     (dict(initial_variance=float("nan")), "initial_variance"),
     (dict(rho="fast"), "rho"),
     (dict(warmup=-1), "warmup"),
+    (dict(smoothing=4), "smoothing"),
+    (dict(smoothing=17), "smoothing"),
+    (dict(vote=0), "vote"),
 ])
 def test_parameters_are_validated_by_name(params, name):
     with pytest.raises(ValueError, match=name):
