@@ -158,8 +158,38 @@ def _dist2(frame, hot, cold, k, i, j, n_ch):
 
 
 @njit(cache=True, inline="always")
+def _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
+    """MOG2's test: the pixel is a darker copy of a background component -- brightness ratio
+    a = <x, mu> / <mu, mu> in [tau, 1] and colour distortion |x - a mu|^2 < thr2 var a^2."""
+    n_comp = cold.shape[0] + 1
+    zero = np.float32(0.0)
+    prefix = zero
+    for k in range(n_comp):
+        u = _get(hot, cold, k, i, j, U)
+        if u <= zero or prefix > bg_u:
+            break
+        num = zero
+        den = zero
+        for c in range(n_ch):
+            m = _get(hot, cold, k, i, j, MEAN + c)
+            num += np.float32(frame[i, j, c]) * m
+            den += m * m
+        if den > zero:
+            a = num / den
+            if a <= np.float32(1.0) and a >= tau:
+                dist = zero
+                for c in range(n_ch):
+                    e = a * _get(hot, cold, k, i, j, MEAN + c) - np.float32(frame[i, j, c])
+                    dist += e * e
+                if dist < thr2 * _get(hot, cold, k, i, j, VAR) * a * a:
+                    return True
+        prefix += u
+    return False
+
+
+@njit(cache=True, inline="always")
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, i, j):
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
     n_comp = cold.shape[0] + 1
     n_ch = hot.shape[2] - 2
@@ -184,6 +214,8 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
     # --- classify: background when the match lies within the first B components ---
     if matched >= 0 and prefix <= bg_u:
         mask[i, j] = np.uint8(0)
+    elif shadow and _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
+        mask[i, j] = shadow
     else:
         mask[i, j] = fg
     if not learn:
@@ -245,7 +277,7 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
 
 @njit(cache=True, inline="always")
 def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, inv_c, var_min,
-                 var_max, fg):
+                 var_max, fg, shadow, tau):
     """The rules of :func:`_pixel` for a pixel that does not match rank 0 and does match rank 1,
     written out; returns False, having written nothing, when it does not apply (no match at
     rank 1, or the matched key fell and a rank-2 component exists)."""
@@ -268,7 +300,12 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     fell = un * un * v1 < u1 * u1 * vn
     if fell and cold.shape[0] > 1 and cold[1, i, j, U] > zero:
         return False
-    mask[i, j] = np.uint8(0) if u0 <= bg_u else fg
+    if u0 <= bg_u:
+        mask[i, j] = np.uint8(0)
+    elif shadow and _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
+        mask[i, j] = shadow
+    else:
+        mask[i, j] = fg
     cold[0, i, j, U] = un
     cold[0, i, j, VAR] = vn
     for c in range(n_ch):
@@ -285,13 +322,15 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
 
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
     known: uint8 (H, W), nonzero = known foreground (classified, not learned), read only when
     ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds;
-    ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on).
+    ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on);
+    ``shadow``: the value written for a shadow (127, or 2 before a vote; 0 = no shadow test);
+    ``tau``: the lowest brightness ratio that counts as a shadow.
 
     The common case -- learning, the pixel matches its first component and that component
     stays first -- is written out here, straight-line and touching ``hot`` only; every other
@@ -351,10 +390,11 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 elif u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
                     # second most common: the pixel matches its component of rank 1
                     if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u,
-                                    inc, inv_c, var_min, var_max, fg):
+                                    inc, inv_c, var_min, var_max, fg, shadow, tau):
                         continue
             _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
-                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, i, j)
+                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
+                   tau, i, j)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -435,7 +475,8 @@ def _to_u8(v):
 @njit(cache=True, parallel=True, nogil=True)
 def vote_mask(raw, colsum, out, radius, need):
     """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
-    are 1 in ``raw`` (0/1), edges replicated; ``colsum``: uint8 scratch of raw's shape.
+    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow), edges replicated; elsewhere 127
+    where ``raw`` is a shadow, else 0.  ``colsum``: uint8 scratch of raw's shape.
 
     Runs on Numba's threads, like the model kernel, so that no second thread pool competes
     for the cores right after it.  The interior loops use unsigned indices, which Numba does
@@ -444,6 +485,7 @@ def vote_mask(raw, colsum, out, radius, need):
     height = raw.shape[0]
     width = raw.shape[1]
     f255 = np.uint8(255)
+    f127 = np.uint8(127)
     f0 = np.uint8(0)
     r = np.uint64(radius)
     w = np.uint64(width)
@@ -457,7 +499,7 @@ def vote_mask(raw, colsum, out, radius, need):
         for d in range(-radius, radius + 1):
             ii = np.uint64(min(max(i + d, 0), height - 1))
             for j in range(w):
-                colsum[i, j] += raw[ii, j]
+                colsum[i, j] += raw[ii, j] & np.uint8(1)
         for j in range(w):
             out[i, j] = 0
         for dd in range(span):
@@ -474,4 +516,4 @@ def vote_mask(raw, colsum, out, radius, need):
                 acc += colsum[i, min(max(j + d, 0), width - 1)]
             out[i, j] = acc
         for j in range(w):
-            out[i, j] = f255 if out[i, j] >= need else f0
+            out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)

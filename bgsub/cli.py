@@ -38,6 +38,14 @@ def _model_options(fn):
                      help="Mean/variance rate: alpha/w (default) or alpha*N(x)."),
         click.option("--warmup", type=click.FloatRange(0),
                      help="Warm-up c: rate max(alpha, 1/(c t)); 0 = off (default 4)."),
+        click.option("--smoothing", type=click.IntRange(1, 15),
+                     help="Spatial vote window (odd; 1 = off; default 5)."),
+        click.option("--vote", type=click.FloatRange(0, 1, min_open=True),
+                     help="Fraction of the window that must be foreground (default 0.4)."),
+        click.option("--detect-shadows/--no-detect-shadows", default=None,
+                     help="Label shadows 127, as MOG2 does (default off)."),
+        click.option("--shadow-threshold", type=click.FloatRange(0, 1, min_open=True),
+                     help="Darkest brightness ratio that is still a shadow (default 0.5)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -45,7 +53,8 @@ def _model_options(fn):
 
 
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
-               "initial_variance", "min_variance", "max_variance", "rho", "warmup")
+               "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
+               "vote", "detect_shadows", "shadow_threshold")
 
 
 def _fail(message, code=1):
@@ -103,6 +112,10 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
     params = {k: v for k, v in kwargs.items() if v is not None}
     if params and method != "bgsub":
         _fail(f"model options ({', '.join(sorted(params))}) apply to --method bgsub only", 2)
+    try:
+        make_method(method, **params)  # parameters checked before any work
+    except ValueError as exc:
+        _fail(str(exc), 2)
     results = []
     try:
         opened = [Sequence.open(p) for p in sequences]  # all checked before any work

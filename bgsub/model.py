@@ -63,6 +63,12 @@ class MixtureSubtractor:
         ``vote`` fraction of the ``smoothing x smoothing`` window around it is (1 = off).
     vote : float in (0, 1]
         The fraction of the window that must be foreground.
+    detect_shadows : bool
+        Label shadows 127 (as OpenCV's MOG2 does): a foreground pixel whose colour is a darker
+        copy of a background component (brightness ratio in [shadow_threshold, 1], colour
+        distortion within the match threshold).  Shadows count as background.
+    shadow_threshold : float in (0, 1]
+        The darkest brightness ratio that is still a shadow (MOG2's tau, 0.5).
     warmup : float >= 0 (True = 1, False = 0)
         Warm-up speed c: frame t >= 2 uses the rate ``max(learning_rate, 1 / (c t))``, so the
         model starts as a running average; c = 1 is KaewTraKulPong and Bowden's window, c = 2 is
@@ -73,7 +79,8 @@ class MixtureSubtractor:
     # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
     def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
-                 max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4):
+                 max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
+                 detect_shadows=False, shadow_threshold=0.5):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -101,6 +108,9 @@ class MixtureSubtractor:
             raise ValueError(f"smoothing must be an odd integer from 1 to 15, got {smoothing!r}")
         self.smoothing = int(smoothing)
         self.vote = _check_number("vote", vote, 0.0, 1.0, low_open=True)
+        self.detect_shadows = bool(detect_shadows)
+        self.shadow_threshold = _check_number("shadow_threshold", shadow_threshold, 0.0, 1.0,
+                                              low_open=True)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -116,7 +126,7 @@ class MixtureSubtractor:
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-            "vote")}
+            "vote", "detect_shadows", "shadow_threshold")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -164,7 +174,8 @@ class MixtureSubtractor:
 
     # ------------------------------------------------------------------ main
     def apply(self, frame, learning_rate=None, known_foreground=None, out=None):
-        """Classify ``frame`` and learn from it; returns the uint8 mask (0 / 255).
+        """Classify ``frame`` and learn from it; returns the uint8 mask (0 background, 255
+        foreground, 127 shadow when ``detect_shadows``).
 
         learning_rate overrides the rate for this call: 0 freezes the model, 1 re-initialises it
         from this frame.  known_foreground (bool or uint8 (H, W), nonzero = foreground) marks
@@ -206,7 +217,9 @@ class MixtureSubtractor:
                          p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u, p.u_new,
                          p.u_total, np.float32(self.initial_variance),
                          np.float32(self.min_variance), np.float32(self.max_variance),
-                         np.uint8(1 if smooth else 255))
+                         np.uint8(1 if smooth else 255),
+                         np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
+                         np.float32(self.shadow_threshold))
         if smooth:
             self._vote(self._raw, out)
         if p.learn:
@@ -278,7 +291,8 @@ class MixtureSubtractor:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
-        kinds = {"n_components": int, "rho": str, "smoothing": int}
+        kinds = {"n_components": int, "rho": str, "smoothing": int,
+                 "detect_shadows": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         model = cls(**params)
         if state.size:

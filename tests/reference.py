@@ -44,7 +44,30 @@ def _sort(comps):
     return out
 
 
-def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max):
+def _shadow(x, comps, p, tau):
+    prefix = f32(0)
+    for u, var, mean in comps:
+        if prefix > p.bg_u:
+            break
+        num = den = f32(0)
+        for c in range(len(x)):
+            num = f32(num + f32(x[c] * mean[c]))
+            den = f32(den + f32(mean[c] * mean[c]))
+        if den > 0:
+            a = f32(num / den)
+            if tau <= a <= 1:
+                dist = f32(0)
+                for c in range(len(x)):
+                    e = f32(f32(a * mean[c]) - x[c])
+                    dist = f32(dist + f32(e * e))
+                if dist < f32(f32(f32(p.thr2 * var) * a) * a):
+                    return True
+        prefix = f32(prefix + u)
+    return False
+
+
+def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max,
+                    shadows=False, tau=f32(0.5)):
     """One frame; returns the mask and updates ``state`` in place (same contract as the kernel)."""
     h, w, n_ch = frame.shape
     n_comp = state.shape[0]
@@ -65,6 +88,8 @@ def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max
                 prefix = f32(prefix + u)
             background = matched >= 0 and prefix <= p.bg_u
             mask[i, j] = 0 if background else 255
+            if not background and shadows and _shadow(x, comps, p, tau):
+                mask[i, j] = 127
             if not p.learn:
                 continue
             if known is not None and known[i, j]:
@@ -115,4 +140,4 @@ def reference_vote(mask, size, vote):
         for dx in range(size):
             sums += padded[dy:dy + h, dx:dx + w]
     need = max(1, math.ceil(vote * size * size - 1e-9))
-    return np.where(sums >= need, 255, 0).astype(np.uint8)
+    return np.where(sums >= need, 255, np.where(mask == 127, 127, 0)).astype(np.uint8)

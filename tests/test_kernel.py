@@ -41,7 +41,8 @@ class ReferenceModel:
             return np.zeros((h, w), np.uint8)
         p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c)
         mask = reference_apply(f, self.state, known, p, RHO[m.rho], np.float32(m.initial_variance),
-                               np.float32(m.min_variance), np.float32(m.max_variance))
+                               np.float32(m.min_variance), np.float32(m.max_variance),
+                               m.detect_shadows, np.float32(m.shadow_threshold))
         mask = reference_vote(mask, m.smoothing, m.vote)
         if p.learn:
             self.scale = p.new_scale
@@ -79,7 +80,7 @@ def random_frames(n, h, w, channels, seed):
     return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(n)]
 
 
-def run_both(frames, schedule=None, knowns=None, **params):
+def run_both(frames, schedule=None, knowns=None, masks=None, **params):
     params.setdefault("smoothing", 1)  # the kernel's own mask; the vote is tested separately
     model = MixtureSubtractor(**params)
     ref = ReferenceModel(**params)
@@ -89,6 +90,8 @@ def run_both(frames, schedule=None, knowns=None, **params):
         got = model.apply(frame, learning_rate=lr, known_foreground=known)
         want = ref.apply(frame, learning_rate=lr, known=known)
         np.testing.assert_array_equal(got, want, err_msg=f"mask differs at frame {t}")
+        if masks is not None:
+            masks.append(got.copy())
         ranked = kern.to_ranked(model.state_, model.n_components, *model.frame_shape_)
         np.testing.assert_array_equal(ranked, ref.state, err_msg=f"state differs at frame {t}")
         assert model.scale_ == ref.scale
@@ -142,3 +145,18 @@ def test_global_rescale_is_exact():
 def test_spatial_vote_matches_reference(size, vote):
     frames = structured_frames(25, 12, 17, 3, seed=size)
     run_both(frames, n_components=3, learning_rate=0.05, smoothing=size, vote=vote)
+
+
+@pytest.mark.parametrize("smoothing", [1, 5])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shadow_labels_match_reference(smoothing, channels):
+    # darkened copies of the background (shadows) beside inverted blocks (objects)
+    frames = structured_frames(30, 12, 16, channels, seed=21)
+    for t in range(10, 30):
+        f = frames[t].astype(np.float32)
+        f[2:6, 3:9] *= 0.7
+        frames[t] = f.astype(np.uint8)
+    masks = []
+    run_both(frames, masks=masks, n_components=3, learning_rate=0.05, detect_shadows=True,
+             smoothing=smoothing)
+    assert any((m[2:6, 3:9] == 127).any() for m in masks[10:])  # the test did see shadows

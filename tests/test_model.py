@@ -158,6 +158,7 @@ def test_bad_frames_raise_clear_errors(frame, message):
     (dict(smoothing=4), "smoothing"),
     (dict(smoothing=17), "smoothing"),
     (dict(vote=0), "vote"),
+    (dict(shadow_threshold=0), "shadow_threshold"),
 ])
 def test_parameters_are_validated_by_name(params, name):
     with pytest.raises(ValueError, match=name):
@@ -186,3 +187,11 @@ def test_warmup_rate_schedule():
     m.n_frames_ = 99
     assert m._rate(None) == 0.01
     assert MixtureSubtractor(learning_rate=0.01, warmup=0)._rate(None) == 1.0
+
+
+def test_save_load_keeps_every_parameter(tmp_path):
+    a = MixtureSubtractor(detect_shadows=True, shadow_threshold=0.7, smoothing=3, vote=0.5,
+                          warmup=0, rho="density")
+    a.apply(np.zeros((5, 6), np.uint8))
+    a.save(tmp_path / "m.npz")
+    assert MixtureSubtractor.load(tmp_path / "m.npz").get_params() == a.get_params()
