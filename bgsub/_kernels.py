@@ -94,11 +94,14 @@ class FrameParams(NamedTuple):
     u_new: np.float32  # weight of a new component in scaled units (w = alpha)
     u_total: np.float32  # 1 / scale': the total weight in scaled units
     new_scale: float
+    prune: np.float32 = np.float32(0.0)  # alpha * c_T / scale': Zivkovic's prior, per frame
 
 
 def frame_params(alpha: float, scale: float, match_threshold: float, background_ratio: float,
-                 channels: int) -> FrameParams:
-    """Scalars for one update with learning rate ``0 <= alpha < 1`` from global ``scale``."""
+                 channels: int, complexity_prior: float = 0.0) -> FrameParams:
+    """Scalars for one update with learning rate ``0 <= alpha < 1`` from global ``scale``;
+    ``complexity_prior`` c_T > 0 selects Zivkovic's update (every weight also loses
+    alpha * c_T per frame, and components whose weight reaches zero are dropped)."""
     f32 = np.float32
     thr2 = f32(match_threshold * match_threshold * channels)
     if alpha <= 0.0:
@@ -107,7 +110,8 @@ def frame_params(alpha: float, scale: float, match_threshold: float, background_
                            f32(0), f32(1.0 / s), s)
     s = scale * (1.0 - alpha)
     return FrameParams(True, f32(alpha / s), f32(1.0 / (1.0 - alpha)), f32(alpha), thr2,
-                       f32(background_ratio / s), f32(alpha / s), f32(1.0 / s), s)
+                       f32(background_ratio / s), f32(alpha / s), f32(1.0 / s), s,
+                       f32(alpha * complexity_prior / s))
 
 
 @njit(cache=True, inline="always")
@@ -188,8 +192,43 @@ def _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
 
 
 @njit(cache=True, inline="always")
+def _zivkovic_prune(hot, cold, i, j, prune, u_total):
+    """Zivkovic's Dirichlet prior: every weight loses ``prune``; those that reach zero are
+    dropped (the survivors move up in order); then renormalise and restore the w/sigma order."""
+    n_comp = cold.shape[0] + 1
+    n_rec = hot.shape[2]
+    zero = np.float32(0.0)
+    kept = 0
+    used = 0
+    for k in range(n_comp):
+        u = _get(hot, cold, k, i, j, U)
+        if u <= zero:
+            break
+        used = k + 1
+        u = u - prune
+        if u > zero:
+            if kept != k:
+                for r in range(n_rec):
+                    _put(hot, cold, kept, i, j, r, _get(hot, cold, k, i, j, r))
+            _put(hot, cold, kept, i, j, U, u)
+            kept += 1
+    for k in range(kept, used):  # freed slots: cleared whole
+        for r in range(n_rec):
+            _put(hot, cold, k, i, j, r, zero)
+    total = zero
+    for k in range(kept):
+        total += _get(hot, cold, k, i, j, U)
+    norm = u_total / total
+    for k in range(kept):
+        _put(hot, cold, k, i, j, U, _get(hot, cold, k, i, j, U) * norm)
+    for k in range(1, kept):
+        _bubble_up(hot, cold, k, i, j)
+
+
+@njit(cache=True, inline="always")
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j):
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, prune, i,
+           j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
     n_comp = cold.shape[0] + 1
     n_ch = hot.shape[2] - 2
@@ -273,6 +312,8 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
         for k in range(slot + 1):
             _put(hot, cold, k, i, j, U, _get(hot, cold, k, i, j, U) * norm)
         _bubble_up(hot, cold, slot, i, j)
+    if prune > zero:
+        _zivkovic_prune(hot, cold, i, j, prune, u_total)
 
 
 @njit(cache=True, inline="always")
@@ -322,7 +363,7 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
 
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, prune):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
@@ -330,7 +371,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds;
     ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on);
     ``shadow``: the value written for a shadow (127, or 2 before a vote; 0 = no shadow test);
-    ``tau``: the lowest brightness ratio that counts as a shadow.
+    ``tau``: the lowest brightness ratio that counts as a shadow; ``prune``: Zivkovic's
+    per-frame weight loss in scaled units (0 = Stauffer-Grimson).
 
     The common case -- learning, the pixel matches its first component and that component
     stays first -- is written out here, straight-line and touching ``hot`` only; every other
@@ -342,7 +384,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     n_ch = hot.shape[2] - 2
     inv_c = np.float32(1.0 / n_ch)
     zero = np.float32(0.0)
-    fast = learn and rho_rule == RHO_WEIGHT
+    fast = learn and rho_rule == RHO_WEIGHT and prune == zero
     for i in prange(height):
         for j in range(width):
             if fast and not (use_known and known[i, j] != 0):
@@ -394,7 +436,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                         continue
             _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                    alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
-                   tau, i, j)
+                   tau, prune, i, j)
 
 
 @njit(cache=True, parallel=True, nogil=True)

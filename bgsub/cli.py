@@ -42,6 +42,10 @@ def _model_options(fn):
                      help="Spatial vote window (odd; 1 = off; default 5)."),
         click.option("--vote", type=click.FloatRange(0, 1, min_open=True),
                      help="Fraction of the window that must be foreground (default 0.4)."),
+        click.option("--variant", type=click.Choice(["stauffer-grimson", "zivkovic"]),
+                     help="Weight update: plain (default) or Zivkovic's pruning prior."),
+        click.option("--complexity-prior", type=click.FloatRange(0, 1, max_open=True),
+                     help="Zivkovic's c_T (default 0.05)."),
         click.option("--detect-shadows/--no-detect-shadows", default=None,
                      help="Label shadows 127, as MOG2 does (default off)."),
         click.option("--shadow-threshold", type=click.FloatRange(0, 1, min_open=True),
@@ -54,7 +58,7 @@ def _model_options(fn):
 
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-               "vote", "detect_shadows", "shadow_threshold")
+               "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior")
 
 
 def _fail(message, code=1):

@@ -63,6 +63,12 @@ class MixtureSubtractor:
         ``vote`` fraction of the ``smoothing x smoothing`` window around it is (1 = off).
     vote : float in (0, 1]
         The fraction of the window that must be foreground.
+    variant : "stauffer-grimson" or "zivkovic"
+        Zivkovic (2004): a Dirichlet prior makes every weight also lose
+        ``learning_rate * complexity_prior`` per frame, and components whose weight reaches
+        zero are dropped, so each pixel keeps only as many components as it needs.
+    complexity_prior : float >= 0
+        Zivkovic's c_T (OpenCV MOG2's 0.05); used by the "zivkovic" variant only.
     detect_shadows : bool
         Label shadows 127 (as OpenCV's MOG2 does): a foreground pixel whose colour is a darker
         copy of a background component (brightness ratio in [shadow_threshold, 1], colour
@@ -80,7 +86,8 @@ class MixtureSubtractor:
     def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
                  max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
-                 detect_shadows=False, shadow_threshold=0.5):
+                 detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
+                 complexity_prior=0.05):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -108,6 +115,11 @@ class MixtureSubtractor:
             raise ValueError(f"smoothing must be an odd integer from 1 to 15, got {smoothing!r}")
         self.smoothing = int(smoothing)
         self.vote = _check_number("vote", vote, 0.0, 1.0, low_open=True)
+        if variant not in ("stauffer-grimson", "zivkovic"):
+            raise ValueError(f"variant must be 'stauffer-grimson' or 'zivkovic', got {variant!r}")
+        self.variant = variant
+        self.complexity_prior = _check_number("complexity_prior", complexity_prior, 0.0, 1.0,
+                                              high_open=True)
         self.detect_shadows = bool(detect_shadows)
         self.shadow_threshold = _check_number("shadow_threshold", shadow_threshold, 0.0, 1.0,
                                               low_open=True)
@@ -126,7 +138,7 @@ class MixtureSubtractor:
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-            "vote", "detect_shadows", "shadow_threshold")}
+            "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -208,7 +220,8 @@ class MixtureSubtractor:
             self.n_frames_ = 1
             out[...] = 0
             return out
-        p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c)
+        p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c,
+                              self.complexity_prior if self.variant == "zivkovic" else 0.0)
         smooth = self.smoothing > 1
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
@@ -219,7 +232,7 @@ class MixtureSubtractor:
                          np.float32(self.min_variance), np.float32(self.max_variance),
                          np.uint8(1 if smooth else 255),
                          np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
-                         np.float32(self.shadow_threshold))
+                         np.float32(self.shadow_threshold), p.prune)
         if smooth:
             self._vote(self._raw, out)
         if p.learn:
@@ -291,7 +304,7 @@ class MixtureSubtractor:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
-        kinds = {"n_components": int, "rho": str, "smoothing": int,
+        kinds = {"n_components": int, "rho": str, "smoothing": int, "variant": str,
                  "detect_shadows": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         model = cls(**params)

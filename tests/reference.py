@@ -123,6 +123,16 @@ def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max
                 norm = f32(p.u_total / total)
                 for comp in comps:
                     comp[0] = f32(comp[0] * norm)
+            if p.prune > 0:
+                # Zivkovic: every weight loses the prior; the exhausted are dropped
+                comps = _sort(comps)
+                comps = [[f32(u - p.prune), v, m] for u, v, m in comps if f32(u - p.prune) > 0]
+                total = f32(0)
+                for comp in comps:
+                    total = f32(total + comp[0])
+                norm = f32(p.u_total / total)
+                for comp in comps:
+                    comp[0] = f32(comp[0] * norm)
             from_components(state, i, j, _sort(comps))
     return mask
 

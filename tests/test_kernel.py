@@ -39,7 +39,8 @@ class ReferenceModel:
             self.state[0, :, :, 2:] = f
             self.scale, self.t = 1.0, 1
             return np.zeros((h, w), np.uint8)
-        p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c)
+        p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c,
+                              m.complexity_prior if m.variant == "zivkovic" else 0.0)
         mask = reference_apply(f, self.state, known, p, RHO[m.rho], np.float32(m.initial_variance),
                                np.float32(m.min_variance), np.float32(m.max_variance),
                                m.detect_shadows, np.float32(m.shadow_threshold))
@@ -160,3 +161,18 @@ def test_shadow_labels_match_reference(smoothing, channels):
     run_both(frames, masks=masks, n_components=3, learning_rate=0.05, detect_shadows=True,
              smoothing=smoothing)
     assert any((m[2:6, 3:9] == 127).any() for m in masks[10:])  # the test did see shadows
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("k", [3, 5])
+def test_zivkovic_variant_matches_reference(channels, k):
+    frames = structured_frames(40, 9, 13, channels, seed=30 + k)
+    model = run_both(frames, n_components=k, learning_rate=0.05, variant="zivkovic",
+                     complexity_prior=0.2, initial_variance=60.0, min_variance=4.0)
+    # the prior does prune: fewer components in use than the plain model keeps
+    plain = MixtureSubtractor(n_components=k, learning_rate=0.05, initial_variance=60.0,
+                              min_variance=4.0, smoothing=1)
+    for f in frames:
+        plain.apply(f)
+    used = (model.components()[..., 0] > 0).sum()
+    assert used < (plain.components()[..., 0] > 0).sum()

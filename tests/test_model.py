@@ -159,6 +159,8 @@ def test_bad_frames_raise_clear_errors(frame, message):
     (dict(smoothing=17), "smoothing"),
     (dict(vote=0), "vote"),
     (dict(shadow_threshold=0), "shadow_threshold"),
+    (dict(variant="knn"), "variant"),
+    (dict(complexity_prior=1.0), "complexity_prior"),
 ])
 def test_parameters_are_validated_by_name(params, name):
     with pytest.raises(ValueError, match=name):
@@ -191,7 +193,7 @@ def test_warmup_rate_schedule():
 
 def test_save_load_keeps_every_parameter(tmp_path):
     a = MixtureSubtractor(detect_shadows=True, shadow_threshold=0.7, smoothing=3, vote=0.5,
-                          warmup=0, rho="density")
+                          warmup=0, rho="density", variant="zivkovic", complexity_prior=0.1)
     a.apply(np.zeros((5, 6), np.uint8))
     a.save(tmp_path / "m.npz")
     assert MixtureSubtractor.load(tmp_path / "m.npz").get_params() == a.get_params()
