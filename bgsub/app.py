@@ -44,6 +44,7 @@ class RunOptions:
     display: bool = True
     reconnect_timeout: float = 30.0
     quiet: bool = False
+    init_frames: int = 0  # fit the model by per-pixel batch EM on the first N frames
 
 
 class StopFlag:
@@ -219,7 +220,22 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
         frozen = False
         snapshots = 0
         t0 = time.monotonic()
-        for frame in stream:
+        frames_in = iter(stream)
+        if opts.init_frames:
+            # read ahead, fit, then process these frames like the rest
+            import itertools
+
+            head = []
+            for frame in frames_in:
+                if frame.index < start:
+                    continue
+                head.append(frame)
+                if len(head) >= opts.init_frames or stop.is_set():
+                    break
+            if head:
+                model.fit_frames([detector.prepare(f.image) for f in head])
+            frames_in = itertools.chain(head, frames_in)
+        for frame in frames_in:
             if stop.is_set():
                 summary["interrupted"] = True
                 break

@@ -105,10 +105,12 @@ def main():
 @click.option("--method", type=click.Choice(["bgsub", "opencv-mog2", "opencv-knn"]),
               default="bgsub", show_default=True, help="Which subtractor to score.")
 @_model_options
+@click.option("--init-frames", type=click.IntRange(0), default=0, show_default=True,
+              help="bgsub only: start from a per-pixel batch EM fit of the first N frames.")
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 @click.option("--save-masks", type=click.Path(file_okay=False, path_type=Path),
               help="Write predicted masks (binNNNNNN.png) to DIR/<sequence>/.")
-def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
+def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
     """Score a method against CDnet-layout ground truth (input/, groundtruth/, ROI.bmp,
     temporalROI.txt) in each SEQUENCE folder."""
     from .evaluate import Sequence, SequenceError, evaluate_sequence, make_method, mean_scores
@@ -116,6 +118,8 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
     params = {k: v for k, v in kwargs.items() if v is not None}
     if params and method != "bgsub":
         _fail(f"model options ({', '.join(sorted(params))}) apply to --method bgsub only", 2)
+    if init_frames and method != "bgsub":
+        _fail("--init-frames applies to --method bgsub only", 2)
     try:
         make_method(method, **params)  # parameters checked before any work
     except ValueError as exc:
@@ -126,7 +130,8 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
         for seq in opened:
             model = make_method(method, **params)
             out = save_masks / seq.name if save_masks else None
-            results.append((seq, evaluate_sequence(seq, model, save_masks=out)))
+            results.append((seq, evaluate_sequence(seq, model, save_masks=out,
+                                                   init_frames=init_frames)))
     except (SequenceError, ValueError) as exc:
         _fail(str(exc))
     mean = mean_scores([s for _, s in results])
@@ -194,6 +199,8 @@ def eval_cmd(sequences, method, as_json, save_masks, **kwargs):
 @click.option("--clips", is_flag=True,
               help="Write each motion event, padding included, as clips/eventNNN.mp4.")
 @click.option("--save-model", is_flag=True, help="Write the final model state (model.npz).")
+@click.option("--init-frames", type=click.IntRange(0), default=0, show_default=True,
+              help="Start the model from a per-pixel batch EM fit of the first N frames.")
 @click.option("--no-display", is_flag=True, help="Never open windows.")
 @click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Seconds a live source may stay silent (reconnecting) before it ends.")

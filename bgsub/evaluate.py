@@ -179,11 +179,13 @@ def read_image(path: Path, flags=None) -> np.ndarray:
 
 
 def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None = None,
-                      frames=None) -> Scores:
+                      frames=None, init_frames: int = 0) -> Scores:
     """Run ``model.apply`` over every frame of ``seq`` in order and score the scored frames.
 
     ``frames``: optional list of already decoded frames in the sequence's order (for repeated
     runs).  ``save_masks``: a folder for the predicted masks, CDnet-named ``binNNNNNN.png``.
+    ``init_frames``: first fit ``model`` (a MixtureSubtractor) by per-pixel batch EM on the
+    sequence's first N frames, then run it over every frame.
     """
     import cv2
 
@@ -195,6 +197,10 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
     scores = Scores()
     roi = seq.roi
     numbers = sorted(seq.frames)
+    if init_frames:
+        head = [frames[i] if frames is not None else read_image(seq.frames[n])
+                for i, n in enumerate(numbers[:init_frames])]
+        model.fit_frames(head)
     for idx, n in enumerate(numbers):
         frame = frames[idx] if frames is not None else read_image(seq.frames[n])
         mask = model.apply(frame)

@@ -251,6 +251,62 @@ class MixtureSubtractor:
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
         kern.vote_mask(raw, self._sums, out, k // 2, need)
 
+    def fit_frames(self, frames, n_iter=20):
+        """Start the model from a per-pixel batch EM fit over ``frames`` (a sequence of uint8
+        frames, all of one shape): K isotropic components per pixel, fitted jointly over every
+        frame, become the online model's state, as if it had learned from these frames -- no
+        warm-up period, no early false positives.  Returns self."""
+        from . import _em_kernels as ek
+
+        if isinstance(frames, np.ndarray):
+            stack = frames[..., None] if frames.ndim == 3 else frames  # (N, H, W) is gray
+            if stack.ndim != 4:
+                raise ValueError(f"frames must be (N, H, W) or (N, H, W, C), got shape "
+                                 f"{frames.shape}")
+        else:
+            items = [np.asarray(f) for f in frames]
+            if not items:
+                raise ValueError("fit_frames needs at least one frame")
+            items = [f[:, :, None] if f.ndim == 2 else f for f in items]
+            shapes = sorted({f.shape for f in items})
+            if len(shapes) > 1:
+                raise ValueError(f"frames differ in shape: {shapes[0]} and {shapes[1]}")
+            stack = np.stack(items)
+        stack = np.ascontiguousarray(stack)
+        if stack.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8, got {stack.dtype}")
+        if stack.shape[0] < 1 or stack.shape[1] == 0 or stack.shape[2] == 0:
+            raise ValueError(f"fit_frames needs at least one non-empty frame, got {stack.shape}")
+        n, h, w, c = stack.shape
+        if c not in (1, 3):
+            raise ValueError(f"frames must be gray or BGR, got {c} channels")
+        k = self.n_components
+        weights = np.empty((h, w, k))
+        means = np.empty((h, w, k, c))
+        variances = np.empty((h, w, k))
+        loglik = np.empty((max(n_iter, 1), h, w))
+        ek.pixel_init(stack, float(self.initial_variance), weights, means, variances)
+        ek.pixel_em(stack, int(n_iter), float(self.min_variance), float(self.max_variance),
+                    weights, means, variances, loglik)
+        self.fit_loglik_ = loglik.mean(axis=(1, 2))
+        # to the online state: ranked by w / sigma, empty components dropped, weights summing
+        # to one, scale 1, and the frame count of a model that has seen n frames
+        key = np.where(weights > 0, weights / np.sqrt(variances), -1.0)
+        order = np.argsort(-key, axis=2, kind="stable")
+        ranked = np.zeros((k, h, w, c + 2), np.float32)
+        wr = np.take_along_axis(weights, order, 2)
+        wr /= wr.sum(2, keepdims=True)
+        ranked[..., kern.U] = np.moveaxis(wr, 2, 0)
+        ranked[..., kern.VAR] = np.moveaxis(np.take_along_axis(variances, order, 2), 2, 0)
+        ranked[..., kern.MEAN:] = np.moveaxis(
+            np.take_along_axis(means, order[..., None], 2), 2, 0)
+        ranked[ranked[..., kern.U] <= 0] = 0
+        self.reset()
+        self.state_ = kern.from_ranked(ranked)
+        self.frame_shape_ = (h, w, c)
+        self.n_frames_ = n
+        return self
+
     def background_image(self):
         """uint8 image of the background: the weighted mean of each pixel's background
         components; same channels as the input.  None before the first frame."""

@@ -1,0 +1,510 @@
+"""Gaussian mixtures fitted by expectation-maximisation (Dempster, Laird and Rubin 1977).
+
+:class:`GaussianMixture` has scikit-learn's interface and conventions (parameters, learned
+attributes, the lower bound, regularisation, initialisations), so it can be swapped in; the EM
+iterations run in the Numba kernels of :mod:`bgsub._em_kernels`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from . import _em_kernels as ek
+
+COVARIANCE_TYPES = {"full": ek.FULL, "tied": ek.TIED, "diag": ek.DIAG, "spherical": ek.SPHERICAL}
+INIT_PARAMS = ("kmeans", "kmeans++", "random", "random_from_data")
+CHUNK = 4096
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at max_iter before the lower bound settled within tol."""
+
+
+def _rng(random_state):
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    return np.random.RandomState(random_state)
+
+
+def _check_X(X, dtype, min_samples=1, n_features=None, name="X"):
+    X = np.asarray(X)
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.ndim == 1:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array; "
+                         "use X.reshape(-1, 1) for one feature")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if X.shape[0] < min_samples:
+        raise ValueError(f"{name} has {X.shape[0]} samples; at least {min_samples} are needed "
+                         f"(n_components)")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, the model was fitted with "
+                         f"{n_features}")
+    return X
+
+
+# ---------------------------------------------------------------------------- parameters
+def _covariances_from_stats(nk, sx, sxx, means, shift, reg, kind, n):
+    """M-step covariances from the moments about ``shift``."""
+    d = means.shape[1]
+    mc = means - shift  # means about the shift
+    if kind in ("full", "tied"):
+        sxx = np.triu(sxx) + np.triu(sxx, 1).transpose(0, 2, 1)  # symmetric from the upper half
+        if kind == "full":
+            cov = sxx / nk[:, None, None] - mc[:, :, None] * mc[:, None, :]
+            cov[:, np.arange(d), np.arange(d)] += reg
+            return cov
+        cov = (sxx.sum(0) - np.einsum("k,ka,kb->ab", nk, mc, mc)) / nk.sum()
+        cov[np.arange(d), np.arange(d)] += reg
+        return cov
+    diag = sxx[:, :, 0] / nk[:, None] - mc * mc + reg
+    return diag if kind == "diag" else diag.mean(1)
+
+
+def _precision_cholesky(cov, kind):
+    if kind in ("full", "tied"):
+        covs = cov if kind == "full" else cov[None]
+        out = np.empty_like(covs)
+        for k, c in enumerate(covs):
+            try:
+                low = np.linalg.cholesky(c)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    "Fitting the mixture model failed because some components have "
+                    "ill-defined empirical covariance (for instance caused by singleton or "
+                    "collapsed samples). Try to decrease the number of components, or increase "
+                    "reg_covar.") from None
+            inv = np.linalg.solve(low, np.eye(len(c)))  # lower-triangular inverse
+            out[k] = inv.T
+        return out if kind == "full" else out[0]
+    if np.any(cov <= 0.0):
+        raise ValueError("Fitting the mixture model failed because some components have "
+                         "ill-defined empirical covariance. Try to increase reg_covar.")
+    return 1.0 / np.sqrt(cov)
+
+
+def _log_det_cholesky(pc, kind, d):
+    if kind == "full":
+        return np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(1)
+    if kind == "tied":
+        return np.log(np.diag(pc)).sum()
+    if kind == "diag":
+        return np.log(pc).sum(1)
+    return d * np.log(pc)
+
+
+def _kernel_params(means, pc, weights, kind):
+    """The kernels' arrays: prec (K, D, D) or (K, D, 1), log_det (K,), log_w (K,)."""
+    k, d = means.shape
+    if kind == "full":
+        prec = pc
+    elif kind == "tied":
+        prec = np.broadcast_to(pc, (k, d, d))
+    elif kind == "diag":
+        prec = pc[:, :, None]
+    else:
+        prec = np.broadcast_to(pc[:, None, None], (k, d, 1))
+    log_det = np.broadcast_to(_log_det_cholesky(pc, kind, d), (k,))
+    with np.errstate(divide="ignore"):
+        log_w = np.log(weights)
+    return (np.ascontiguousarray(prec, np.float64), np.ascontiguousarray(log_det, np.float64),
+            np.ascontiguousarray(log_w, np.float64))
+
+
+def kmeans(X, n_clusters, rng, n_iter=100, tol=1e-4):
+    """Lloyd's k-means from a k-means++ start; returns (centres, labels)."""
+    centres = X[kmeans_plusplus(X, n_clusters, rng)].astype(np.float64)
+    labels = None
+    for _ in range(n_iter):
+        d2 = _sq_dist(X, centres)
+        labels = d2.argmin(1)
+        new = np.array([X[labels == k].mean(0) if np.any(labels == k) else centres[k]
+                        for k in range(n_clusters)])
+        shift = np.abs(new - centres).max()
+        centres = new
+        if shift <= tol * max(X.std(), 1e-12):
+            break
+    return centres, _sq_dist(X, centres).argmin(1)
+
+
+def _sq_dist(X, C):
+    return (X * X).sum(1)[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None, :]
+
+
+def kmeans_plusplus(X, n_clusters, rng):
+    """Indices of k-means++ seeds (Arthur and Vassilvitskii 2007, greedy with 2 + log k tries)."""
+    n = X.shape[0]
+    tries = 2 + int(np.log(n_clusters))
+    idx = [int(rng.randint(n))]
+    closest = ((X - X[idx[0]]) ** 2).sum(1)
+    for _ in range(1, n_clusters):
+        total = closest.sum()
+        if total <= 0:
+            cand = rng.randint(n, size=tries)
+        else:
+            cand = np.searchsorted(np.cumsum(closest), rng.uniform(size=tries) * total)
+            cand = np.minimum(cand, n - 1)
+        dist = ((X[cand][:, None, :] - X[None, :, :]) ** 2).sum(2)
+        pots = np.minimum(closest[None, :], dist).sum(1)
+        best = int(np.argmin(pots))
+        idx.append(int(cand[best]))
+        closest = np.minimum(closest, dist[best])
+    return np.array(idx)
+
+
+# ---------------------------------------------------------------------------- the model
+class GaussianMixture:
+    """Gaussian mixture model fitted by EM; scikit-learn's ``GaussianMixture`` interface.
+
+    Parameters and learned attributes mean what they mean in scikit-learn: ``weights_``,
+    ``means_``, ``covariances_``, ``precisions_``, ``precisions_cholesky_``, ``converged_``,
+    ``n_iter_``, ``lower_bound_`` (the mean log-likelihood of the data under the parameters
+    before the last M-step).  ``dtype`` is the dtype the data are held in for the passes
+    (float32 halves the memory traffic; the sums are always accumulated in float64).
+    """
+
+    def __init__(self, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
+                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
+                 verbose=0, dtype=np.float64):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self):
+        k = self.n_components
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, got "
+                             f"{self.covariance_type!r}")
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got "
+                             f"{self.init_params!r}")
+        for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
+            v = getattr(self, name)
+            if not np.isfinite(v) or v < low:
+                raise ValueError(f"{name} must be a finite number >= {low}, got {v!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 0:
+            raise ValueError(f"max_iter must be an integer >= 0, got {self.max_iter!r}")
+        if not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1:
+            raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+
+    def _check_inits(self, d):
+        k = self.n_components
+        if self.weights_init is not None:
+            w = np.asarray(self.weights_init, np.float64)
+            if w.shape != (k,) or np.any(w < 0) or np.any(w > 1) or abs(w.sum() - 1) > 1e-6:
+                raise ValueError(f"weights_init must be {k} non-negative weights summing to 1")
+        if self.means_init is not None and np.shape(self.means_init) != (k, d):
+            raise ValueError(f"means_init must have shape {(k, d)}, got "
+                             f"{np.shape(self.means_init)}")
+        if self.precisions_init is not None:
+            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d),
+                     "spherical": (k,)}[self.covariance_type]
+            if np.shape(self.precisions_init) != shape:
+                raise ValueError(f"precisions_init must have shape {shape} for "
+                                 f"{self.covariance_type} covariance, got "
+                                 f"{np.shape(self.precisions_init)}")
+
+    # ------------------------------------------------------------------ EM steps
+    def _initialize_parameters(self, X, rng):
+        n, d = X.shape
+        k = self.n_components
+        if (self.weights_init is not None and self.means_init is not None
+                and self.precisions_init is not None):
+            # everything given: the init procedure's estimates would all be overridden
+            self.weights_ = np.asarray(self.weights_init, np.float64).copy()
+            self.means_ = np.asarray(self.means_init, np.float64).copy()
+            self._initialize_precisions()
+            return
+        if self.init_params == "kmeans":
+            _, labels = kmeans(X.astype(np.float64), k, rng)
+            resp = np.zeros((n, k))
+            resp[np.arange(n), labels] = 1.0
+        elif self.init_params == "random":
+            resp = rng.uniform(size=(n, k))
+            resp /= resp.sum(1)[:, None]
+        elif self.init_params == "random_from_data":
+            resp = np.zeros((n, k))
+            resp[rng.choice(n, size=k, replace=False), np.arange(k)] = 1.0
+        else:  # kmeans++
+            resp = np.zeros((n, k))
+            resp[kmeans_plusplus(X.astype(np.float64), k, rng), np.arange(k)] = 1.0
+        self._initialize(X, resp)
+
+    def _initialize(self, X, resp):
+        """Parameters from initial responsibilities, overridden by the *_init arguments."""
+        n = X.shape[0]
+        Xd = X.astype(np.float64)
+        nk = resp.sum(0) + 10 * np.finfo(np.float64).eps
+        means = resp.T @ Xd / nk[:, None]
+        cov = self._dense_covariances(Xd, resp, nk, means)
+        self.weights_ = (nk / n if self.weights_init is None
+                         else np.asarray(self.weights_init, np.float64).copy())
+        self.means_ = means if self.means_init is None else np.asarray(self.means_init,
+                                                                       np.float64).copy()
+        if self.precisions_init is None:
+            self.covariances_ = cov
+            self.precisions_cholesky_ = _precision_cholesky(cov, self.covariance_type)
+            self._set_derived()
+        else:
+            self._initialize_precisions()
+
+    def _initialize_precisions(self):
+        kind = self.covariance_type
+        p = np.asarray(self.precisions_init, np.float64)
+        if kind == "full":
+            self.precisions_cholesky_ = np.array([np.linalg.cholesky(pk) for pk in p])
+        elif kind == "tied":
+            self.precisions_cholesky_ = np.linalg.cholesky(p)
+        else:
+            self.precisions_cholesky_ = np.sqrt(p)
+        self._set_derived()
+
+    def _dense_covariances(self, X, resp, nk, means):
+        """scikit-learn's two-pass covariance estimates (used once, at initialisation)."""
+        kind, reg = self.covariance_type, self.reg_covar
+        d = X.shape[1]
+        if kind == "full":
+            cov = np.empty((len(nk), d, d))
+            for k in range(len(nk)):
+                diff = X - means[k]
+                cov[k] = (resp[:, k] * diff.T) @ diff / nk[k]
+                cov[k].flat[:: d + 1] += reg
+            return cov
+        if kind == "tied":
+            cov = X.T @ X - (nk * means.T) @ means
+            cov /= nk.sum()
+            cov.flat[:: d + 1] += reg
+            return cov
+        diag = resp.T @ (X * X) / nk[:, None] - means ** 2 + reg
+        return diag if kind == "diag" else diag.mean(1)
+
+    def _set_derived(self):
+        kind = self.covariance_type
+        pc = self.precisions_cholesky_
+        if kind == "full":
+            self.precisions_ = np.einsum("kab,kcb->kac", pc, pc)
+            if not hasattr(self, "covariances_") or self.precisions_init is not None:
+                self.covariances_ = np.linalg.inv(self.precisions_)
+        elif kind == "tied":
+            self.precisions_ = pc @ pc.T
+            if not hasattr(self, "covariances_") or self.precisions_init is not None:
+                self.covariances_ = np.linalg.inv(self.precisions_)
+        else:
+            self.precisions_ = pc ** 2
+            if not hasattr(self, "covariances_") or self.precisions_init is not None:
+                self.covariances_ = 1.0 / self.precisions_
+
+    def _em_iteration(self, X, shift, parts):
+        """One pass: the mean log-likelihood of the current parameters, then the M-step."""
+        kind = self.covariance_type
+        prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,
+                                              self.weights_, kind)
+        part_n, part_x, part_xx, part_ll = parts
+        ek.em_pass(X, self.means_, prec, log_det, log_w, COVARIANCE_TYPES[kind], shift, CHUNK,
+                   part_n, part_x, part_xx, part_ll)
+        n = X.shape[0]
+        ll = part_ll.sum() / n
+        nk = part_n.sum(0) + 10 * np.finfo(np.float64).eps
+        sx = part_x.sum(0)
+        sxx = part_xx.sum(0)
+        means = shift + sx / nk[:, None]
+        cov = _covariances_from_stats(nk, sx, sxx, means, shift, self.reg_covar, kind, n)
+        self.weights_ = nk / nk.sum()
+        self.means_ = means
+        self.covariances_ = cov
+        self.precisions_cholesky_ = _precision_cholesky(cov, kind)
+        return ll
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Estimate the parameters with EM; returns self."""
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit, then the most likely component of each sample (after a final E-step)."""
+        self._check_parameters()
+        X = _check_X(X, self.dtype, min_samples=max(2, self.n_components))
+        n, d = X.shape
+        self._check_inits(d)
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        rng = _rng(self.random_state)
+        shift = X.mean(0, dtype=np.float64)
+        n_chunks = (n + CHUNK - 1) // CHUNK
+        full = self.covariance_type in ("full", "tied")
+        parts = (np.empty((n_chunks, self.n_components)),
+                 np.empty((n_chunks, self.n_components, d)),
+                 np.empty((n_chunks, self.n_components, d, d if full else 1)),
+                 np.empty(n_chunks))
+        best = None
+        max_lower_bound = -np.inf
+        self.converged_ = False
+        history = []
+        for init in range(n_init):
+            if do_init:
+                self._initialize_parameters(X, rng)
+            lower_bound = -np.inf if do_init else self.lower_bound_
+            n_iter = 0
+            converged = False
+            trace = []
+            for n_iter in range(1, self.max_iter + 1):
+                prev = lower_bound
+                lower_bound = self._em_iteration(X, shift, parts)
+                trace.append(lower_bound)
+                if self.verbose:
+                    print(f"  init {init + 1} iteration {n_iter}: lower bound {lower_bound:.6f}")
+                if abs(lower_bound - prev) < self.tol:
+                    converged = True
+                    break
+            if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
+                max_lower_bound = lower_bound
+                best = self._get_parameters()
+                best_n_iter = n_iter
+                self.converged_ = converged
+                history = trace
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(f"EM did not converge in {self.max_iter} iterations (n_init="
+                          f"{self.n_init}); try a larger max_iter or tol, or check the data",
+                          ConvergenceWarning, stacklevel=2)
+        self._set_parameters(best)
+        self.n_iter_ = best_n_iter
+        self.lower_bound_ = max_lower_bound
+        self.lower_bounds_ = np.array(history)
+        self.n_features_in_ = d
+        return self._weighted_log_prob(X).argmax(1)
+
+    def _get_parameters(self):
+        return (self.weights_.copy(), self.means_.copy(), np.copy(self.covariances_),
+                np.copy(self.precisions_cholesky_))
+
+    def _set_parameters(self, params):
+        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
+        kind = self.covariance_type
+        pc = self.precisions_cholesky_
+        if kind == "full":
+            self.precisions_ = np.einsum("kab,kcb->kac", pc, pc)
+        elif kind == "tied":
+            self.precisions_ = pc @ pc.T
+        else:
+            self.precisions_ = pc ** 2
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self):
+        if not hasattr(self, "means_"):
+            raise ValueError("this GaussianMixture is not fitted yet; call fit first")
+
+    def _weighted_log_prob(self, X):
+        prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,
+                                              self.weights_, self.covariance_type)
+        out = np.empty((X.shape[0], self.n_components))
+        ek.weighted_log_prob(X, self.means_, prec, log_det, log_w,
+                             COVARIANCE_TYPES[self.covariance_type], out)
+        return out
+
+    def _prepare(self, X):
+        self._check_fitted()
+        return _check_X(X, self.dtype, n_features=self.means_.shape[1])
+
+    def score_samples(self, X):
+        """Log-density of each sample under the mixture."""
+        wlp = self._weighted_log_prob(self._prepare(X))
+        m = wlp.max(1)
+        return m + np.log(np.exp(wlp - m[:, None]).sum(1))
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of the samples."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X):
+        return self._weighted_log_prob(self._prepare(X)).argmax(1)
+
+    def predict_proba(self, X):
+        wlp = self._weighted_log_prob(self._prepare(X))
+        m = wlp.max(1)
+        log_norm = m + np.log(np.exp(wlp - m[:, None]).sum(1))
+        return np.exp(wlp - log_norm[:, None])
+
+    def sample(self, n_samples=1):
+        """Draw from the fitted model: (X (n_samples, D), component labels)."""
+        self._check_fitted()
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        rng = _rng(self.random_state)
+        d = self.means_.shape[1]
+        counts = rng.multinomial(n_samples, self.weights_)
+        kind = self.covariance_type
+        xs = []
+        for k, (mean, c) in enumerate(zip(self.means_, counts)):
+            if kind == "full":
+                xs.append(rng.multivariate_normal(mean, self.covariances_[k], int(c)))
+            elif kind == "tied":
+                xs.append(rng.multivariate_normal(mean, self.covariances_, int(c)))
+            else:
+                sd = np.sqrt(self.covariances_[k])
+                xs.append(mean + rng.standard_normal(size=(int(c), d)) * sd)
+        labels = np.concatenate([np.full(c, k, int) for k, c in enumerate(counts)])
+        return np.vstack(xs), labels
+
+    def _n_parameters(self):
+        k, d = self.means_.shape
+        cov = {"full": k * d * (d + 1) / 2, "diag": k * d, "tied": d * (d + 1) / 2,
+               "spherical": k}[self.covariance_type]
+        return int(cov + k * d + k - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion (lower is better)."""
+        X = self._prepare(X)
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion (lower is better)."""
+        X = self._prepare(X)
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+
+def select_components(X, n_components=range(1, 11), criterion="bic", **params):
+    """Fit one model per candidate K; returns (best model, [(K, score), ...]).  ``criterion``:
+    "bic" or "aic" (lower is better)."""
+    if criterion not in ("bic", "aic"):
+        raise ValueError(f"criterion must be 'bic' or 'aic', got {criterion!r}")
+    candidates = list(n_components)
+    if not candidates:
+        raise ValueError("n_components: no candidates given")
+    X = _check_X(X, params.get("dtype", np.float64), min_samples=2)
+    best, best_score, table = None, np.inf, []
+    for k in candidates:
+        if k > X.shape[0]:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = GaussianMixture(n_components=k, **params).fit(X)
+        score = getattr(model, criterion)(X)
+        table.append((k, float(score)))
+        if score < best_score:
+            best, best_score = model, score
+    return best, table

@@ -1,0 +1,265 @@
+"""Batch EM: recovery of known mixtures, agreement with scikit-learn from the same start, the
+lower bound, sampling, model selection, bad input, and the per-pixel fit."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from bgsub import MixtureSubtractor
+from bgsub.em import ConvergenceWarning, GaussianMixture, select_components
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def three_clusters(n=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    means = np.array([[0.0, 0.0], [8.0, 1.0], [2.0, 9.0]])
+    covs = np.array([[[1.0, 0.6], [0.6, 1.0]], [[2.0, -0.5], [-0.5, 0.5]], [[0.7, 0.0],
+                                                                             [0.0, 1.5]]])
+    weights = np.array([0.5, 0.3, 0.2])
+    labels = rng.choice(3, n, p=weights)
+    X = np.array([rng.multivariate_normal(means[k], covs[k]) for k in labels])
+    return X, means, covs, weights
+
+
+def test_recovers_a_known_mixture():
+    X, means, covs, weights = three_clusters()
+    g = GaussianMixture(3, random_state=0).fit(X)
+    order = np.argsort(g.means_[:, 0] + 10 * g.means_[:, 1])
+    truth = np.argsort(means[:, 0] + 10 * means[:, 1])
+    np.testing.assert_allclose(g.means_[order], means[truth], atol=0.1)
+    np.testing.assert_allclose(g.weights_[order], weights[truth], atol=0.02)
+    np.testing.assert_allclose(g.covariances_[order], covs[truth], atol=0.15)
+    assert g.converged_ and g.n_iter_ < 100
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_agrees_with_scikit_learn_from_the_same_start(cov):
+    sk_mixture = pytest.importorskip("sklearn.mixture", reason="scikit-learn is a test extra")
+    X, *_ = three_clusters(3000, seed=1)
+    X = np.hstack([X, np.random.default_rng(2).normal(size=(len(X), 1))])  # D = 3
+    start = sk_mixture.GaussianMixture(3, covariance_type=cov, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start.fit(X)
+    init = dict(weights_init=start.weights_, means_init=start.means_,
+                precisions_init=start.precisions_)
+    kw = dict(covariance_type=cov, max_iter=30, tol=1e-10, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = sk_mixture.GaussianMixture(3, **kw).fit(X)
+        b = GaussianMixture(3, **kw).fit(X)
+    assert a.n_iter_ == b.n_iter_
+    assert b.lower_bound_ == pytest.approx(a.lower_bound_, rel=1e-12)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+    np.testing.assert_allclose(b.score_samples(X), a.score_samples(X), rtol=1e-10)
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-10)
+    assert b.bic(X) == pytest.approx(a.bic(X), rel=1e-10)
+    assert b.aic(X) == pytest.approx(a.aic(X), rel=1e-10)
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+@pytest.mark.parametrize("init", ["kmeans", "kmeans++", "random", "random_from_data"])
+def test_lower_bound_never_decreases(cov, init):
+    X, *_ = three_clusters(2000, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g = GaussianMixture(4, covariance_type=cov, init_params=init, random_state=1,
+                            max_iter=60, tol=1e-9).fit(X)
+    lb = g.lower_bounds_
+    assert len(lb) >= 2
+    assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:])), np.diff(lb).min()
+    assert g.lower_bound_ == pytest.approx(lb.max())
+
+
+@pytest.mark.parametrize("cov", COV_TYPES)
+def test_samples_follow_the_model(cov):
+    X, *_ = three_clusters(3000, seed=4)
+    g = GaussianMixture(3, covariance_type=cov, random_state=0).fit(X)
+    S, labels = g.sample(200_000)
+    assert S.shape == (200_000, 2)
+    np.testing.assert_allclose(np.bincount(labels) / len(labels), g.weights_, atol=0.005)
+    for k in range(3):
+        sk = S[labels == k]
+        np.testing.assert_allclose(sk.mean(0), g.means_[k], atol=0.05)
+        cov_k = {"full": lambda: g.covariances_[k], "tied": lambda: g.covariances_,
+                 "diag": lambda: np.diag(g.covariances_[k]),
+                 "spherical": lambda: np.eye(2) * g.covariances_[k]}[cov]()
+        np.testing.assert_allclose(np.cov(sk.T), cov_k, atol=0.06)
+
+
+def test_float32_data_gives_the_same_fit():
+    X, *_ = three_clusters(4000, seed=5)
+    a = GaussianMixture(3, random_state=0).fit(X)
+    b = GaussianMixture(3, random_state=0, dtype=np.float32).fit(X)
+    np.testing.assert_allclose(b.means_, a.means_, atol=1e-4)
+    assert b.lower_bound_ == pytest.approx(a.lower_bound_, rel=1e-5)
+
+
+def test_select_components_by_bic():
+    X, *_ = three_clusters(3000, seed=6)
+    best, table = select_components(X, range(1, 7), random_state=0)
+    assert best.n_components == 3
+    assert [k for k, _ in table] == [1, 2, 3, 4, 5, 6]
+    assert min(table, key=lambda t: t[1])[0] == 3
+
+
+def test_predict_and_fit_predict_agree():
+    X, *_ = three_clusters(1500, seed=7)
+    g = GaussianMixture(3, random_state=0)
+    labels = g.fit_predict(X)
+    np.testing.assert_array_equal(labels, g.predict(X))
+    np.testing.assert_allclose(g.predict_proba(X).sum(1), 1.0)
+    assert g.score(X) == pytest.approx(g.score_samples(X).mean())
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.array([[0.0, 1.0], [np.nan, 2.0], [3.0, 4.0]]), "NaN or infinite"),
+    (np.array([[0.0, 1.0], [np.inf, 2.0], [3.0, 4.0]]), "NaN or infinite"),
+    (np.zeros((2, 2)), "at least 3"),
+    (np.zeros(10), "2-D"),
+    (np.array([["a", "b"]]), "numeric"),
+])
+def test_bad_data(X, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(3).fit(X)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_components=0), "n_components"),
+    (dict(covariance_type="round"), "covariance_type"),
+    (dict(init_params="magic"), "init_params"),
+    (dict(reg_covar=-1.0), "reg_covar"),
+    (dict(max_iter=-1), "max_iter"),
+    (dict(means_init=np.zeros((3, 5))), "means_init"),
+])
+def test_bad_parameters(params, message):
+    X, *_ = three_clusters(300)
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(**{"n_components": 2, **params}).fit(X)
+
+
+def test_wrong_dimension_and_unfitted_model():
+    X, *_ = three_clusters(300)
+    g = GaussianMixture(2, random_state=0)
+    with pytest.raises(ValueError, match="not fitted"):
+        g.predict(X)
+    g.fit(X)
+    with pytest.raises(ValueError, match="3 features, the model was fitted with 2"):
+        g.predict(np.zeros((4, 3)))
+
+
+def test_collapsed_component_is_held_by_reg_covar():
+    # 5 identical points and a spread cloud: one component collapses onto the duplicates
+    rng = np.random.default_rng(8)
+    X = np.vstack([np.tile([[5.0, 5.0]], (50, 1)), rng.normal(size=(200, 2))])
+    g = GaussianMixture(2, random_state=0, reg_covar=1e-6).fit(X)
+    assert np.isfinite(g.lower_bound_)
+    assert np.all(np.linalg.eigvalsh(g.covariances_) >= 1e-6 * 0.99)
+
+
+def test_non_convergence_warns_with_the_iteration_count():
+    X, *_ = three_clusters(1000)
+    with pytest.warns(ConvergenceWarning, match="did not converge in 2 iterations"):
+        GaussianMixture(3, max_iter=2, tol=1e-12, random_state=0).fit(X)
+
+
+def test_warm_start_continues_from_the_last_fit():
+    X, *_ = three_clusters(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g = GaussianMixture(3, max_iter=3, tol=0, warm_start=True, random_state=0).fit(X)
+        first = g.lower_bound_
+        g.fit(X)
+    assert g.lower_bounds_[0] >= first - 1e-12  # picked up where it stopped
+
+
+# ---------------------------------------------------------------------------- per pixel
+def reference_pixel_em(frames, k, n_iter, init_var, min_var, max_var):
+    """Plain NumPy per-pixel EM, one pixel at a time, with the same start as the kernel."""
+    n, h, w, c = frames.shape
+    W = np.zeros((h, w, k))
+    M = np.zeros((h, w, k, c))
+    V = np.zeros((h, w, k))
+    for i in range(h):
+        for j in range(w):
+            x = frames[:, i, j, :].astype(np.float64)  # (n, c)
+            order = np.argsort(x.sum(1), kind="mergesort")
+            mu = np.array([x[order[min(int((q + 0.5) * n / k), n - 1)]] for q in range(k)])
+            wt = np.full(k, 1.0 / k)
+            var = np.full(k, init_var)
+            for _ in range(n_iter):
+                live = wt > 0
+                d2 = ((x[:, None, :] - mu[None]) ** 2).sum(2)
+                with np.errstate(divide="ignore"):
+                    lp = np.where(live, np.log(wt) - 0.5 * (c * (np.log(2 * np.pi) + np.log(var))
+                                                            + d2 / var), -np.inf)
+                m = lp.max(1, keepdims=True)
+                r = np.exp(lp - m)
+                r /= r.sum(1, keepdims=True)
+                nk = r.sum(0)
+                for q in range(k):
+                    if nk[q] > 1e-6:
+                        mu[q] = (r[:, q:q + 1] * x).sum(0) / nk[q]
+                        v = ((r[:, q] * (x * x).sum(1)).sum() / nk[q] - (mu[q] ** 2).sum()) / c
+                        var[q] = min(max(v, min_var), max_var)
+                        wt[q] = nk[q] / n
+                    else:
+                        wt[q] = 0.0
+            W[i, j], M[i, j], V[i, j] = wt, mu, var
+    return W, M, V
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pixel_em_matches_the_numpy_reference(channels):
+    from bgsub import _em_kernels as ek
+
+    rng = np.random.default_rng(9)
+    n, h, w, k = 40, 3, 4, 3
+    base = rng.integers(40, 200, (h, w, channels))
+    flip = rng.random((n, h, w, 1)) < 0.3
+    frames = np.clip(base + 60 * flip + rng.normal(0, 3, (n, h, w, channels)), 0,
+                     255).astype(np.uint8)
+    W = np.empty((h, w, k))
+    M = np.empty((h, w, k, channels))
+    V = np.empty((h, w, k))
+    ll = np.empty((15, h, w))
+    ek.pixel_init(frames, 100.0, W, M, V)
+    ek.pixel_em(frames, 15, 4.0, 1600.0, W, M, V, ll)
+    Wr, Mr, Vr = reference_pixel_em(frames, k, 15, 100.0, 4.0, 1600.0)
+    np.testing.assert_allclose(W, Wr, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(M, Mr, rtol=1e-9)
+    np.testing.assert_allclose(V, Vr, rtol=1e-9)
+    assert np.all(np.diff(ll, axis=0) >= -1e-9)  # EM: the likelihood never falls
+
+
+def test_fit_frames_removes_the_warm_up_ghosts():
+    from bgsub.synthetic import SyntheticScene
+
+    scene = SyntheticScene(width=128, height=96, n_frames=140, n_objects=6, seed=8,
+                           foliage=False, drift=0.0)
+    data = list(scene)
+    fitted = MixtureSubtractor().fit_frames([f for f, _ in data[:100]])
+    assert fitted.n_frames_ == 100
+    fresh = MixtureSubtractor()  # starts on frame 100, objects and all
+
+    def false_positives(model):
+        return [((model.apply(f) == 255) & (g == 0)).mean() for f, g in data[100:120]]
+
+    a, b = false_positives(fitted), false_positives(fresh)
+    assert max(b) > 0.01  # the fresh model's ghosts where the objects stood
+    assert max(a) < 0.006 and sum(a) < 0.4 * sum(b)
+
+
+def test_fit_frames_validates_input():
+    m = MixtureSubtractor()
+    with pytest.raises(ValueError, match="at least one"):
+        m.fit_frames([])
+    with pytest.raises(ValueError, match="differ in shape"):
+        m.fit_frames([np.zeros((4, 5), np.uint8), np.zeros((5, 4), np.uint8)])
+    with pytest.raises(ValueError, match="uint8"):
+        m.fit_frames(np.zeros((3, 4, 5), np.float32))
