@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__
 
@@ -154,6 +155,85 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
     if len(results) > 1:
         vals = [f"{'':>9}"] + [f"{mean[c]:>9.4f}" for c in cols[1:]]
         click.echo(f"{'mean':<{width}}  " + "  ".join(vals))
+
+
+@main.command("em")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--components", type=click.IntRange(1), default=1, show_default=True,
+              help="Number of components.")
+@click.option("--covariance", type=click.Choice(["full", "tied", "diag", "spherical"]),
+              default="full", show_default=True)
+@click.option("--select-k", metavar="LO..HI",
+              help="Choose K in this range by --criterion instead of -k (e.g. 1..10).")
+@click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic",
+              show_default=True)
+@click.option("--init", "init_params",
+              type=click.Choice(["kmeans", "kmeans++", "random", "random_from_data"]),
+              default="kmeans", show_default=True)
+@click.option("--n-init", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--max-iter", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--tol", type=click.FloatRange(0), default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw the points and 1/2-sigma ellipses (first two dimensions) to a PNG.")
+@click.option("--sample", nargs=2, type=(click.IntRange(1), click.Path(dir_okay=False)),
+              metavar="N OUT.csv", help="Write N draws from the fitted model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
+def em_cmd(data, components, covariance, select_k, criterion, init_params, n_init, max_iter,
+           tol, seed, plot, sample, as_json):
+    """Fit a Gaussian mixture by EM to DATA (.csv with an optional header, or .npy)."""
+    import warnings
+
+    from .em import ConvergenceWarning, GaussianMixture, select_components
+    from .emcli import DataError, describe, plot as draw, read_data, write_samples
+
+    params = dict(covariance_type=covariance, init_params=init_params, n_init=n_init,
+                  max_iter=max_iter, tol=tol, random_state=seed)
+    ks = None
+    if select_k:
+        try:
+            lo, hi = (int(v) for v in select_k.split(".."))
+            if not 1 <= lo <= hi:
+                raise ValueError
+        except ValueError:
+            _fail(f"--select-k {select_k!r}: expected LO..HI with 1 <= LO <= HI", 2)
+        ks = range(lo, hi + 1)
+    table = None
+    try:
+        X = read_data(data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            if ks is not None:
+                model, table = select_components(X, ks, criterion=criterion, **params)
+            else:
+                model = GaussianMixture(components, **params).fit(X)
+        for w in caught:
+            click.echo(f"Warning: {w.message}", err=True)
+        if plot:
+            draw(model, X, plot)
+        if sample:
+            write_samples(model, sample[0], Path(sample[1]))
+    except (DataError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    doc = describe(model)
+    doc.update({"data": str(data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
+                "bic": float(model.bic(X)), "aic": float(model.aic(X))})
+    if table is not None:
+        doc["selection"] = {"criterion": criterion,
+                            "scores": [{"n_components": k, criterion: v} for k, v in table]}
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    click.echo(f"{data}: {X.shape[0]} samples x {X.shape[1]} features; K = "
+               f"{model.n_components}, {covariance} covariance; "
+               f"{'converged' if model.converged_ else 'NOT converged'} in {model.n_iter_} "
+               f"iterations; mean log-likelihood {model.lower_bound_:.6f}; BIC {doc['bic']:.2f}")
+    if table is not None:
+        click.echo("  " + ", ".join(f"K={k}: {v:.1f}" for k, v in table) + f"  ({criterion})")
+    np.set_printoptions(precision=4, suppress=True)
+    for k in range(model.n_components):
+        click.echo(f"  component {k}: weight {model.weights_[k]:.4f}, mean "
+                   f"{np.array2string(model.means_[k], separator=', ')}")
 
 
 @main.command("run")

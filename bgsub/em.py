@@ -325,7 +325,7 @@ class GaussianMixture:
                                               self.weights_, kind)
         part_n, part_x, part_xx, part_ll = parts
         ek.em_pass(X, self.means_, prec, log_det, log_w, COVARIANCE_TYPES[kind], shift, CHUNK,
-                   part_n, part_x, part_xx, part_ll)
+                   part_n, part_x, part_xx, part_ll, ek._POW2_NEG)
         n = X.shape[0]
         ll = part_ll.sum() / n
         nk = part_n.sum(0) + 10 * np.finfo(np.float64).eps

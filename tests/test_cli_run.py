@@ -278,3 +278,19 @@ def test_clips_one_video_per_event(tmp_path):
     for e in motion:
         frames = read_video(tmp_path / "o" / e["clip"])
         assert len(frames) == e["end_frame"] - e["start_frame"] + 1
+
+
+def test_init_frames_fits_then_processes_every_frame(tmp_path):
+    res = run(SAMPLES / "street.mp4", "-o", tmp_path / "o", "--init-frames", "30", "--start",
+              "5")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "o" / "frames.csv")))
+    assert [int(r["frame"]) for r in rows] == list(range(5, 120))
+    # the model started fitted: no warm-up, and nothing moves before the cars come
+    assert max(float(r["fraction"]) for r in rows[:15]) < 0.002
+    from bgsub.cli import main as cli
+
+    res = CliRunner().invoke(cli, ["eval", str(SAMPLES / "street"), "--init-frames", "30",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["sequences"][0]["f_measure"] > 0.9

@@ -263,3 +263,63 @@ def test_fit_frames_validates_input():
         m.fit_frames([np.zeros((4, 5), np.uint8), np.zeros((5, 4), np.uint8)])
     with pytest.raises(ValueError, match="uint8"):
         m.fit_frames(np.zeros((3, 4, 5), np.float32))
+
+
+# ---------------------------------------------------------------------------- bgsub em
+def _em_cli(*args):
+    from click.testing import CliRunner
+
+    from bgsub.cli import main
+
+    return CliRunner().invoke(main, ["em", *map(str, args)])
+
+
+def test_em_cli_fits_plots_and_samples(tmp_path):
+    import json
+
+    import cv2
+
+    X, means, *_ = three_clusters(1500, seed=10)
+    csv_path = tmp_path / "pts.csv"
+    np.savetxt(csv_path, X, delimiter=",", header="x,y", comments="")
+    res = _em_cli(csv_path, "-k", "3", "--json", "--plot", tmp_path / "fit.png", "--sample",
+                  "400", tmp_path / "draws.csv")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["n_samples"] == 1500 and doc["n_features"] == 2 and doc["converged"]
+    got = np.array(sorted(doc["means"]))
+    np.testing.assert_allclose(got, np.array(sorted(means.tolist())), atol=0.15)
+    img = cv2.imread(str(tmp_path / "fit.png"))
+    assert img is not None and img.shape == (800, 800, 3) and (img < 250).any()
+    draws = np.loadtxt(tmp_path / "draws.csv", delimiter=",", skiprows=1)
+    assert draws.shape == (400, 3) and set(np.unique(draws[:, 2])) <= {0, 1, 2}
+
+
+def test_em_cli_selects_k_from_npy(tmp_path):
+    import json
+
+    X, *_ = three_clusters(1500, seed=11)
+    np.save(tmp_path / "pts.npy", X)
+    res = _em_cli(tmp_path / "pts.npy", "--select-k", "1..5", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["n_components"] == 3
+    assert [s["n_components"] for s in doc["selection"]["scores"]] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("content, args, code, message", [
+    (None, [], 1, "no such file"),
+    ("", [], 1, "empty file"),
+    ("a,b\n1,x\n", [], 1, "line 2: not a number"),
+    ("1,2\n3\n", [], 1, "different numbers of columns"),
+    ("1,2\n3,4\n", ["-k", "5"], 1, "at least 5"),
+    ("1,2\nnan,4\n5,6\n", [], 1, "NaN"),
+    ("1,2\n3,4\n", ["--select-k", "3..1"], 2, "--select-k"),
+])
+def test_em_cli_bad_input(tmp_path, content, args, code, message):
+    path = tmp_path / "d.csv"
+    if content is not None:
+        path.write_text(content)
+    res = _em_cli(path, *args)
+    assert res.exit_code == code, res.output
+    assert message in res.output and "Traceback" not in res.output

@@ -1,0 +1,140 @@
+"""What ``bgsub em`` does: read data, fit or select a mixture, describe it, plot it, sample it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
+           (213, 94, 0), (204, 121, 167), (120, 120, 120), (0, 0, 0), (150, 75, 200)]
+
+
+class DataError(ValueError):
+    """Data that cannot be fitted; the message names the problem."""
+
+
+def read_data(path: Path) -> np.ndarray:
+    """A 2-D float array from a .npy file or a CSV (comma, semicolon, tab or space separated;
+    a header line is skipped when it is not numeric)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            X = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise DataError(f"{path}: expected a 2-D numeric array, got {X.dtype} {X.shape}")
+        return X.astype(np.float64)
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        raise DataError(f"{path}: empty file")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t ")
+        delim = dialect.delimiter
+    except csv.Error:
+        delim = ","
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delim, skipinitialspace=True)
+            if any(c.strip() for c in r)]
+    header = None
+    try:
+        [float(c) for c in rows[0] if c.strip()]
+    except ValueError:
+        header, rows = rows[0], rows[1:]
+    data = []
+    for n, row in enumerate(rows, start=2 if header else 1):
+        cells = [c for c in row if c.strip()]
+        try:
+            data.append([float(c) for c in cells])
+        except ValueError:
+            raise DataError(f"{path}: line {n}: not a number in {row!r}") from None
+    if not data:
+        raise DataError(f"{path}: no data rows")
+    widths = {len(r) for r in data}
+    if len(widths) > 1:
+        raise DataError(f"{path}: rows have different numbers of columns ({sorted(widths)})")
+    return np.array(data, np.float64)
+
+
+def describe(model) -> dict:
+    return {"n_components": model.n_components, "covariance_type": model.covariance_type,
+            "converged": bool(model.converged_), "n_iter": int(model.n_iter_),
+            "lower_bound": float(model.lower_bound_), "weights": model.weights_.tolist(),
+            "means": model.means_.tolist(), "covariances": np.asarray(model.covariances_).tolist()}
+
+
+def _cov2(model, k):
+    """The covariance of component k on the first two dimensions (a flat one for 1-D data)."""
+    c = model.covariances_
+    if model.means_.shape[1] == 1:
+        v = {"full": lambda: c[k][0, 0], "tied": lambda: c[0, 0], "diag": lambda: c[k][0],
+             "spherical": lambda: c[k]}[model.covariance_type]()
+        return np.diag([v, 0.0])
+    if model.covariance_type == "full":
+        return c[k][:2, :2]
+    if model.covariance_type == "tied":
+        return c[:2, :2]
+    if model.covariance_type == "diag":
+        return np.diag(c[k][:2])
+    return np.eye(2) * c[k]
+
+
+def plot(model, X, path: Path, size=800) -> None:
+    """Points coloured by component and each component's 1 and 2 sigma ellipses, on the first
+    two dimensions, drawn with OpenCV."""
+    import cv2
+
+    labels = model.predict(X)
+    xy = X[:, :2] if X.shape[1] >= 2 else np.hstack([X, np.zeros((len(X), 1))])
+    lo, hi = xy.min(0), xy.max(0)
+    pad = 0.08 * np.maximum(hi - lo, 1e-9)
+    lo, hi = lo - pad, hi + pad
+    scale = (size - 1) / np.maximum(hi - lo, 1e-12)
+
+    def to_px(p):
+        q = (np.asarray(p) - lo) * scale
+        return np.stack([q[..., 0], size - 1 - q[..., 1]], -1)
+
+    img = np.full((size, size, 3), 255, np.uint8)
+    pts = to_px(xy).astype(np.int32)
+    if len(pts) > 50_000:
+        keep = np.random.default_rng(0).choice(len(pts), 50_000, replace=False)
+        pts, labels = pts[keep], labels[keep]
+    for (x, y), k in zip(pts, labels):
+        cv2.circle(img, (int(x), int(y)), 2, PALETTE[k % len(PALETTE)][::-1], -1, cv2.LINE_AA)
+    t = np.linspace(0, 2 * np.pi, 120)
+    circle = np.stack([np.cos(t), np.sin(t)], 1)
+    for k in range(model.n_components):
+        vals, vecs = np.linalg.eigh(_cov2(model, k))
+        mean = model.means_[k][:2] if model.means_.shape[1] >= 2 else np.r_[model.means_[k], 0]
+        for s, thick in ((1, 2), (2, 1)):
+            ring = mean + s * (circle * np.sqrt(np.maximum(vals, 0))) @ vecs.T
+            cv2.polylines(img, [to_px(ring).astype(np.int32)], True, (0, 0, 0), thick,
+                          cv2.LINE_AA)
+        c = to_px(mean).astype(int)
+        cv2.drawMarker(img, (int(c[0]), int(c[1])), (0, 0, 0), cv2.MARKER_CROSS, 14, 2)
+        cv2.putText(img, f"{k}  w={model.weights_[k]:.2f}", (int(c[0]) + 8, int(c[1]) - 8),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    from .sinks import write_image_atomic
+
+    write_image_atomic(Path(path), img)
+
+
+def write_samples(model, n: int, path: Path) -> None:
+    from .sinks import write_atomic
+
+    S, labels = model.sample(n)
+    d = S.shape[1]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([f"x{i}" for i in range(d)] + ["component"])
+    for row, k in zip(S, labels):
+        w.writerow([f"{v:.10g}" for v in row] + [int(k)])
+    write_atomic(Path(path), buf.getvalue())
