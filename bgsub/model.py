@@ -226,13 +226,17 @@ class MixtureSubtractor:
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
             self._sums = np.empty((h, w), np.uint8)
-        kern.apply_frame(f, hot, cold, self._raw if smooth else out, known, known is not _DUMMY,
-                         p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u, p.u_new,
-                         p.u_total, np.float32(self.initial_variance),
-                         np.float32(self.min_variance), np.float32(self.max_variance),
-                         np.uint8(1 if smooth else 255),
-                         np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
-                         np.float32(self.shadow_threshold), p.prune)
+        args = (f, hot, cold, self._raw if smooth else out, known, known is not _DUMMY,
+                p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u,
+                p.u_new, p.u_total, np.float32(self.initial_variance),
+                np.float32(self.min_variance), np.float32(self.max_variance),
+                np.uint8(1 if smooth else 255),
+                np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
+                np.float32(self.shadow_threshold))
+        if self.variant == "zivkovic":
+            kern.apply_frame_zivkovic(*args, p.prune)
+        else:
+            kern.apply_frame(*args)
         if smooth:
             self._vote(self._raw, out)
         if p.learn:

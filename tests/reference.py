@@ -66,6 +66,15 @@ def _shadow(x, comps, p, tau):
     return False
 
 
+def _renormalise(comps, u_total):
+    total = f32(0)
+    for comp in comps:
+        total = f32(total + comp[0])
+    norm = f32(u_total / total)
+    for comp in comps:
+        comp[0] = f32(comp[0] * norm)
+
+
 def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max,
                     shadows=False, tau=f32(0.5)):
     """One frame; returns the mask and updates ``state`` in place (same contract as the kernel)."""
@@ -117,22 +126,12 @@ def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max
                     comps.append(new)
                 else:
                     comps[-1] = new
-                total = f32(0)
-                for comp in comps:
-                    total = f32(total + comp[0])
-                norm = f32(p.u_total / total)
-                for comp in comps:
-                    comp[0] = f32(comp[0] * norm)
+                _renormalise(comps, p.u_total)
             if p.prune > 0:
                 # Zivkovic: every weight loses the prior; the exhausted are dropped
                 comps = _sort(comps)
                 comps = [[f32(u - p.prune), v, m] for u, v, m in comps if f32(u - p.prune) > 0]
-                total = f32(0)
-                for comp in comps:
-                    total = f32(total + comp[0])
-                norm = f32(p.u_total / total)
-                for comp in comps:
-                    comp[0] = f32(comp[0] * norm)
+                _renormalise(comps, p.u_total)
             from_components(state, i, j, _sort(comps))
     return mask
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from bgsub.cli import main
 
-from .conftest import DATA, ROOT, SAMPLES, needs_videos
+from .conftest import DATA, ROOT, SAMPLES, needs_videos, truncated_avi
 from .test_sources import MjpegServer
 
 
@@ -173,17 +173,7 @@ def test_roi_limits_the_fraction(tmp_path):
 
 
 def test_truncated_video_processes_what_decodes(tmp_path):
-    src = cv2.VideoCapture(str(SAMPLES / "street.mp4"))
-    path = tmp_path / "cut.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
-    while True:
-        ok, f = src.read()
-        if not ok:
-            break
-        w.write(f)
-    w.release()
-    blob = path.read_bytes()
-    path.write_bytes(blob[: len(blob) // 2])
+    path = truncated_avi(tmp_path)
     res = run(path, "-o", tmp_path / "o")
     assert res.exit_code == 0, res.output
     n = len(list(csv.DictReader(open(tmp_path / "o" / "frames.csv"))))

@@ -13,7 +13,7 @@ import pytest
 from bgsub.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError, open_video,
                            timecode)
 
-from .conftest import DATA, SAMPLES, needs_videos
+from .conftest import DATA, SAMPLES, needs_videos, truncated_avi
 
 
 def test_file_stream_indices_and_times():
@@ -41,21 +41,7 @@ def test_folder_and_pattern_give_the_same_frames_in_numeric_order(tmp_path):
 
 
 def test_truncated_video_reads_what_decodes_and_says_where_it_stopped(tmp_path):
-    data = (SAMPLES / "street.mp4").read_bytes()
-    # an AVI keeps its index at the end: write one, then cut it in half
-    src = cv2.VideoCapture(str(SAMPLES / "street.mp4"))
-    path = tmp_path / "cut.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
-    while True:
-        ok, f = src.read()
-        if not ok:
-            break
-        w.write(f)
-    w.release()
-    blob = path.read_bytes()
-    path.write_bytes(blob[: len(blob) // 2])
-    assert data  # the source exists
-    s = open_video(path)
+    s = open_video(truncated_avi(tmp_path))
     frames = list(s)
     assert 20 < len(frames) < 120
     if s.frame_count is not None and s.frame_count > len(frames) + 5:
