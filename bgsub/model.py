@@ -262,6 +262,8 @@ class MixtureSubtractor:
         warm-up period, no early false positives.  Returns self."""
         from . import _em_kernels as ek
 
+        if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
+            raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
         if isinstance(frames, np.ndarray):
             stack = frames[..., None] if frames.ndim == 3 else frames  # (N, H, W) is gray
             if stack.ndim != 4:
@@ -288,7 +290,7 @@ class MixtureSubtractor:
         weights = np.empty((h, w, k))
         means = np.empty((h, w, k, c))
         variances = np.empty((h, w, k))
-        loglik = np.empty((max(n_iter, 1), h, w))
+        loglik = np.empty((n_iter, h, w))
         ek.pixel_init(stack, float(self.initial_variance), weights, means, variances)
         ek.pixel_em(stack, int(n_iter), float(self.min_variance), float(self.max_variance),
                     weights, means, variances, loglik)

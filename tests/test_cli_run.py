@@ -284,3 +284,30 @@ def test_init_frames_fits_then_processes_every_frame(tmp_path):
                                    "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["sequences"][0]["f_measure"] > 0.9
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """With stderr on a terminal and a known frame count, a progress bar is drawn."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "bgsub.cli", "run", str(SAMPLES / "park.mp4"),
+                             "-o", str(tmp_path / "o")], env=env, stdout=subprocess.PIPE,
+                            stderr=slave, text=True)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0
+    assert "[" in text and "100.0% 120/120 frames" in text

@@ -263,6 +263,8 @@ def test_fit_frames_validates_input():
         m.fit_frames([np.zeros((4, 5), np.uint8), np.zeros((5, 4), np.uint8)])
     with pytest.raises(ValueError, match="uint8"):
         m.fit_frames(np.zeros((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="n_iter"):
+        m.fit_frames(np.zeros((3, 4, 5), np.uint8), n_iter=0)
 
 
 # ---------------------------------------------------------------------------- bgsub em
