@@ -318,7 +318,8 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
                  var_max, fg, shadow, tau):
     """The rules of :func:`_pixel` for a pixel that does not match rank 0 and does match rank 1,
     written out; returns False, having written nothing, when it does not apply (no match at
-    rank 1, or the matched key fell and a rank-2 component exists).
+    rank 1, the matched key fell and a rank-2 component exists, or a foreground pixel needs
+    the shadow test).
 
     The matched component's update (u + inc, rho = inc / u, the clamped variance) is written
     out here, in :func:`_pixel` and in the rank-0 path rather than shared through a helper
@@ -343,12 +344,9 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     fell = un * un * v1 < u1 * u1 * vn
     if fell and cold.shape[0] > 1 and cold[1, i, j, U] > zero:
         return False
-    if u0 <= bg_u:
-        mask[i, j] = np.uint8(0)
-    elif shadow and _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
-        mask[i, j] = shadow
-    else:
-        mask[i, j] = fg
+    if u0 > bg_u and shadow:
+        return False  # foreground that may be a shadow: the general path decides
+    mask[i, j] = np.uint8(0) if u0 <= bg_u else fg
     cold[0, i, j, U] = un
     cold[0, i, j, VAR] = vn
     for c in range(n_ch):
