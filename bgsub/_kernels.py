@@ -50,6 +50,8 @@ RHO_DENSITY = 1  # rho = alpha * N(x; mu, sigma) (Stauffer & Grimson 1999)
 # exactly) and the scale is divided by it.
 RESCALE = 2.0**-16
 
+SLICES = 64  # row slices of the model kernel's parallel loop
+
 
 def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:
     """An empty state (every slot unused) as one flat buffer; zero pages are not touched."""
@@ -384,58 +386,61 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     inv_c = np.float32(1.0 / n_ch)
     zero = np.float32(0.0)
     fast = learn and rho_rule == RHO_WEIGHT
-    for i in prange(height):
-        for j in range(width):
-            if fast and not (use_known and known[i, j] != 0):
-                u0 = hot[i, j, U]
-                v0 = hot[i, j, VAR]
-                if n_ch == 3:
-                    x0 = np.float32(frame[i, j, 0])
-                    x1 = np.float32(frame[i, j, 1])
-                    x2 = np.float32(frame[i, j, 2])
-                    m0 = hot[i, j, MEAN]
-                    m1 = hot[i, j, MEAN + 1]
-                    m2 = hot[i, j, MEAN + 2]
-                    e0 = x0 - m0
-                    e1 = x1 - m1
-                    e2 = x2 - m2
-                    d2 = zero
-                    d2 += e0 * e0
-                    d2 += e1 * e1
-                    d2 += e2 * e2
-                else:
-                    x0 = np.float32(frame[i, j, 0])
-                    m0 = hot[i, j, MEAN]
-                    e0 = x0 - m0
-                    d2 = zero
-                    d2 += e0 * e0
-                if u0 > zero and d2 < thr2 * v0:
-                    u1 = u0 + inc
-                    rho = inc / u1
-                    v1 = v0 + rho * (d2 * inv_c - v0)
-                    if v1 < var_min:
-                        v1 = var_min
-                    elif v1 > var_max:
-                        v1 = var_max
-                    if not (u1 * u1 * v0 < u0 * u0 * v1) or cold.shape[0] == 0 or \
-                            cold[0, i, j, U] <= zero:
-                        # stays first: nothing else to do
-                        mask[i, j] = np.uint8(0)
-                        hot[i, j, U] = u1
-                        hot[i, j, VAR] = v1
-                        hot[i, j, MEAN] = m0 + rho * e0
-                        if n_ch == 3:
-                            hot[i, j, MEAN + 1] = m1 + rho * e1
-                            hot[i, j, MEAN + 2] = m2 + rho * e2
-                        continue
-                elif u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
-                    # second most common: the pixel matches its component of rank 1
-                    if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u,
-                                    inc, inv_c, var_min, var_max, fg, shadow, tau):
-                        continue
-            _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
-                   alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
-                   tau, i, j)
+    # rows dealt to SLICES interleaved slices (bands of SLICES / n_threads rows per thread):
+    # moving objects, the expensive pixels, come in bands, and halves would load one thread
+    for t in prange(SLICES):
+        for i in range(t, height, SLICES):
+            for j in range(width):
+                if fast and not (use_known and known[i, j] != 0):
+                    u0 = hot[i, j, U]
+                    v0 = hot[i, j, VAR]
+                    if n_ch == 3:
+                        x0 = np.float32(frame[i, j, 0])
+                        x1 = np.float32(frame[i, j, 1])
+                        x2 = np.float32(frame[i, j, 2])
+                        m0 = hot[i, j, MEAN]
+                        m1 = hot[i, j, MEAN + 1]
+                        m2 = hot[i, j, MEAN + 2]
+                        e0 = x0 - m0
+                        e1 = x1 - m1
+                        e2 = x2 - m2
+                        d2 = zero
+                        d2 += e0 * e0
+                        d2 += e1 * e1
+                        d2 += e2 * e2
+                    else:
+                        x0 = np.float32(frame[i, j, 0])
+                        m0 = hot[i, j, MEAN]
+                        e0 = x0 - m0
+                        d2 = zero
+                        d2 += e0 * e0
+                    if u0 > zero and d2 < thr2 * v0:
+                        u1 = u0 + inc
+                        rho = inc / u1
+                        v1 = v0 + rho * (d2 * inv_c - v0)
+                        if v1 < var_min:
+                            v1 = var_min
+                        elif v1 > var_max:
+                            v1 = var_max
+                        if not (u1 * u1 * v0 < u0 * u0 * v1) or cold.shape[0] == 0 or \
+                                cold[0, i, j, U] <= zero:
+                            # stays first: nothing else to do
+                            mask[i, j] = np.uint8(0)
+                            hot[i, j, U] = u1
+                            hot[i, j, VAR] = v1
+                            hot[i, j, MEAN] = m0 + rho * e0
+                            if n_ch == 3:
+                                hot[i, j, MEAN + 1] = m1 + rho * e1
+                                hot[i, j, MEAN + 2] = m2 + rho * e2
+                            continue
+                    elif u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
+                        # second most common: the pixel matches its component of rank 1
+                        if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u,
+                                        inc, inv_c, var_min, var_max, fg, shadow, tau):
+                            continue
+                _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
+                       alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
+                       tau, i, j)
 
 
 @njit(cache=True, parallel=True, nogil=True)
