@@ -90,6 +90,15 @@ def _precision_cholesky(cov, kind):
     return 1.0 / np.sqrt(cov)
 
 
+def _precisions(pc, kind):
+    """Precision matrices (or their diagonals / scalars) from their Cholesky factors."""
+    if kind == "full":
+        return np.einsum("kab,kcb->kac", pc, pc)
+    if kind == "tied":
+        return pc @ pc.T
+    return pc ** 2
+
+
 def _log_det_cholesky(pc, kind, d):
     if kind == "full":
         return np.log(np.diagonal(pc, axis1=1, axis2=2)).sum(1)
@@ -268,7 +277,7 @@ class GaussianMixture:
         if self.precisions_init is None:
             self.covariances_ = cov
             self.precisions_cholesky_ = _precision_cholesky(cov, self.covariance_type)
-            self._set_derived()
+            self.precisions_ = _precisions(self.precisions_cholesky_, self.covariance_type)
         else:
             self._initialize_precisions()
 
@@ -281,7 +290,9 @@ class GaussianMixture:
             self.precisions_cholesky_ = np.linalg.cholesky(p)
         else:
             self.precisions_cholesky_ = np.sqrt(p)
-        self._set_derived()
+        self.precisions_ = _precisions(self.precisions_cholesky_, kind)
+        self.covariances_ = (np.linalg.inv(self.precisions_) if kind in ("full", "tied")
+                             else 1.0 / self.precisions_)
 
     def _dense_covariances(self, X, resp, nk, means):
         """scikit-learn's two-pass covariance estimates (used once, at initialisation)."""
@@ -301,22 +312,6 @@ class GaussianMixture:
             return cov
         diag = resp.T @ (X * X) / nk[:, None] - means ** 2 + reg
         return diag if kind == "diag" else diag.mean(1)
-
-    def _set_derived(self):
-        kind = self.covariance_type
-        pc = self.precisions_cholesky_
-        if kind == "full":
-            self.precisions_ = np.einsum("kab,kcb->kac", pc, pc)
-            if not hasattr(self, "covariances_") or self.precisions_init is not None:
-                self.covariances_ = np.linalg.inv(self.precisions_)
-        elif kind == "tied":
-            self.precisions_ = pc @ pc.T
-            if not hasattr(self, "covariances_") or self.precisions_init is not None:
-                self.covariances_ = np.linalg.inv(self.precisions_)
-        else:
-            self.precisions_ = pc ** 2
-            if not hasattr(self, "covariances_") or self.precisions_init is not None:
-                self.covariances_ = 1.0 / self.precisions_
 
     def _em_iteration(self, X, shift, parts):
         """One pass: the mean log-likelihood of the current parameters, then the M-step."""
@@ -404,14 +399,7 @@ class GaussianMixture:
 
     def _set_parameters(self, params):
         self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
-        kind = self.covariance_type
-        pc = self.precisions_cholesky_
-        if kind == "full":
-            self.precisions_ = np.einsum("kab,kcb->kac", pc, pc)
-        elif kind == "tied":
-            self.precisions_ = pc @ pc.T
-        else:
-            self.precisions_ = pc ** 2
+        self.precisions_ = _precisions(self.precisions_cholesky_, self.covariance_type)
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):

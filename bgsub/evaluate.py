@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .sources import IMAGE_SUFFIXES
+
 GT_FOREGROUND = 255
 GT_NEGATIVE = (0, 50)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 _NUM = re.compile(r"(\d+)$")
 
@@ -197,12 +198,16 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
     scores = Scores()
     roi = seq.roi
     numbers = sorted(seq.frames)
+    head = []
     if init_frames:
         head = [frames[i] if frames is not None else read_image(seq.frames[n])
                 for i, n in enumerate(numbers[:init_frames])]
         model.fit_frames(head)
     for idx, n in enumerate(numbers):
-        frame = frames[idx] if frames is not None else read_image(seq.frames[n])
+        if idx < len(head):
+            frame = head[idx]  # decoded once, for the fit and for scoring
+        else:
+            frame = frames[idx] if frames is not None else read_image(seq.frames[n])
         mask = model.apply(frame)
         if save_masks is not None:
             cv2.imwrite(str(save_masks / f"bin{n:06d}.png"), mask)

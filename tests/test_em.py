@@ -1,7 +1,6 @@
 """Batch EM: recovery of known mixtures, agreement with scikit-learn from the same start, the
 lower bound, sampling, model selection, bad input, and the per-pixel fit."""
 
-import math
 import warnings
 
 import numpy as np

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bgsub.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError, open_video,
+from bgsub.sources import (FileStream, LiveStream, SourceError, open_video,
                            timecode)
 
 from .conftest import DATA, SAMPLES, needs_videos, truncated_avi
