@@ -6,6 +6,7 @@ each input; everything it does is available from Python.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import threading
@@ -44,6 +45,7 @@ class RunOptions:
     display: bool = True
     reconnect_timeout: float = 30.0
     quiet: bool = False
+    progress: bool = False  # status lines even when stderr is not a terminal
     init_frames: int = 0  # fit the model by per-pixel batch EM on the first N frames
 
 
@@ -123,12 +125,15 @@ def default_output_dir(source) -> Path:
 
 
 class Progress:
-    """A progress bar on a terminal when the length is known, a status line otherwise."""
+    """A progress bar on a terminal when the length is known, a status line otherwise.
 
-    def __init__(self, total: int | None, quiet: bool, stream=None):
+    Silent when the stream is not a terminal, unless ``force`` (``--progress``): then a plain
+    status line every 5 s, for logs."""
+
+    def __init__(self, total: int | None, quiet: bool, stream=None, force: bool = False):
         self.stream = stream or sys.stderr
-        self.quiet = quiet
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.quiet = quiet or not (self.tty or force)
         self.total = total
         self.t0 = time.monotonic()
         self.last = self.t0
@@ -159,6 +164,29 @@ class Progress:
             self.stream.flush()
 
 
+def prepare_output_dir(out_dir: Path) -> bool:
+    """Create ``out_dir`` if needed and check that files can be written in it; remove what a
+    killed run left half-written there.  Returns True when the folder was created."""
+    import tempfile
+
+    from .sinks import describe_os_error, remove_stale_partials
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output path {out_dir} exists and is not a folder")
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bgsub-probe-", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+        remove_stale_partials(out_dir)
+    except OSError as exc:
+        raise InputError(f"output folder {out_dir} is not writable: "
+                         f"{exc.strerror or exc}") from None
+    return created
+
+
 def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = None,
               progress_stream=None) -> dict:
     """Process one input completely; returns its summary (also written as events.json).
@@ -169,12 +197,15 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     from .model import MixtureSubtractor
     from .motion import EventTracker, MotionDetector
     from .sinks import (MASK_VIDEO, OVERLAY_VIDEO, ClipRecorder, FramesCsv, PngMaskSink,
-                        VideoSink, draw_overlay, events_csv, events_json, write_atomic,
-                        write_image_atomic)
+                        VideoSink, describe_os_error, draw_overlay, events_csv, events_json,
+                        write_atomic, write_image_atomic)
 
     stop = stop or StopFlag()
     roi = load_roi(opts.roi) if opts.roi else None
     model = MixtureSubtractor(**opts.model_params)  # validated before the source opens
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output path {out_dir} exists and is not a folder")
     stream = open_video(source, reconnect_timeout=opts.reconnect_timeout)
     stop.on_set = stream.interrupt
     out_dir = Path(out_dir)
@@ -184,6 +215,7 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
                "stopped_early": None, "error": None}
     display = None
     created_dir = False
+    write_failed = False
     try:
         start = parse_position(opts.start, stream.fps, "--start") or 0
         end = parse_position(opts.end, stream.fps, "--end")
@@ -196,14 +228,13 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
                                   min_area=opts.min_area, roi=roi, gray=opts.gray,
                                   scale=opts.scale)
         tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
-        created_dir = not out_dir.exists()
-        out_dir.mkdir(parents=True, exist_ok=True)
+        created_dir = prepare_output_dir(out_dir)
         total = stream.frame_count
         if total is not None:
             total = max(0, min(total, (end + 1) if end is not None else total) - start)
             if opts.max_frames is not None:
                 total = min(total, opts.max_frames)
-        progress = Progress(total, opts.quiet, progress_stream)
+        progress = Progress(total, opts.quiet, progress_stream, force=opts.progress)
         if opts.display:
             from .display import Display, display_available
 
@@ -219,6 +250,7 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
             sinks.append(clips)
         frozen = False
         snapshots = 0
+        first_shape = None
         t0 = time.monotonic()
         frames_in = iter(stream)
         if opts.init_frames:
@@ -245,6 +277,11 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
                 break
             if opts.max_frames is not None and summary["frames"] >= opts.max_frames:
                 break
+            if first_shape is None:
+                first_shape = frame.image.shape
+            elif frame.image.shape != first_shape:
+                raise InputError(f"frame {frame.index} is {_size(frame.image.shape)}, the "
+                                 f"stream started at {_size(first_shape)}; stopped there")
             if roi is not None and roi.shape != frame.image.shape[:2]:
                 raise InputError(f"ROI {opts.roi} is {roi.shape[1]}x{roi.shape[0]}, frames are "
                                  f"{frame.image.shape[1]}x{frame.image.shape[0]}")
@@ -317,17 +354,25 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
         summary["interrupted"] = True
     except Exception as exc:
         # finalise what was written, then report the failure
-        summary["error"] = str(exc)
-        if not isinstance(exc, (InputError, SourceError, OSError)):
+        write_failed = isinstance(exc, OSError)
+        if isinstance(exc, (InputError, SourceError)):
+            summary["error"] = str(exc)
+        elif isinstance(exc, OSError):
+            summary["error"] = describe_os_error(exc)
+        else:
             summary["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         for s in sinks:
             if isinstance(s, ClipRecorder) and summary["error"] is None and summary["frames"]:
                 continue  # finished below, once the last event's end is known
+            if write_failed:
+                s.abort()  # the disk is full or gone: finalising would leave broken files
+                continue
             try:
                 s.close()
-            except Exception as exc:  # keep closing the others
-                summary["error"] = summary["error"] or f"closing {s.path}: {exc}"
+            except OSError as exc:  # keep closing the others; drop what could not be closed
+                s.abort()
+                summary["error"] = summary["error"] or describe_os_error(exc)
         stop.on_set = None
         stream.close()
         if display is not None:
@@ -344,37 +389,60 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
         if created_dir and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
     events = []
-    if summary["frames"]:
-        closed = tracker.finish()
-        if clips is not None:
-            clips.finish(closed)
-        events = [e.as_dict() for e in tracker.events]
-        if clips is not None:
-            motion = [e for e in events if e["kind"] == "motion"]
-            for e, path in zip(motion, clips.paths):
-                e["clip"] = str(path.relative_to(out_dir))
-        bg = model.background_image()
-        if bg is not None:
-            write_image_atomic(out_dir / "background.png", bg)
-        if opts.save_model:
-            model.save(out_dir / "model.npz")
+    if summary["frames"] and not write_failed:
+        try:
+            events = _finish_outputs(model, tracker, clips, out_dir, opts, summary)
+        except OSError as exc:
+            if clips is not None:
+                clips.abort()
+            summary["error"] = summary["error"] or describe_os_error(exc)
+            write_failed = True
     summary["fps"] = round(summary["frames"] / summary["seconds"], 1) if summary.get(
         "seconds") else None
     summary["events"] = sum(1 for e in events if e["kind"] == "motion")
     summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
-    if out_dir.exists() and summary["frames"]:
+    if out_dir.exists() and summary["frames"] and not write_failed:
         doc = {"bgsub_report_version": REPORT_VERSION, "input": str(source),
                "fps": stream.fps, "parameters": _parameters(model, opts),
                "summary": {k: v for k, v in summary.items() if k != "output_dir"},
                "events": events}
-        write_atomic(out_dir / "events.json", events_json(doc))
-        write_atomic(out_dir / "events.csv", events_csv(events))
+        try:
+            write_atomic(out_dir / "events.json", events_json(doc))
+            write_atomic(out_dir / "events.csv", events_csv(events))
+        except OSError as exc:
+            summary["error"] = summary["error"] or describe_os_error(exc)
     if summary["frames"] and progress.tty:
         progress.update(summary["frames"], summary["events"], force=True)
         progress.done()
     summary["ok"] = summary["error"] is None
     summary["events_list"] = events
     return summary
+
+
+def _finish_outputs(model, tracker, clips, out_dir: Path, opts: RunOptions,
+                    summary: dict) -> list[dict]:
+    """Close the events still open, finish the clips, write the background and the model;
+    returns the events as dicts."""
+    from .sinks import write_image_atomic
+
+    closed = tracker.finish()
+    if clips is not None:
+        clips.finish(closed)
+    events = [e.as_dict() for e in tracker.events]
+    if clips is not None:
+        motion = [e for e in events if e["kind"] == "motion"]
+        for e, path in zip(motion, clips.paths):
+            e["clip"] = str(path.relative_to(out_dir))
+    bg = model.background_image()
+    if bg is not None:
+        write_image_atomic(out_dir / "background.png", bg)
+    if opts.save_model:
+        model.save(out_dir / "model.npz")
+    return events
+
+
+def _size(shape) -> str:
+    return f"{shape[1]}x{shape[0]}"
 
 
 def _parameters(model, opts: RunOptions) -> dict:

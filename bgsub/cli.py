@@ -241,7 +241,7 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config,
               is_eager=True, expose_value=False,
               help="TOML file of option defaults; command-line options override it.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path),
               help="Output folder (default: INPUT_bgsub/; with several inputs, one subfolder "
                    "per input).")
 @_model_options
@@ -286,6 +286,8 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
               help="Seconds a live source may stay silent (reconnecting) before it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary text.")
+@click.option("--progress", is_flag=True,
+              help="Status lines on stderr even when it is not a terminal (for logs).")
 def run_cmd(inputs, output_dir, as_json, no_display, **kw):
     """Detect motion in video files, cameras (0, 1, ...), URLs (rtsp://, http://...), image
     folders or patterns (frames/in%06d.jpg).

@@ -8,15 +8,22 @@ released (finalised) on every exit path, so what was written stays playable.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 MASK_VIDEO = ("mask.mkv", "FFV1")  # lossless
 OVERLAY_VIDEO = ("overlay.mp4", "mp4v")
+PARTIAL_GLOB = ".*.partial*"
+
+
+class SinkError(OSError):
+    """An output could not be written; the message names the file and the cause."""
 
 
 def partial_name(path: Path) -> Path:
@@ -25,22 +32,71 @@ def partial_name(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
+def remove_stale_partials(folder: Path) -> int:
+    """Delete the temporary files a killed run left in ``folder`` (and its ``clips/``)."""
+    n = 0
+    for sub in (Path(folder), Path(folder) / "clips", Path(folder) / "masks"):
+        if sub.is_dir():
+            for p in sub.glob(PARTIAL_GLOB):
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``path: reason`` for an OSError, without Python's ``[Errno N]`` decoration."""
+    if isinstance(exc, SinkError) or not exc.strerror:
+        return str(exc)
+    name = exc.filename
+    if name is not None:
+        p = Path(name)
+        # name the final file, not its temporary name
+        if p.name.startswith(".") and ".partial" in p.name:
+            p = p.with_name(p.name[1:].replace(".partial", "", 1))
+        return f"{p}: {exc.strerror}"
+    return exc.strerror
+
+
+def _why_write_failed(path: Path) -> str:
+    try:
+        if shutil.disk_usage(path.parent).free < 1 << 20:
+            return os.strerror(errno.ENOSPC)
+    except OSError:
+        pass
+    return "write failed"
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     tmp = partial_name(path)
     mode = "w" if isinstance(data, str) else "wb"
-    with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w" else {})) as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode, **({"encoding": "utf-8", "newline": ""} if mode == "w"
+                                else {})) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        _unlink(tmp)
+        raise
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
+    """Encode in memory (the format from the suffix), then write atomically: a full disk is
+    an OSError naming the file, and libpng prints nothing of its own."""
     import cv2
 
-    tmp = partial_name(Path(path))
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"{path}: could not write image")
-    os.replace(tmp, path)
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".png", image)
+    if not ok:
+        raise SinkError(f"{path}: could not encode the image")
+    write_atomic(path, buf.tobytes())
 
 
 class VideoSink:
@@ -59,18 +115,29 @@ class VideoSink:
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
-        self.writer.write(image)
+        # OpenCV 5 returns False when FFmpeg fails to write (a full disk); 4.x returns None
+        if self.writer.write(image) is False:
+            raise SinkError(f"{self.path}: {_why_write_failed(self.path)} after "
+                            f"{self.frames} frames")
         self.frames += 1
 
     def close(self) -> None:
+        """Finalise the container and rename it into place (nothing for an empty video)."""
         if self.writer is None:
             return
         self.writer.release()
         self.writer = None
         if self.frames:
             os.replace(self.tmp, self.path)
-        elif self.tmp.exists():
-            self.tmp.unlink()
+        else:
+            _unlink(self.tmp)
+
+    def abort(self) -> None:
+        """Drop the temporary file: after a failed write it is not a whole video."""
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+        _unlink(self.tmp)
 
 
 class PngMaskSink:
@@ -80,6 +147,7 @@ class PngMaskSink:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.frames = 0
+        self.path = self.folder
 
     def write(self, mask: np.ndarray, number: int) -> None:
         write_image_atomic(self.folder / f"bin{number:06d}.png", mask)
@@ -87,6 +155,9 @@ class PngMaskSink:
 
     def close(self) -> None:
         pass
+
+    def abort(self) -> None:
+        pass  # every PNG is written whole or not at all
 
 
 class FramesCsv:
@@ -97,8 +168,9 @@ class FramesCsv:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.tmp = partial_name(self.path)
-        self.fh = open(self.tmp, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.fh)
+        # line-buffered: what was processed is on disk as it happens (tail -f works)
+        self.fh = open(self.tmp, "w", newline="", encoding="utf-8", buffering=1)
+        self.writer = csv.writer(self.fh, lineterminator="\n")
         self.writer.writerow(self.HEADER)
 
     def write(self, r, frame_number: int) -> None:
@@ -111,9 +183,18 @@ class FramesCsv:
     def close(self) -> None:
         if self.fh is None:
             return
-        self.fh.close()
-        self.fh = None
+        fh, self.fh = self.fh, None
+        fh.close()
         os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self.fh is not None:
+            fh, self.fh = self.fh, None
+            try:
+                fh.close()
+            except OSError:
+                pass
+        _unlink(self.tmp)
 
 
 def draw_overlay(image: np.ndarray, result, label: str = "") -> np.ndarray:
@@ -220,9 +301,15 @@ class ClipRecorder:
     def close(self) -> None:
         """On an error path: finalise the clip in progress as it is."""
         if self.sink is not None:
-            self.sink.close()
-            self.paths.append(self.sink.path)
-            self.sink = None
+            sink, self.sink = self.sink, None
+            sink.close()
+            self.paths.append(sink.path)
+
+    def abort(self) -> None:
+        """After a failed write: drop the clip in progress; finished clips stay."""
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            sink.abort()
 
     @property
     def path(self):

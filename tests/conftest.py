@@ -29,3 +29,88 @@ def truncated_avi(folder: Path) -> Path:
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
     return path
+
+
+# A generous limit for a subprocess: a safety net against a hang, never a speed assertion (a
+# cold JIT cache on a loaded 2-core machine takes tens of seconds to compile the kernels).
+SUBPROCESS_TIMEOUT = 600
+
+
+def bgsub_env(**extra):
+    """The environment for a ``python -m bgsub.cli`` subprocess: this checkout, no display."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
+    if "DISPLAY" not in extra:
+        env.pop("DISPLAY", None)
+    return env
+
+
+def bgsub_popen(*args, **kw):
+    import subprocess
+    import sys
+
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    kw.setdefault("text", True)
+    kw.setdefault("env", bgsub_env())
+    return subprocess.Popen([sys.executable, "-m", "bgsub.cli", *map(str, args)], **kw)
+
+
+def wait_for_rows(csv_path: Path, rows: int, proc, what="frames processed"):
+    """Wait until ``csv_path`` (a CSV with a header, written line by line) holds ``rows`` data
+    rows; fails if the process ends first or nothing happens for SUBPROCESS_TIMEOUT."""
+    import time
+
+    deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+    while time.monotonic() < deadline:
+        if csv_path.exists():
+            with open(csv_path) as fh:
+                if sum(1 for _ in fh) - 1 >= rows:
+                    return
+        if proc.poll() is not None:
+            raise AssertionError(f"the process ended (code {proc.returncode}) before {rows} "
+                                 f"{what}: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {rows} {what} within {SUBPROCESS_TIMEOUT} s")
+
+
+@pytest.fixture(scope="session")
+def warm_kernels():
+    """Compile (or load from the cache) the kernels a run uses, in this process, so that the
+    subprocesses started by a test find them in the JIT cache and start at once."""
+    import numpy as np
+
+    from bgsub.model import MixtureSubtractor
+
+    for shape in ((24, 32, 3), (24, 32)):
+        m = MixtureSubtractor()
+        for v in (10, 12, 200):
+            m.apply(np.full(shape, v, np.uint8))
+        m.background_image()
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``make(size, readonly=False, prepare=None) -> Path``: a tmpfs of ``size`` mounted in
+    tmp_path (``prepare(path)`` runs before a read-only remount).  Needs root (CAP_SYS_ADMIN);
+    skips otherwise.  Unmounted at teardown."""
+    import subprocess
+
+    mounts = []
+
+    def make(size="1m", readonly=False, prepare=None):
+        path = tmp_path / f"fs{len(mounts)}"
+        path.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+        mounts.append(path)
+        if prepare is not None:
+            prepare(path)
+        if readonly:
+            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        return path
+
+    yield make
+    for path in reversed(mounts):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
