@@ -19,6 +19,10 @@ _LAZY = {
     "detect_motion": "bgsub.motion",
     "RunOptions": "bgsub.app",
     "run_input": "bgsub.app",
+    "GaussianMixture": "bgsub.em",
+    "select_components": "bgsub.em",
+    "ConvergenceWarning": "bgsub.em",
+    "NotFittedError": "bgsub.em",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

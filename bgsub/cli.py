@@ -168,8 +168,11 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic",
               show_default=True)
 @click.option("--init", "init_params",
-              type=click.Choice(["kmeans", "kmeans++", "random", "random_from_data"]),
-              default="kmeans", show_default=True)
+              type=click.Choice(["kmeans", "k-means++", "kmeans++", "random",
+                                 "random_from_data"]),
+              default="kmeans", show_default=True,
+              help="Initialisation, as scikit-learn's init_params (kmeans++ is an older "
+                   "spelling of k-means++).")
 @click.option("--n-init", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--max-iter", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--tol", type=click.FloatRange(0), default=1e-3, show_default=True)

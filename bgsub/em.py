@@ -7,7 +7,9 @@ iterations run in the Numba kernels of :mod:`bgsub._em_kernels`.
 
 from __future__ import annotations
 
+import inspect
 import math
+import time
 import warnings
 
 import numpy as np
@@ -15,12 +17,21 @@ import numpy as np
 from . import _em_kernels as ek
 
 COVARIANCE_TYPES = {"full": ek.FULL, "tied": ek.TIED, "diag": ek.DIAG, "spherical": ek.SPHERICAL}
-INIT_PARAMS = ("kmeans", "kmeans++", "random", "random_from_data")
+# scikit-learn's spellings; "kmeans++" is this module's older name for "k-means++"
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_ALIASES = {"kmeans++": "k-means++"}
 CHUNK = 4096
 
 
 class ConvergenceWarning(UserWarning):
     """EM stopped at max_iter before the lower bound settled within tol."""
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``.
+
+    Both a ValueError and an AttributeError, as scikit-learn's ``NotFittedError`` is, so code
+    written for scikit-learn catches it the same way."""
 
 
 def _rng(random_state):
@@ -148,10 +159,13 @@ def _sq_dist(X, C):
 
 
 def kmeans_plusplus(X, n_clusters, rng):
-    """Indices of k-means++ seeds (Arthur and Vassilvitskii 2007, greedy with 2 + log k tries)."""
+    """Indices of k-means++ seeds (Arthur and Vassilvitskii 2007, greedy with 2 + log k tries).
+
+    Draws from ``rng`` in the same order and with the same calls as scikit-learn's
+    ``kmeans_plusplus``, so the same RandomState picks the same seeds."""
     n = X.shape[0]
     tries = 2 + int(np.log(n_clusters))
-    idx = [int(rng.randint(n))]
+    idx = [int(rng.choice(n, p=np.full(n, 1.0 / n)))]
     closest = ((X - X[idx[0]]) ** 2).sum(1)
     for _ in range(1, n_clusters):
         total = closest.sum()
@@ -172,17 +186,25 @@ def kmeans_plusplus(X, n_clusters, rng):
 class GaussianMixture:
     """Gaussian mixture model fitted by EM; scikit-learn's ``GaussianMixture`` interface.
 
-    Parameters and learned attributes mean what they mean in scikit-learn: ``weights_``,
-    ``means_``, ``covariances_``, ``precisions_``, ``precisions_cholesky_``, ``converged_``,
-    ``n_iter_``, ``lower_bound_`` (the mean log-likelihood of the data under the parameters
-    before the last M-step).  ``dtype`` is the dtype the data are held in for the passes
-    (float32 halves the memory traffic; the sums are always accumulated in float64).
+    Parameters (those of scikit-learn 1.9, with the same defaults, plus ``dtype``), methods
+    (``fit``, ``fit_predict``, ``predict``, ``predict_proba``, ``score_samples``, ``score``,
+    ``sample``, ``bic``, ``aic``, ``get_params``, ``set_params``) and learned attributes mean
+    what they mean in scikit-learn: ``weights_``, ``means_``, ``covariances_``,
+    ``precisions_``, ``precisions_cholesky_``, ``converged_``, ``n_iter_``, ``lower_bound_``
+    (the mean log-likelihood of the data under the parameters before the last M-step),
+    ``lower_bounds_`` (one per iteration of the best initialisation, a list) and
+    ``n_features_in_``.  ``init_params`` is one of "kmeans", "k-means++", "random" and
+    "random_from_data" ("kmeans++" is accepted for "k-means++"); the last three draw from
+    ``random_state`` exactly as scikit-learn does.  Methods that need a fitted model raise
+    :class:`NotFittedError` before ``fit``.  ``dtype`` is the dtype the data are held in for
+    the passes (float32 halves the memory traffic; the sums are always accumulated in
+    float64).
     """
 
     def __init__(self, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, dtype=np.float64):
+                 verbose=0, verbose_interval=10, dtype=np.float64):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -196,7 +218,42 @@ class GaussianMixture:
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.verbose_interval = verbose_interval
         self.dtype = dtype
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(name for name in sig.parameters if name != "self")
+
+    def get_params(self, deep=True):
+        """The constructor's parameters as a dict (scikit-learn's estimator protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters by name; returns self."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self}. Valid "
+                                 f"parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        """The parameters that differ from their defaults, by name, as scikit-learn shows."""
+        defaults = {name: p.default
+                    for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults[name]
+            same = value is default or (
+                type(value) is type(default) and not isinstance(value, np.ndarray)
+                and value == default)
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -206,7 +263,7 @@ class GaussianMixture:
         if self.covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, got "
                              f"{self.covariance_type!r}")
-        if self.init_params not in INIT_PARAMS:
+        if self.init_params not in INIT_PARAMS and self.init_params not in INIT_ALIASES:
             raise ValueError(f"init_params must be one of {INIT_PARAMS}, got "
                              f"{self.init_params!r}")
         for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
@@ -217,6 +274,11 @@ class GaussianMixture:
             raise ValueError(f"max_iter must be an integer >= 0, got {self.max_iter!r}")
         if not isinstance(self.n_init, (int, np.integer)) or self.n_init < 1:
             raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
+        if (isinstance(self.verbose_interval, bool)
+                or not isinstance(self.verbose_interval, (int, np.integer))
+                or self.verbose_interval < 1):
+            raise ValueError(f"verbose_interval must be an integer >= 1, got "
+                             f"{self.verbose_interval!r}")
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -248,17 +310,18 @@ class GaussianMixture:
             self.means_ = np.asarray(self.means_init, np.float64).copy()
             self._initialize_precisions()
             return
-        if self.init_params == "kmeans":
+        init = INIT_ALIASES.get(self.init_params, self.init_params)
+        if init == "kmeans":
             _, labels = kmeans(X.astype(np.float64), k, rng)
             resp = np.zeros((n, k))
             resp[np.arange(n), labels] = 1.0
-        elif self.init_params == "random":
+        elif init == "random":
             resp = rng.uniform(size=(n, k))
             resp /= resp.sum(1)[:, None]
-        elif self.init_params == "random_from_data":
+        elif init == "random_from_data":
             resp = np.zeros((n, k))
             resp[rng.choice(n, size=k, replace=False), np.arange(k)] = 1.0
-        else:  # kmeans++
+        else:  # k-means++
             resp = np.zeros((n, k))
             resp[kmeans_plusplus(X.astype(np.float64), k, rng), np.arange(k)] = 1.0
         self._initialize(X, resp)
@@ -361,6 +424,9 @@ class GaussianMixture:
         self.converged_ = False
         history = []
         for init in range(n_init):
+            if self.verbose:  # scikit-learn's progress messages
+                print(f"Initialization {init}")
+                t_init = t_iter = time.time()
             if do_init:
                 self._initialize_parameters(X, rng)
             lower_bound = -np.inf if do_init else self.lower_bound_
@@ -371,11 +437,23 @@ class GaussianMixture:
                 prev = lower_bound
                 lower_bound = self._em_iteration(X, shift, parts)
                 trace.append(lower_bound)
-                if self.verbose:
-                    print(f"  init {init + 1} iteration {n_iter}: lower bound {lower_bound:.6f}")
+                if self.verbose and n_iter % self.verbose_interval == 0:
+                    if self.verbose >= 2:
+                        now = time.time()
+                        print(f"  Iteration {n_iter}\t time lapse {now - t_iter:.5f}s\t ll "
+                              f"change {lower_bound - prev:.5f}")
+                        t_iter = now
+                    else:
+                        print(f"  Iteration {n_iter}")
                 if abs(lower_bound - prev) < self.tol:
                     converged = True
                     break
+            if self.verbose and self.max_iter > 0:
+                msg = f"Initialization {'converged' if converged else 'did not converge'}."
+                if self.verbose >= 2:
+                    msg += (f" time lapse {time.time() - t_init:.5f}s\t lower bound "
+                            f"{lower_bound:.5f}.")
+                print(msg)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
                 best = self._get_parameters()
@@ -389,7 +467,7 @@ class GaussianMixture:
         self._set_parameters(best)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
-        self.lower_bounds_ = np.array(history)
+        self.lower_bounds_ = history  # a list, as in scikit-learn
         self.n_features_in_ = d
         return self._weighted_log_prob(X).argmax(1)
 
@@ -404,7 +482,9 @@ class GaussianMixture:
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
         if not hasattr(self, "means_"):
-            raise ValueError("this GaussianMixture is not fitted yet; call fit first")
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call "
+                                 "'fit' with appropriate arguments before using this "
+                                 "estimator.")
 
     def _weighted_log_prob(self, X):
         prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,

@@ -1,5 +1,6 @@
-"""Batch EM: recovery of known mixtures, agreement with scikit-learn from the same start, the
-lower bound, sampling, model selection, bad input, and the per-pixel fit."""
+"""Batch EM: recovery of known mixtures, agreement with scikit-learn from the same start (and
+a scikit-learn script run unchanged against both classes), the lower bound, sampling, model
+selection, bad input, and the per-pixel fit."""
 
 import warnings
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from bgsub import MixtureSubtractor
-from bgsub.em import ConvergenceWarning, GaussianMixture, select_components
+from bgsub.em import ConvergenceWarning, GaussianMixture, NotFittedError, select_components
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -62,7 +63,7 @@ def test_agrees_with_scikit_learn_from_the_same_start(cov):
 
 
 @pytest.mark.parametrize("cov", COV_TYPES)
-@pytest.mark.parametrize("init", ["kmeans", "kmeans++", "random", "random_from_data"])
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random", "random_from_data"])
 def test_lower_bound_never_decreases(cov, init):
     X, *_ = three_clusters(2000, seed=3)
     with warnings.catch_warnings():
@@ -72,7 +73,7 @@ def test_lower_bound_never_decreases(cov, init):
     lb = g.lower_bounds_
     assert len(lb) >= 2
     assert np.all(np.diff(lb) >= -1e-10 * np.abs(lb[1:])), np.diff(lb).min()
-    assert g.lower_bound_ == pytest.approx(lb.max())
+    assert g.lower_bound_ == pytest.approx(max(lb))
 
 
 @pytest.mark.parametrize("cov", COV_TYPES)
@@ -145,8 +146,11 @@ def test_bad_parameters(params, message):
 def test_wrong_dimension_and_unfitted_model():
     X, *_ = three_clusters(300)
     g = GaussianMixture(2, random_state=0)
-    with pytest.raises(ValueError, match="not fitted"):
-        g.predict(X)
+    for call in (lambda: g.predict(X), lambda: g.predict_proba(X), lambda: g.score(X),
+                 lambda: g.score_samples(X), lambda: g.bic(X), lambda: g.aic(X),
+                 lambda: g.sample(3)):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call()
     g.fit(X)
     with pytest.raises(ValueError, match="3 features, the model was fitted with 2"):
         g.predict(np.zeros((4, 3)))
@@ -175,6 +179,166 @@ def test_warm_start_continues_from_the_last_fit():
         first = g.lower_bound_
         g.fit(X)
     assert g.lower_bounds_[0] >= first - 1e-12  # picked up where it stopped
+
+
+# ---------------------------------------------------------------------------- as scikit-learn
+def sklearn_script(GaussianMixture, init_params, covariance_type):
+    """A script written for ``sklearn.mixture.GaussianMixture``; it is run with each class and
+    returns what it saw.  Nothing in it knows which class it has."""
+    from sklearn.base import clone
+
+    seen = {}
+    X, *_ = three_clusters(1200, seed=12)
+    X_new = X[:300] + 0.25
+    gm = GaussianMixture(n_components=3, covariance_type=covariance_type,
+                         init_params=init_params, n_init=2, random_state=0, tol=1e-5,
+                         max_iter=300)
+    seen["repr"] = " ".join(repr(gm).split())
+    for name, call in (("predict", lambda: gm.predict(X_new)),
+                       ("predict_proba", lambda: gm.predict_proba(X_new)),
+                       ("score_samples", lambda: gm.score_samples(X_new)),
+                       ("score", lambda: gm.score(X_new)), ("bic", lambda: gm.bic(X_new)),
+                       ("aic", lambda: gm.aic(X_new)), ("sample", lambda: gm.sample(5))):
+        try:  # scikit-learn's NotFittedError is an AttributeError...
+            call()
+            seen[f"unfitted {name} (AttributeError)"] = "no error"
+        except AttributeError as exc:
+            seen[f"unfitted {name} (AttributeError)"] = type(exc).__name__
+        try:  # ... and a ValueError
+            call()
+            seen[f"unfitted {name} (ValueError)"] = "no error"
+        except ValueError as exc:
+            seen[f"unfitted {name} (ValueError)"] = type(exc).__name__
+    seen["fitted before fit"] = hasattr(gm, "means_")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen["fit_predict"] = gm.fit_predict(X)
+    seen["warnings"] = sorted({w.category.__name__ for w in caught})
+    for attr in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
+                 "converged_", "n_iter_", "lower_bound_", "lower_bounds_", "n_features_in_"):
+        seen[attr] = getattr(gm, attr)
+    seen["predict"] = gm.predict(X_new)
+    seen["predict_proba"] = gm.predict_proba(X_new)
+    seen["score_samples"] = gm.score_samples(X_new)
+    seen["score"] = gm.score(X_new)
+    seen["bic"] = gm.bic(X_new)
+    seen["aic"] = gm.aic(X_new)
+    seen["sample"] = gm.sample(400)
+    params = gm.get_params()
+    seen["params"] = {k: params[k] for k in ("n_components", "covariance_type", "init_params",
+                                             "n_init", "random_state", "tol", "max_iter",
+                                             "reg_covar", "warm_start", "verbose",
+                                             "verbose_interval", "weights_init")}
+    twin = clone(gm)  # unfitted, same parameters
+    seen["clone fitted"] = hasattr(twin, "means_")
+    seen["clone repr"] = " ".join(repr(twin).split())
+    twin.set_params(n_components=2, max_iter=500).fit(X)
+    seen["refit K=2 means"] = twin.means_
+    seen["refit K=2 lower bound"] = twin.lower_bound_
+    try:
+        gm.set_params(n_component=2)
+        seen["bad set_params"] = "no error"
+    except ValueError as exc:
+        seen["bad set_params"] = type(exc).__name__
+    return seen
+
+
+def _assert_same(ours, theirs, path="script"):
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs), path
+        for key in theirs:
+            _assert_same(ours[key], theirs[key], f"{path}[{key!r}]")
+    elif isinstance(theirs, (tuple, list)):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs), path
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            _assert_same(a, b, f"{path}[{i}]")
+    elif isinstance(theirs, np.ndarray):
+        assert isinstance(ours, np.ndarray) and ours.shape == theirs.shape, path
+        assert ours.dtype == theirs.dtype, (path, ours.dtype, theirs.dtype)
+        if theirs.dtype.kind == "f":
+            np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-10, err_msg=path)
+        else:
+            np.testing.assert_array_equal(ours, theirs, err_msg=path)
+    elif isinstance(theirs, float):
+        assert type(ours) is type(theirs), (path, type(ours), type(theirs))
+        assert ours == pytest.approx(theirs, rel=1e-10, abs=1e-10), path
+    else:
+        assert type(ours) is type(theirs) and ours == theirs, (path, ours, theirs)
+
+
+@pytest.mark.parametrize("init, cov", [("kmeans", "full"), ("k-means++", "tied"),
+                                       ("random", "diag"), ("random_from_data", "spherical")])
+def test_a_scikit_learn_script_runs_unchanged_with_the_same_results(init, cov):
+    sk_mixture = pytest.importorskip("sklearn.mixture", reason="scikit-learn is a test extra")
+    theirs = sklearn_script(sk_mixture.GaussianMixture, init, cov)
+    ours = sklearn_script(GaussianMixture, init, cov)
+    # what the script saw of the unfitted model: the one exception, caught either way
+    for key, value in theirs.items():
+        if key.startswith("unfitted"):
+            assert value == "NotFittedError", (key, value)
+    assert theirs["fit_predict"].size == 1200 and theirs["n_features_in_"] == 2
+    _assert_same(ours, theirs)
+
+
+def test_not_fitted_error_is_both_value_and_attribute_error():
+    import bgsub
+
+    assert bgsub.NotFittedError is NotFittedError
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    g = GaussianMixture(2)
+    with pytest.raises(AttributeError):
+        g.sample(1)
+    assert not hasattr(g, "means_")
+
+
+def test_old_kmeans_plus_plus_spelling_is_k_means_plus_plus():
+    X, *_ = three_clusters(800, seed=13)
+    a = GaussianMixture(3, init_params="kmeans++", random_state=4, max_iter=0).fit(X)
+    b = GaussianMixture(3, init_params="k-means++", random_state=4, max_iter=0).fit(X)
+    c = GaussianMixture(3, init_params="random_from_data", random_state=4,
+                        max_iter=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    assert not np.allclose(a.means_, c.means_)  # the init does steer the start
+    with pytest.raises(ValueError, match="k-means\\+\\+"):  # the error lists the real names
+        GaussianMixture(2, init_params="kmeans+").fit(X)
+
+
+def test_get_params_set_params_and_repr():
+    g = GaussianMixture(3, covariance_type="diag", random_state=7)
+    params = g.get_params()
+    assert params["n_components"] == 3 and params["covariance_type"] == "diag"
+    assert params["verbose_interval"] == 10 and params["init_params"] == "kmeans"
+    assert GaussianMixture(**params).get_params() == params
+    assert g.set_params(n_components=5, tol=1e-4) is g and g.n_components == 5 and g.tol == 1e-4
+    with pytest.raises(ValueError, match="Invalid parameter 'n_component'"):
+        g.set_params(n_component=2)
+    assert repr(g) == ("GaussianMixture(covariance_type='diag', n_components=5, "
+                       "random_state=7, tol=0.0001)")
+
+
+def test_verbose_reports_every_verbose_interval_iterations(capsys):
+    X, *_ = three_clusters(600, seed=14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        GaussianMixture(3, max_iter=7, tol=0, verbose=1, verbose_interval=3,
+                        random_state=0).fit(X)
+    assert capsys.readouterr().out.splitlines() == [
+        "Initialization 0", "  Iteration 3", "  Iteration 6", "Initialization did not converge."]
+
+
+def test_em_cli_accepts_scikit_learn_init_names(tmp_path):
+    import json
+
+    X, *_ = three_clusters(600, seed=15)
+    np.save(tmp_path / "pts.npy", X)
+    docs = []
+    for init in ("k-means++", "kmeans++"):
+        res = _em_cli(tmp_path / "pts.npy", "-k", "3", "--init", init, "--json")
+        assert res.exit_code == 0, res.output
+        docs.append(json.loads(res.output))
+    assert docs[0]["means"] == docs[1]["means"]
+    res = _em_cli(tmp_path / "pts.npy", "--init", "kmeans+")
+    assert res.exit_code == 2 and "k-means++" in res.output
 
 
 # ---------------------------------------------------------------------------- per pixel
