@@ -1,8 +1,9 @@
 """Scoring foreground masks against CDnet-2014-style ground truth.
 
-A sequence is a folder with ``input/`` (``inNNNNNN.jpg|png``), ``groundtruth/``
-(``gtNNNNNN.png``), an optional ``ROI.bmp`` (nonzero = evaluate) and an optional
-``temporalROI.txt`` ("first last", frame numbers as in the file names, inclusive).
+A sequence is a folder with ``input/`` (numbered frames: ``in000001.jpg``, any other prefix or
+none, any image suffix), ``groundtruth/`` (``gtNNNNNN.png``; matched to the frames by number),
+an optional ``ROI.bmp`` (nonzero = evaluate) and an optional ``temporalROI.txt`` ("first last",
+frame numbers as in the file names, inclusive).
 
 CDnet's rules: ground-truth labels 0 (static) and 50 (hard shadow) are background, 255 is
 foreground, 85 (outside the ROI) and 170 (unknown) are not scored; only a predicted 255 is
@@ -12,33 +13,19 @@ every scored frame and pixel, then turned into the seven CDnet metrics.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .sources import IMAGE_SUFFIXES
+from .sources import SourceError, numbered_images, numbered_series
 
 GT_FOREGROUND = 255
 GT_NEGATIVE = (0, 50)
 
-_NUM = re.compile(r"(\d+)$")
-
 
 class SequenceError(ValueError):
     """A folder that cannot be scored; the message names the problem."""
-
-
-def _numbered(folder: Path, prefix: str) -> dict[int, Path]:
-    out = {}
-    for p in folder.iterdir():
-        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.stem.startswith(prefix):
-            continue
-        m = _NUM.search(p.stem)
-        if m:
-            out[int(m.group(1))] = p
-    return out
 
 
 @dataclass
@@ -135,13 +122,8 @@ class Sequence:
         inp, gtd = path / "input", path / "groundtruth"
         if not inp.is_dir() or not gtd.is_dir():
             raise SequenceError(f"{path}: not a CDnet sequence (needs input/ and groundtruth/)")
-        frames = _numbered(inp, "in")
-        if not frames:
-            raise SequenceError(f"{path}: no inNNNNNN images in input/")
-        gts = _numbered(gtd, "gt")
-        if not gts:
-            raise SequenceError(f"{path}: no gtNNNNNN images in groundtruth/")
-        notes = []
+        frames, gts, notes = _frames_and_groundtruth(path, inp, gtd)
+        with_gt = sorted(frames.keys() & gts.keys())
         roi = None
         roi_path = path / "ROI.bmp"
         if roi_path.exists():
@@ -158,16 +140,56 @@ class Sequence:
             except ValueError:
                 raise SequenceError(f"{troi}: expected two frame numbers") from None
             first, last = max(a, lo), min(b, hi)
-            if (a, b) != (first, last):
-                notes.append(f"temporalROI {a}-{b} clamped to the frames present ({first}-{last})")
-            if first > last:
-                notes.append(f"temporalROI {a}-{b} covers none of the frames {lo}-{hi}: "
-                             "scoring every frame with ground truth")
+            if not any(first <= n <= last for n in with_gt):
+                notes.append(f"temporalROI {a}-{b} covers none of the frames with ground truth "
+                             f"({with_gt[0]}-{with_gt[-1]}): scoring every one of them")
                 first, last = lo, hi
+            elif (a, b) != (first, last):
+                notes.append(f"temporalROI {a}-{b} clamped to the frames present ({first}-{last})")
         return cls(path, frames, gts, roi, (first, last), notes)
 
     def scored(self, number: int) -> bool:
+        """Whether frame ``number`` is scored: inside the temporal ROI, with ground truth."""
         return self.temporal[0] <= number <= self.temporal[1] and number in self.groundtruth
+
+
+def _frames_and_groundtruth(path: Path, inp: Path, gtd: Path):
+    """The numbered frames of ``input/`` and ``gtNNNNNN`` masks of ``groundtruth/``, which must
+    share at least one number; notes on what is left out."""
+    try:
+        frames = numbered_images(inp)
+        gts = numbered_images(gtd, prefix="gt")
+    except SourceError as exc:
+        raise SequenceError(str(exc)) from None
+    if not frames.files:
+        found = (f" ({len(frames.unnumbered)} images, none numbered: {_few(frames.unnumbered)})"
+                 if frames.unnumbered else "")
+        raise SequenceError(f"{path}: input/ has no numbered frames such as in000001.png{found}")
+    if not gts.files:
+        try:
+            others = numbered_series(gtd)[0]
+        except SourceError:
+            others = []
+        found = f" (it has {others[0].describe()})" if others else ""
+        raise SequenceError(f"{path}: input/ has {frames.describe()}, groundtruth/ has 0 "
+                            f"gtNNNNNN.png files{found}")
+    common = frames.files.keys() & gts.files.keys()
+    if not common:
+        raise SequenceError(f"{path}: no frame numbers in common between input/ "
+                            f"({frames.span()}) and groundtruth/ ({gts.span()})")
+    notes = []
+    if frames.unnumbered:
+        notes.append(f"input/: {len(frames.unnumbered)} image(s) without a frame number "
+                     f"left out ({_few(frames.unnumbered)})")
+    orphans = sorted(gts.files.keys() - common)
+    if orphans:
+        notes.append(f"{len(orphans)} ground-truth mask(s) have no input frame (numbers "
+                     f"{orphans[0]}..{orphans[-1]}): not scored")
+    return frames.files, gts.files, notes
+
+
+def _few(names: list[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
 
 
 def read_image(path: Path, flags=None) -> np.ndarray:

@@ -145,40 +145,182 @@ class FileStream(VideoStream):
 
 # ---------------------------------------------------------------------------- images
 _PRINTF = re.compile(r"%0?\d*d")
+_NUMBERED_STEM = re.compile(r"(.*?)([0-9]+)")  # lazy prefix: the number is the last digit run
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass
+class NumberedImages:
+    """One series of numbered files in a folder: ``<prefix><number><suffix>``.
+
+    ``files`` maps each number to its path; ``unnumbered`` lists the image files of the folder
+    that carry no number (they belong to no series and are not read)."""
+
+    folder: Path
+    prefix: str
+    suffix: str
+    files: dict[int, Path]
+    unnumbered: list[str]
+
+    def __len__(self):
+        return len(self.files)
+
+    @property
+    def numbers(self) -> list[int]:
+        return sorted(self.files)
+
+    def span(self) -> str:
+        """``first..last`` frame numbers, or ``none``."""
+        n = self.numbers
+        return f"{n[0]}..{n[-1]}" if n else "none"
+
+    def describe(self) -> str:
+        """``341 frames named a_000000.png..a_000340.png``"""
+        n = self.numbers
+        if not n:
+            return "0 frames"
+        first, last = self.files[n[0]].name, self.files[n[-1]].name
+        names = first if len(n) == 1 else f"{first}..{last}"
+        return f"{len(n)} frame{'s' * (len(n) != 1)} named {names}"
+
+    def pattern(self) -> str:
+        """A printf pattern that names exactly this series (``in%06d.jpg``)."""
+        if not self.files:
+            return f"{self.prefix}%d{self.suffix}"
+        name = self.files[self.numbers[0]].name
+        digits = name[len(self.prefix):len(name) - len(self.suffix)]
+        width = f"0{len(digits)}" if digits.startswith("0") and len(digits) > 1 else ""
+        return f"{self.prefix}%{width}d{name[len(name) - len(self.suffix):]}"
+
+
+class MixedSeriesError(SourceError):
+    """A folder holding two or more series of numbered images; ``series``: largest first."""
+
+    def __init__(self, message: str, series: list[NumberedImages]):
+        super().__init__(message)
+        self.series = series
+
+
+def numbered_series(folder: Path, prefix: str | None = None,
+                    suffix: str | None = None) -> tuple[list[NumberedImages], list[str]]:
+    """Every series of numbered files in ``folder``, largest first, and the unnumbered images.
+
+    A file is ``<prefix><digits><suffix>``: the number is the last run of digits before the
+    suffix.  With ``prefix``/``suffix`` None, any prefix (or none) and any image suffix
+    (:data:`IMAGE_SUFFIXES`, case-insensitive) is accepted and the files are grouped into series
+    by (prefix, suffix); given, only files with exactly that prefix/suffix count.  Hidden files
+    (``.name``) are skipped.  Raises :class:`SourceError` when two files of one series carry the
+    same number (``f1.png`` and ``f01.png``).
+    """
+    folder = Path(folder)
+    groups: dict[tuple[str, str], dict[int, Path]] = {}
+    unnumbered = []
+    for p in folder.iterdir():
+        name = p.name
+        if name.startswith(".") and not (prefix or "").startswith("."):
+            continue  # hidden (macOS ._in000001.jpg and the like)
+        if suffix is None:
+            dot = name.rfind(".")
+            sfx = name[dot:] if dot > 0 else ""
+            if sfx.lower() not in IMAGE_SUFFIXES:
+                continue
+            key_sfx = sfx.lower()
+        else:
+            if not name.endswith(suffix):
+                continue
+            sfx = key_sfx = suffix
+        stem = name[:len(name) - len(sfx)]
+        if prefix is None:
+            m = _NUMBERED_STEM.fullmatch(stem)
+            pre, digits = (m.group(1), m.group(2)) if m else (stem, "")
+        else:
+            pre, digits = prefix, stem[len(prefix):]
+            if not stem.startswith(prefix) or not _DIGITS.fullmatch(digits):
+                continue
+        if not p.is_file():
+            continue
+        if not digits:
+            unnumbered.append(name)
+            continue
+        series = groups.setdefault((pre, key_sfx), {})
+        n = int(digits)
+        if n in series:
+            a, b = sorted((series[n].name, name))
+            raise SourceError(f"{folder}: {a} and {b} both have frame number {n}")
+        series[n] = p
+    unnumbered.sort()
+    out = [NumberedImages(folder, pre, sfx, files, unnumbered)
+           for (pre, sfx), files in groups.items()]
+    out.sort(key=lambda s: (-len(s), s.prefix, s.suffix))
+    return out, unnumbered
+
+
+def numbered_images(folder: Path, prefix: str | None = None,
+                    suffix: str | None = None) -> NumberedImages:
+    """The one series of numbered images in ``folder`` (see :func:`numbered_series`).
+
+    No series: an empty :class:`NumberedImages`.  Two or more series (``cam1_0001.png`` and
+    ``cam2_0001.png``): a :class:`MixedSeriesError` that names the two largest -- which one is the
+    video is not for us to guess."""
+    series, unnumbered = numbered_series(folder, prefix, suffix)
+    if not series:
+        return NumberedImages(Path(folder), prefix or "", suffix or "", {}, unnumbered)
+    if len(series) > 1:
+        a, b = series[0], series[1]
+        more = f" (and {len(series) - 2} more)" if len(series) > 2 else ""
+        raise MixedSeriesError(f"{folder}: {len(series)} series of numbered images, "
+                               f"{a.describe()} and {b.describe()}{more}; keep one series "
+                               "per folder", series)
+    return series[0]
 
 
 class ImageSequenceStream(VideoStream):
-    """A folder of images in numeric order, or a printf pattern such as ``in%06d.jpg``."""
+    """A folder of numbered images in numeric order, or a printf pattern such as
+    ``in%06d.jpg``.
+
+    A folder holds one series ``<prefix><number><image suffix>`` (``in000001.jpg``,
+    ``frame_12.png``, ``000123.png``); images without a number are left out
+    (:attr:`notes` says so); a folder of images none of which is numbered is read in name
+    order."""
 
     def __init__(self, source: str | Path, fps: float = 25.0):
         source = str(source)
         self.fps = fps
+        self.notes: list[str] = []
         name = Path(source).name
         m = _PRINTF.search(name)
         if m:
             folder = Path(source).parent
-            rx = re.compile("^" + re.escape(name[:m.start()]) + r"(\d+)"
-                            + re.escape(name[m.end():]) + "$")
             if not folder.is_dir():
                 raise SourceError(f"{source}: folder {folder} does not exist")
-            files = []
-            for p in folder.iterdir():
-                mm = rx.match(p.name)
-                if mm:
-                    files.append((int(mm.group(1)), p))
-            self.name = Path(source).name
+            series = numbered_images(folder, name[:m.start()], name[m.end():])
+            if not series.files:
+                raise SourceError(f"{source}: no file matches the pattern")
+            self.files = [series.files[n] for n in series.numbers]
+            self.name = name
         else:
             folder = Path(source)
-            files = []
-            for p in folder.iterdir():
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-                    m = re.search(r"(\d+)(?!.*\d)", p.stem)
-                    files.append((int(m.group(1)) if m else -1, p))
+            if not folder.is_dir():
+                raise SourceError(f"{source}: not a folder")
+            try:
+                series = numbered_images(folder)
+            except MixedSeriesError as exc:
+                raise SourceError(f"{exc}, or name one with a pattern such as "
+                                  f"{folder / exc.series[0].pattern()}") from None
+            if series.files:
+                self.files = [series.files[n] for n in series.numbers]
+                if series.unnumbered:
+                    self.notes.append(f"{len(series.unnumbered)} image(s) without a frame "
+                                      f"number left out ({', '.join(series.unnumbered[:3])}"
+                                      f"{', ...' if len(series.unnumbered) > 3 else ''})")
+            elif series.unnumbered:
+                self.files = [folder / n for n in series.unnumbered]
+                self.notes.append("no numbered images: read in name order")
+            else:
+                hint = (f" (it has an input/ folder: pass {folder / 'input'})"
+                        if (folder / "input").is_dir() else "")
+                raise SourceError(f"{source}: no images found{hint}")
             self.name = folder.name
-        files.sort(key=lambda t: (t[0], t[1].name))
-        if not files:
-            raise SourceError(f"{source}: no images found")
-        self.files = [p for _, p in files]
         self.frame_count = len(self.files)
         self.index = 0
 

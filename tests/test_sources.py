@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from bgsub.sources import (FileStream, LiveStream, SourceError, open_video,
-                           timecode)
+from bgsub.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError,
+                           numbered_images, open_video, timecode)
 
-from .conftest import DATA, SAMPLES, needs_videos, truncated_avi
+from .conftest import DATA, SAMPLES, needs_data, needs_videos, truncated_avi
 
 
 def test_file_stream_indices_and_times():
@@ -38,6 +38,100 @@ def test_folder_and_pattern_give_the_same_frames_in_numeric_order(tmp_path):
     for a, b, n in zip(folder, pattern, (1, 2, 10)):
         np.testing.assert_array_equal(a, cv2.imread(str(src / f"in{n:06d}.jpg")))
         np.testing.assert_array_equal(a, b)
+
+
+def write_frames(folder, names):
+    """One 4x3 PNG per name, every pixel = its position in ``names`` (to check the order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        cv2.imwrite(str(folder / name), np.full((3, 4, 3), i, np.uint8))
+    return folder
+
+
+def read_values(source):
+    with open_video(source) as s:
+        return [int(f.image[0, 0, 0]) for f in s]
+
+
+NUMBERS = (0, 2, 9, 10, 11, 100)  # string order 0, 10, 100, 11, 2, 9 when not zero-padded
+
+
+@pytest.mark.parametrize("fmt", ["in{:06d}.png", "PeopleAndFoliage_{:06d}.png", "{:06d}.png",
+                                 "frame_{}.png", "{}.PNG", "cam2_shot.{:04d}.png"])
+def test_folder_of_numbered_frames_is_read_in_numeric_order(tmp_path, fmt):
+    # written in reverse so neither creation nor name order gives the right answer by luck
+    names = [fmt.format(n) for n in NUMBERS]
+    write_frames(tmp_path, names[::-1])
+    (tmp_path / "notes.txt").write_text("not an image")
+    s = open_video(tmp_path)
+    assert isinstance(s, ImageSequenceStream) and s.frame_count == len(NUMBERS)
+    assert [p.name for p in s.files] == names
+    assert read_values(tmp_path) == list(range(len(NUMBERS)))[::-1]
+    series = numbered_images(tmp_path)
+    assert series.numbers == list(NUMBERS) and series.span() == "0..100"
+    assert series.prefix == fmt[:fmt.index("{")]
+
+
+def test_images_without_a_number_are_left_out_and_said_so(tmp_path):
+    write_frames(tmp_path, ["f_3.png", "f_1.png", "background.png", "f_2.png", ".f_0.png"])
+    s = ImageSequenceStream(tmp_path)
+    assert [p.name for p in s.files] == ["f_1.png", "f_2.png", "f_3.png"]  # hidden one skipped
+    assert len(s.notes) == 1 and "background.png" in s.notes[0]
+
+
+def test_folder_without_any_numbered_image_is_read_in_name_order(tmp_path):
+    write_frames(tmp_path, ["b.png", "a.png", "c.png"])
+    s = ImageSequenceStream(tmp_path)
+    assert [p.name for p in s.files] == ["a.png", "b.png", "c.png"]
+    assert "name order" in s.notes[0]
+
+
+def test_two_numbered_series_in_one_folder_are_refused_naming_both(tmp_path):
+    write_frames(tmp_path, [f"left_{n:04d}.png" for n in range(5)]
+                 + [f"right_{n:04d}.png" for n in range(1, 4)])
+    with pytest.raises(SourceError) as err:
+        open_video(tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "5 frames named left_0000.png..left_0004.png" in msg
+    assert "3 frames named right_0001.png..right_0003.png" in msg
+    # the pattern it suggests reads the larger series
+    suggested = msg.rsplit("such as ", 1)[1]
+    assert suggested == str(tmp_path / "left_%04d.png")
+    assert read_values(suggested) == [0, 1, 2, 3, 4]
+    assert read_values(str(tmp_path / "right_%d.png")) == [5, 6, 7]
+
+
+def test_same_suffix_in_another_case_or_another_suffix_is_another_series(tmp_path):
+    write_frames(tmp_path, ["a1.png", "a2.PNG"])  # one series: suffixes compare case-blind
+    assert numbered_images(tmp_path).numbers == [1, 2]
+    write_frames(tmp_path, ["a3.jpg"])
+    with pytest.raises(SourceError, match="2 series"):
+        numbered_images(tmp_path)
+
+
+def test_two_files_with_the_same_number_are_an_error(tmp_path):
+    write_frames(tmp_path, ["f1.png", "f01.png"])
+    with pytest.raises(SourceError, match="f01.png and f1.png both have frame number 1"):
+        open_video(tmp_path)
+
+
+def test_pattern_whose_prefix_ends_in_a_digit(tmp_path):
+    write_frames(tmp_path, ["v1001.png", "v1000.png", "v2000.png"])
+    assert read_values(str(tmp_path / "v1%03d.png")) == [1, 0]
+
+
+@needs_data
+def test_real_folder_with_its_own_prefix_reads_every_frame_in_order():
+    folder = DATA / "sequences" / "PeopleAndFoliage" / "input"
+    series = numbered_images(folder)
+    assert series.prefix == "PeopleAndFoliage_" and series.numbers == list(range(341))
+    with open_video(folder) as s:
+        assert s.frame_count == 341
+        assert s.files[0].name == "PeopleAndFoliage_000000.png"
+        assert s.files[-1].name == "PeopleAndFoliage_000340.png"
+        first = s.read().image
+    np.testing.assert_array_equal(first, cv2.imread(str(s.files[0])))
 
 
 def test_truncated_video_reads_what_decodes_and_says_where_it_stopped(tmp_path):
