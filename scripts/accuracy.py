@@ -5,8 +5,10 @@
 Sequences: every CDnet-layout folder in ``../shared/data/sequences`` (or ``$BGSUB_DATA``) and in
 ``sample_videos/``.  Every method runs at its defaults (bgsub: ``MixtureSubtractor()``).
 Prints a markdown table of F-measure, precision and recall per sequence, the mean over the real
-sequences and over all; ``--readme`` also writes the table into README.md between the
-``<!-- accuracy:begin -->`` and ``<!-- accuracy:end -->`` markers.
+sequences and over all, and the real sequences on which bgsub scores a lower F than each OpenCV
+method (a report, not a check: nothing here fails when bgsub is behind); ``--readme`` also
+writes that text into README.md between the ``<!-- accuracy:begin -->`` and
+``<!-- accuracy:end -->`` markers.  A folder that cannot be scored is reported and left out.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bgsub.evaluate import (METHODS, Sequence, evaluate_sequence, make_method,  # noqa: E402
-                            read_image)
+from bgsub.evaluate import (METHODS, Sequence, SequenceError,  # noqa: E402
+                            evaluate_sequence, make_method, read_image)
 
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 
@@ -43,6 +45,18 @@ def load(seq_path: Path):
     seq = Sequence.open(seq_path)
     frames = [read_image(seq.frames[n]) for n in sorted(seq.frames)]
     return seq, frames
+
+
+def load_all(paths):
+    """[(Sequence, frames)] for the folders that open, and {name: why} for those that do not."""
+    loaded, skipped = [], {}
+    for p in paths:
+        try:
+            loaded.append(load(p))
+        except SequenceError as exc:
+            skipped[p.name] = str(exc)
+            print(f"accuracy: skipped {p.name}: {exc}", file=sys.stderr)
+    return loaded, skipped
 
 
 def run_all(loaded, methods=METHODS, params=None):
@@ -78,6 +92,24 @@ def table(results, real, synthetic):
     return "\n".join(lines)
 
 
+def behind(results, real, ours="bgsub"):
+    """One line per other method: the real sequences where ``ours`` has the lower F."""
+    lines = []
+    for m in results:
+        if m == ours:
+            continue
+        worse = [(n, results[ours][n].f_measure, results[m][n].f_measure) for n in real
+                 if results[ours][n].f_measure < results[m][n].f_measure]
+        mean = f"mean F {mean_f(results[ours], real):.3f} vs {mean_f(results[m], real):.3f}"
+        if worse:
+            seqs = ", ".join(f"{n} ({a:.3f} vs {b:.3f})" for n, a, b in worse)
+            lines.append(f"- {ours} is behind {m} on {len(worse)} of {len(real)} real "
+                         f"sequences: {seqs}; {mean}.")
+        else:
+            lines.append(f"- {ours} is ahead of {m} on all {len(real)} real sequences; {mean}.")
+    return "\n".join(lines)
+
+
 def write_readme(text):
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -100,11 +132,16 @@ def main(argv=None):
         print(f"accuracy: no real sequences under {data_dir(args.data)}; synthetic only",
               file=sys.stderr)
     t0 = time.time()
-    loaded = [load(p) for p in real_paths + synth_paths]
+    loaded, skipped = load_all(real_paths + synth_paths)
     results = run_all(loaded)
-    real = [p.name for p in real_paths]
-    synth = [p.name for p in synth_paths]
+    opened = {seq.name for seq, _ in loaded}
+    real = [p.name for p in real_paths if p.name in opened]
+    synth = [p.name for p in synth_paths if p.name in opened]
     text = table(results, real, synth)
+    if real:
+        text += "\n\n" + behind(results, real)
+    for name, why in skipped.items():
+        text += f"\n- not scored: {name}: {why}"
     print(text)
     print(f"\n({time.time() - t0:.0f} s)", file=sys.stderr)
     if args.json:
