@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _jit
 from . import _kernels as kern
 
 _RHO_RULES = {"weight": kern.RHO_WEIGHT, "density": kern.RHO_DENSITY}
@@ -172,6 +173,8 @@ class MixtureSubtractor:
         if self.frame_shape_ is not None and frame.shape != self.frame_shape_:
             raise ValueError(f"frame shape {_fmt(frame.shape)} differs from the model's "
                              f"{_fmt(self.frame_shape_)}; call reset() to start a new model")
+        if not frame.flags.writeable:
+            frame = frame.copy()  # one argument type for the kernels: nothing compiles twice
         return np.ascontiguousarray(frame)
 
     def _rate(self, learning_rate):
@@ -208,14 +211,17 @@ class MixtureSubtractor:
                                  f"{(h, w)}")
             known = np.ascontiguousarray(known.view(np.uint8) if known.dtype == bool
                                          else known.astype(np.uint8, copy=False))
+            if not known.flags.writeable:
+                known = known.copy()
         alpha = self._rate(learning_rate)
         fresh = self.state_ is None
         if fresh:
             self.state_ = kern.new_state(self.n_components, h, w, c)
             self.frame_shape_ = f.shape
         hot, cold = self._views()
+        k = _jit.kernels()
         if alpha >= 1.0:
-            kern.init_from_frame(f, hot, cold, np.float32(self.initial_variance), not fresh)
+            k["init_from_frame"](f, hot, cold, np.float32(self.initial_variance), not fresh)
             self.scale_ = 1.0
             self.n_frames_ = 1
             out[...] = 0
@@ -234,9 +240,9 @@ class MixtureSubtractor:
                 np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
                 np.float32(self.shadow_threshold))
         if self.variant == "zivkovic":
-            kern.apply_frame_zivkovic(*args, p.prune)
+            k["apply_frame_zivkovic"](*args, p.prune)
         else:
-            kern.apply_frame(*args)
+            k["apply_frame"](*args)
         if smooth:
             self._vote(self._raw, out)
         if p.learn:
@@ -244,7 +250,7 @@ class MixtureSubtractor:
             self.n_frames_ += 1
             if self.scale_ < kern.RESCALE:
                 # exact: a power of two
-                kern.scale_weights(hot, cold, np.float32(kern.RESCALE))
+                k["scale_weights"](hot, cold, np.float32(kern.RESCALE))
                 self.scale_ /= kern.RESCALE
         return out
 
@@ -253,7 +259,7 @@ class MixtureSubtractor:
         ``raw`` (0/1); the window is clipped at the borders by replicating the edge."""
         k = self.smoothing
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
-        kern.vote_mask(raw, self._sums, out, k // 2, need)
+        _jit.kernels()["vote_mask"](raw, self._sums, out, k // 2, need)
 
     def fit_frames(self, frames, n_iter=20):
         """Start the model from a per-pixel batch EM fit over ``frames`` (a sequence of uint8
@@ -320,7 +326,7 @@ class MixtureSubtractor:
             return None
         h, w, c = self.frame_shape_
         out = np.empty((h, w, c), np.uint8)
-        kern.background_image(*self._views(), self.background_ratio, out)
+        _jit.kernels()["background_image"](*self._views(), self.background_ratio, out)
         return out[:, :, 0] if c == 1 else out
 
     # ------------------------------------------------------------------ persistence

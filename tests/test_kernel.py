@@ -3,12 +3,21 @@
 import numpy as np
 import pytest
 
-from bgsub import MixtureSubtractor
+from bgsub import MixtureSubtractor, _jit
 from bgsub import _kernels as kern
 
 from .reference import reference_apply, reference_vote
 
 RHO = {"weight": 0, "density": 1}
+
+
+@pytest.fixture(autouse=True, params=["numba", "numpy"])
+def engine(request):
+    """Every test runs on the Numba kernels (compiled here if need be) and on their NumPy twins
+    (bgsub._fallback), which must both agree with the reference bit for bit."""
+    old = _jit.set_mode("sync" if request.param == "numba" else "numpy")
+    yield request.param
+    _jit.set_mode(old)
 
 
 class ReferenceModel:

@@ -1,0 +1,301 @@
+"""Vectorised NumPy versions of the kernels in :mod:`bgsub._kernels`, same arguments, same
+state layout, bit-identical results.
+
+They run while the Numba kernels are not yet compiled (a first run, see :mod:`bgsub._jit`):
+a few frames at a fraction of the kernels' speed instead of a silent wait.  Every operation is
+the kernel's float32 operation, in the kernel's order, applied to whole arrays of pixels, so
+the output and the state are the same bit for bit whichever implementation ran a frame
+(``tests/test_kernel.py`` checks both against ``tests/reference.py``).  This module and
+:mod:`bgsub._kernels` are the two that know the state layout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._kernels import MEAN, RHO_WEIGHT, U, VAR
+
+f32 = np.float32
+
+
+def _ranked(hot, cold):
+    """Per rank k, a (H*W, R) view of every pixel's record of rank k."""
+    n = hot.shape[0] * hot.shape[1]
+    r = hot.shape[2]
+    return [hot.reshape(n, r)] + [cold[k].reshape(n, r) for k in range(cold.shape[0])]
+
+
+def _greater(ua, va, ub, vb):
+    """Key of a > key of b (w/sigma), the kernel's comparison: ua ua vb > ub ub va."""
+    return ua * ua * vb > ub * ub * va
+
+
+def _general(x, P, sel_mask, learn, inc, inv_decay, rho_rule, alpha, thr2, bg_u, u_new, u_total,
+             var_init, var_min, var_max, fg, shadow, tau, known_sel):
+    """Every rule (the kernel's ``_pixel``) for the n pixels of ``P`` (K, n, R), a gathered copy
+    of their records, and their values ``x`` (n, C) float32; returns their mask values and
+    updates ``P`` in place.  ``known_sel``: bool (n,), pixels not learned."""
+    n_comp, n, _ = P.shape
+    n_ch = x.shape[1]
+    zero = f32(0.0)
+    rows = np.arange(n)
+    # --- match ---------------------------------------------------------------------------
+    matched = np.full(n, -1, np.int64)
+    used = np.zeros(n, np.int64)
+    prefix = np.zeros(n, np.float32)
+    d2m = np.zeros(n, np.float32)
+    active = np.ones(n, bool)
+    for k in range(n_comp):
+        u = P[k, :, U]
+        active &= u > zero
+        used[active] = k + 1
+        d2 = np.zeros(n, np.float32)
+        for c in range(n_ch):
+            diff = x[:, c] - P[k, :, MEAN + c]
+            d2 = d2 + diff * diff
+        hit = active & (d2 < thr2 * P[k, :, VAR])
+        matched[hit] = k
+        d2m[hit] = d2[hit]
+        active &= ~hit
+        prefix = np.where(active, prefix + u, prefix)
+    # --- classify ------------------------------------------------------------------------
+    bg = (matched >= 0) & (prefix <= bg_u)
+    out = np.where(bg, np.uint8(0), np.uint8(fg)).astype(np.uint8)
+    if shadow:
+        cand = ~bg
+        is_sh = np.zeros(n, bool)
+        pre = np.zeros(n, np.float32)
+        for k in range(n_comp):
+            u = P[k, :, U]
+            cand &= (u > zero) & ~(pre > bg_u)
+            num = np.zeros(n, np.float32)
+            den = np.zeros(n, np.float32)
+            for c in range(n_ch):
+                m = P[k, :, MEAN + c]
+                num = num + x[:, c] * m
+                den = den + m * m
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a = num / den
+            ok = cand & (den > zero)
+            ok &= (a <= f32(1.0)) & (a >= tau)
+            dist = np.zeros(n, np.float32)
+            for c in range(n_ch):
+                e = a * P[k, :, MEAN + c] - x[:, c]
+                dist = dist + e * e
+            with np.errstate(invalid="ignore", over="ignore"):
+                ok &= dist < thr2 * P[k, :, VAR] * a * a
+            is_sh |= ok
+            cand &= ~ok
+            pre = pre + u
+        out[is_sh] = np.uint8(shadow)
+    if not learn:
+        return out
+    # --- known foreground: undo the decay -------------------------------------------------
+    if known_sel is not None and known_sel.any():
+        alive = known_sel.copy()
+        for k in range(n_comp):
+            u = P[k, :, U]
+            alive &= u > zero
+            P[k, alive, U] = u[alive] * inv_decay
+        learning = ~known_sel
+    else:
+        learning = np.ones(n, bool)
+    # --- update the matched component -----------------------------------------------------
+    upd = learning & (matched >= 0)
+    if upd.any():
+        r = rows[upd]
+        k = matched[upd]
+        xs = x[upd]
+        u_old = P[k, r, U]
+        var_old = P[k, r, VAR]
+        u1 = u_old + inc
+        if rho_rule == RHO_WEIGHT:
+            rho = inc / u1
+        else:
+            dm = d2m[upd]
+            rho = np.array([f32(min(float(alpha) * (
+                math.exp(-0.5 * float(d) / float(v)) * math.pow(2.0 * math.pi * float(v),
+                                                               -0.5 * n_ch)), 1.0))
+                for d, v in zip(dm, var_old)], np.float32).reshape(-1)
+        for c in range(n_ch):
+            m = P[k, r, MEAN + c]
+            P[k, r, MEAN + c] = m + rho * (xs[:, c] - m)
+        v1 = var_old + rho * (d2m[upd] * f32(1.0 / n_ch) - var_old)
+        v1 = np.where(v1 < var_min, var_min, np.where(v1 > var_max, var_max, v1))
+        P[k, r, U] = u1
+        P[k, r, VAR] = v1
+        fell = u1 * u1 * var_old < u_old * u_old * v1
+        _bubble_down(P, r[fell], k[fell])
+        _bubble_up(P, r[~fell], k[~fell])
+    # --- no match: a new component replaces the weakest -------------------------------------
+    new = learning & (matched < 0)
+    if new.any():
+        r = rows[new]
+        slot = np.minimum(used[new], n_comp - 1)
+        P[slot, r, U] = u_new
+        P[slot, r, VAR] = var_init
+        for c in range(n_ch):
+            P[slot, r, MEAN + c] = x[new, c]
+        total = np.zeros(r.size, np.float32)
+        for k in range(n_comp):
+            total = np.where(k <= slot, total + P[k, r, U], total)
+        norm = u_total / total
+        for k in range(n_comp):
+            inside = k <= slot
+            P[k, r[inside], U] = P[k, r[inside], U] * norm[inside]
+        _bubble_up(P, r, slot)
+    return out
+
+
+def _swap(P, r, a, b):
+    t = P[a, r].copy()
+    P[a, r] = P[b, r]
+    P[b, r] = t
+
+
+def _bubble_up(P, r, k):
+    """The kernel's ``_bubble_up`` for pixels ``r`` (component at rank ``k``), in lockstep."""
+    r = r.copy()
+    k = k.copy()
+    while r.size:
+        go = k > 0
+        r, k = r[go], k[go]
+        if not r.size:
+            break
+        go = _greater(P[k, r, U], P[k, r, VAR], P[k - 1, r, U], P[k - 1, r, VAR])
+        r, k = r[go], k[go]
+        _swap(P, r, k, k - 1)
+        k = k - 1
+
+
+def _bubble_down(P, r, k):
+    """The kernel's move down after a fall: while the next component is used and outranks."""
+    n_comp = P.shape[0]
+    r = r.copy()
+    k = k.copy()
+    while r.size:
+        go = k + 1 < n_comp
+        r, k = r[go], k[go]
+        if not r.size:
+            break
+        nu = P[k + 1, r, U]
+        go = (nu > f32(0.0)) & _greater(nu, P[k + 1, r, VAR], P[k, r, U], P[k, r, VAR])
+        r, k = r[go], k[go]
+        _swap(P, r, k, k + 1)
+        k = k + 1
+
+
+def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
+    """:func:`bgsub._kernels.apply_frame` in NumPy, bit for bit."""
+    h, w, n_ch = frame.shape
+    n = h * w
+    x = frame.reshape(n, n_ch).astype(np.float32)
+    ranks = _ranked(hot, cold)
+    hot2 = ranks[0]
+    m_out = mask.reshape(n)
+    zero = f32(0.0)
+    kn = known.reshape(n) != 0 if use_known else None
+    rest = np.ones(n, bool)
+    if learn and rho_rule == RHO_WEIGHT:
+        # the kernel's common case: a match at rank 0 that stays first touches hot only
+        u0 = hot2[:, U]
+        v0 = hot2[:, VAR]
+        d2 = np.zeros(n, np.float32)
+        for c in range(n_ch):
+            e = x[:, c] - hot2[:, MEAN + c]
+            d2 = d2 + e * e
+        u1 = u0 + inc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = inc / u1
+        v1 = v0 + rho * (d2 * f32(1.0 / n_ch) - v0)
+        v1 = np.where(v1 < var_min, var_min, np.where(v1 > var_max, var_max, v1))
+        stays = ~(u1 * u1 * v0 < u0 * u0 * v1)
+        if cold.shape[0] == 0:
+            stays[:] = True
+        else:
+            stays |= ranks[1][:, U] <= zero
+        fast = (u0 > zero) & (d2 < thr2 * v0) & stays
+        if kn is not None:
+            fast &= ~kn
+        idx = np.flatnonzero(fast)
+        m_out[idx] = 0
+        rho_f = rho[idx]
+        for c in range(n_ch):
+            m = hot2[idx, MEAN + c]
+            hot2[idx, MEAN + c] = m + rho_f * (x[idx, c] - m)
+        hot2[idx, U] = u1[idx]
+        hot2[idx, VAR] = v1[idx]
+        rest = ~fast
+    idx = np.flatnonzero(rest)
+    if not idx.size:
+        return
+    P = np.stack([rk[idx] for rk in ranks])  # (K, n, R) copy of the other pixels' records
+    vals = _general(x[idx], P, None, learn, inc, inv_decay, rho_rule, alpha, thr2, bg_u, u_new,
+                    u_total, var_init, var_min, var_max, fg, shadow, tau,
+                    kn[idx] if kn is not None else None)
+    m_out[idx] = vals
+    if learn:
+        for k, rk in enumerate(ranks):
+            rk[idx] = P[k]
+
+
+def init_from_frame(frame, hot, cold, var_init, clear_cold):
+    if clear_cold:
+        cold[...] = f32(0.0)
+    hot[:, :, U] = f32(1.0)
+    hot[:, :, VAR] = var_init
+    hot[:, :, MEAN:] = frame
+
+
+def scale_weights(hot, cold, factor):
+    hot[:, :, U] *= factor
+    cold[:, :, :, U] *= factor
+
+
+def background_image(hot, cold, background_ratio, out):
+    h, w, r = hot.shape
+    n_ch = r - 2
+    n = h * w
+    ranks = _ranked(hot, cold)
+    total = np.zeros(n)
+    alive = np.ones(n, bool)
+    for rk in ranks:
+        u = rk[:, U]
+        alive &= u > 0.0
+        total = np.where(alive, total + u.astype(np.float64), total)
+    limit = background_ratio * total
+    prefix = np.zeros(n)
+    wsum = np.zeros(n)
+    acc = np.zeros((n_ch, n))
+    alive = np.ones(n, bool)
+    for rk in ranks:
+        u = rk[:, U]
+        alive &= ~((u <= 0.0) | (prefix > limit))
+        u64 = u.astype(np.float64)
+        prefix = np.where(alive, prefix + u64, prefix)
+        wsum = np.where(alive, wsum + u64, wsum)
+        for c in range(n_ch):
+            prod = (u * rk[:, MEAN + c]).astype(np.float64)  # float32 product, as the kernel
+            acc[c] = np.where(alive, acc[c] + prod, acc[c])
+    o = out.reshape(n, n_ch)
+    empty = total <= 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c in range(n_ch):
+            v = np.minimum(np.maximum(acc[c] / wsum + 0.5, 0.0), 255.0)
+            o[:, c] = np.where(empty, 0, np.nan_to_num(v)).astype(np.uint8)
+
+
+def vote_mask(raw, colsum, out, radius, need):
+    """:func:`bgsub._kernels.vote_mask` in NumPy (integer counts, exact)."""
+    h, w = raw.shape
+    fg = (raw & np.uint8(1)).astype(np.int32)
+    padded = np.pad(fg, radius, mode="edge")
+    c = np.cumsum(np.cumsum(padded, 0), 1)
+    c = np.pad(c, ((1, 0), (1, 0)))
+    s = 2 * radius + 1
+    sums = c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]
+    out[...] = np.where(sums >= need, np.uint8(255),
+                        np.where(raw == 2, np.uint8(127), np.uint8(0)))

@@ -1,0 +1,161 @@
+"""First-run behaviour of the Numba kernels: never a silent wait.
+
+Each kernel the model calls is a :class:`Kernel`: the Numba dispatcher of
+:mod:`bgsub._kernels` and, where one exists, its NumPy twin in :mod:`bgsub._fallback` (the same
+rules, bit for bit).  On a kernel's first call in a process:
+
+* its compiled code is in Numba's on-disk cache (``cache=True``): it is loaded and used;
+* it is not, and there is a NumPy twin: ``compiling kernels (first run only)`` goes to stderr,
+  a detached ``python -m bgsub._warm`` compiles the kernels into the normal Numba cache (one at
+  a time, under a lock, and it outlives a short run), and the frames run on the NumPy twin
+  until that process is done; then the model switches to the kernel.  The output is the same
+  whichever implementation ran a frame;
+* otherwise (no twin, a signature the warm-up does not compile, an unreadable cache) it is
+  compiled here; if that takes more than a second the same notice is printed while it does.
+
+``BGSUB_JIT=sync`` (or :func:`set_mode`) always compiles in-process (the warm-up itself, and
+tests of the kernels); ``BGSUB_JIT=numpy`` always runs the NumPy twins where they exist.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+NOTICE = "compiling kernels (first run only)"
+NOTICE_AFTER = 1.0  # seconds a first call may take before the notice is printed
+RECHECK = 0.5  # seconds between checks of a running warm-up
+
+_mode = os.environ.get("BGSUB_JIT", "auto")
+_lock = threading.Lock()
+_noticed = False
+_warm_proc = None
+
+
+def set_mode(mode):
+    """'auto' (default), 'sync' (compile in-process) or 'numpy' (NumPy twins only); returns the
+    previous mode."""
+    global _mode
+    if mode not in ("auto", "sync", "numpy"):
+        raise ValueError(f"mode must be 'auto', 'sync' or 'numpy', got {mode!r}")
+    old, _mode = _mode, mode
+    for k in (_KERNELS or {}).values():
+        k.ready = False  # the next call decides again
+    return old
+
+
+def notice():
+    """Print the compile notice on stderr, once per process."""
+    global _noticed
+    with _lock:
+        if _noticed:
+            return
+        _noticed = True
+    print(NOTICE, file=sys.stderr, flush=True)
+
+
+def _signature(disp, args):
+    return tuple(disp.typeof_pyval(a) for a in args)
+
+
+def is_cached(disp, sig):
+    """True if Numba's disk cache holds ``disp`` compiled for ``sig`` (None: cannot tell)."""
+    try:
+        if sig in disp.overloads:
+            return True
+        cache = disp._cache
+        key = cache._index_key(sig, disp.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # another Numba version, caching disabled, ...
+        return None
+
+
+def _start_warm():
+    """Start the detached compile of every kernel (once per process)."""
+    global _warm_proc
+    with _lock:
+        if _warm_proc is not None:
+            return _warm_proc
+        try:
+            _warm_proc = subprocess.Popen(
+                [sys.executable, "-m", "bgsub._warm"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        except OSError:
+            _warm_proc = False
+        return _warm_proc
+
+
+def _call_with_notice(disp, args):
+    """Call ``disp`` (compiling it); the notice appears if that takes over NOTICE_AFTER s."""
+    timer = threading.Timer(NOTICE_AFTER, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        return disp(*args)
+    finally:
+        timer.cancel()
+
+
+class Kernel:
+    """A kernel that runs its NumPy twin until its Numba code is compiled (see module doc)."""
+
+    def __init__(self, disp, fallback=None):
+        self.disp = disp
+        self.fallback = fallback
+        self.ready = False  # the Numba code is loaded: calls go straight to it
+        self._next_check = 0.0
+        self.__name__ = disp.__name__
+        self.__doc__ = disp.__doc__
+
+    def __call__(self, *args):
+        if self.ready:
+            return self.disp(*args)
+        return self._first(args)
+
+    def _first(self, args):
+        mode = _mode
+        if mode == "numpy" and self.fallback is not None:
+            return self.fallback(*args)
+        if mode != "sync" and self.fallback is not None:
+            proc = _warm_proc
+            if proc is not None and proc is not False:
+                # a warm-up runs: keep to NumPy until it is done, checking now and then
+                now = time.monotonic()
+                if now < self._next_check or proc.poll() is None:
+                    self._next_check = now + RECHECK
+                    return self.fallback(*args)
+            else:
+                sig = _signature(self.disp, args)
+                if is_cached(self.disp, sig) is False:
+                    proc = _start_warm()
+                    if proc:
+                        notice()
+                        self._next_check = time.monotonic() + RECHECK
+                        return self.fallback(*args)
+        sig = _signature(self.disp, args)
+        if is_cached(self.disp, sig):
+            result = self.disp(*args)
+        else:
+            result = _call_with_notice(self.disp, args)
+        self.ready = True
+        return result
+
+
+def kernels():
+    """The kernels as :class:`Kernel` objects, by name (built once)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from . import _fallback as fb
+        from . import _kernels as kern
+
+        _KERNELS = {name: Kernel(getattr(kern, name), getattr(fb, name, None))
+                    for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
+                                 "scale_weights", "background_image", "vote_mask")}
+    return _KERNELS
+
+
+_KERNELS = None

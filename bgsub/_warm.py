@@ -1,0 +1,59 @@
+"""Compile every kernel a default model uses into Numba's on-disk cache, then exit.
+
+    python -m bgsub._warm
+
+Started detached by :mod:`bgsub._jit` when a first run finds the kernels uncompiled; it runs a
+tiny model through the same calls, with the same argument types, as a real one (colour and
+gray frames share their types), so the signatures it compiles are the ones a run will load.
+One warm-up at a time per cache location: a second one waits on a lock, then finds everything
+cached and only loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+
+
+def lock_path():
+    where = os.environ.get("NUMBA_CACHE_DIR", "") + "|" + os.path.dirname(os.path.abspath(__file__))
+    tag = hashlib.sha1(where.encode()).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"bgsub-warm-{uid}-{tag}.lock")
+
+
+def warm():
+    import numpy as np
+
+    from . import _jit
+    from .model import MixtureSubtractor
+
+    _jit.set_mode("sync")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
+    m = MixtureSubtractor()  # the defaults: apply_frame, vote_mask, init_from_frame
+    for f in frames:
+        m.apply(f)
+    m.apply(frames[0], known_foreground=np.ones((4, 5), bool))
+    m.apply(frames[1], learning_rate=0.0)
+    m.background_image()
+    hot, cold = m._views()
+    _jit.kernels()["scale_weights"](hot, cold, np.float32(1.0))
+
+
+def main():
+    try:
+        import fcntl
+    except ImportError:  # no locking here: at worst two processes compile
+        fcntl = None
+    with open(lock_path(), "a+") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        warm()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

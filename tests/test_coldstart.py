@@ -1,0 +1,97 @@
+"""A first run with an empty JIT cache: it says it is compiling, runs the frames on the NumPy
+twins of the kernels meanwhile (same output), and a detached warm-up fills Numba's cache for
+the runs after it.  Nothing here depends on how fast anything runs."""
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from bgsub import _jit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+RUN = """
+import hashlib, numpy as np
+from bgsub import MixtureSubtractor
+rng = np.random.default_rng(0)
+base = rng.integers(0, 256, (48, 64, 3)).astype(float)
+m = MixtureSubtractor()
+h = hashlib.sha256()
+for t in range(6):
+    f = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+    f[10:20, 5 * t:5 * t + 8] = 255
+    h.update(m.apply(f).tobytes())
+h.update(m.background_image().tobytes())
+h.update(m.state_.tobytes())
+print(h.hexdigest())
+"""
+
+
+def run(code, cache, **extra):
+    env = {k: v for k, v in os.environ.items() if k != "BGSUB_JIT"}
+    env.update(NUMBA_CACHE_DIR=str(cache), **extra)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900, check=True)
+
+
+def test_first_run_says_it_compiles_and_later_runs_do_not(tmp_path):
+    first = run(RUN, tmp_path)
+    assert first.stderr.splitlines().count(_jit.NOTICE) == 1, first.stderr
+    # the warm-up the first run started: wait for it (a second one waits on its lock)
+    run("import bgsub._warm as w; w.main()", tmp_path)
+    second = run(RUN, tmp_path)
+    assert _jit.NOTICE not in second.stderr, second.stderr
+    assert second.stdout == first.stdout  # NumPy twins then Numba: the same masks and state
+    numpy_only = run(RUN, tmp_path, BGSUB_JIT="numpy")
+    assert numpy_only.stdout == first.stdout
+
+
+def test_a_slow_in_process_compile_prints_the_notice_once(monkeypatch, capsys):
+    printed = threading.Event()
+    real_notice = _jit.notice
+
+    def notice():
+        real_notice()
+        printed.set()
+
+    class SlowDispatcher:
+        __name__ = "slow"
+        __doc__ = None
+        overloads = {}
+
+        def typeof_pyval(self, value):
+            return type(value)
+
+        def __call__(self, x):
+            assert printed.wait(60)  # "compiling" until the notice is out
+            return x + 1
+
+    monkeypatch.setattr(_jit, "_noticed", False)
+    monkeypatch.setattr(_jit, "notice", notice)
+    monkeypatch.setattr(_jit, "NOTICE_AFTER", 0.01)
+    k = _jit.Kernel(SlowDispatcher())  # no NumPy twin: compiled in-process
+    assert k(1) == 2 and k(2) == 3
+    assert capsys.readouterr().err.splitlines() == [_jit.NOTICE]
+
+
+def test_a_quick_first_call_prints_nothing(monkeypatch, capsys):
+    class Dispatcher:
+        __name__ = "quick"
+        __doc__ = None
+        overloads = {}
+
+        def typeof_pyval(self, value):
+            return type(value)
+
+        def __call__(self, x):
+            return x
+
+    monkeypatch.setattr(_jit, "_noticed", False)
+    monkeypatch.setattr(_jit, "NOTICE_AFTER", 3600.0)
+    k = _jit.Kernel(Dispatcher())
+    assert k(np.float32(1)) == 1
+    assert capsys.readouterr().err == ""
