@@ -6,6 +6,7 @@ each input; everything it does is available from Python.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -46,6 +47,7 @@ class RunOptions:
     reconnect_timeout: float = 30.0
     quiet: bool = False
     progress: bool = False  # status lines even when stderr is not a terminal
+    threaded: bool = True  # read, detect and write on three threads (False: one, in turn)
     init_frames: int = 0  # fit the model by per-pixel batch EM on the first N frames
 
 
@@ -192,13 +194,10 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     """Process one input completely; returns its summary (also written as events.json).
 
     Raises :class:`InputError` (or :class:`SourceError`) when the input cannot be processed at
-    all; once frames flow, every exit path -- end, error, Ctrl-C -- finalises the outputs.
+    all; once frames flow, every exit path -- end, error, Ctrl-C -- finalises the outputs, or
+    drops those that a failed write (a full disk) left incomplete.
     """
     from .model import MixtureSubtractor
-    from .motion import EventTracker, MotionDetector
-    from .sinks import (MASK_VIDEO, OVERLAY_VIDEO, ClipRecorder, FramesCsv, PngMaskSink,
-                        VideoSink, describe_os_error, draw_overlay, events_csv, events_json,
-                        write_atomic, write_image_atomic)
 
     stop = stop or StopFlag()
     roi = load_roi(opts.roi) if opts.roi else None
@@ -207,238 +206,274 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"output path {out_dir} exists and is not a folder")
     stream = open_video(source, reconnect_timeout=opts.reconnect_timeout)
-    stop.on_set = stream.interrupt
-    out_dir = Path(out_dir)
-    sinks = []
-    summary = {"input": str(source), "output_dir": str(out_dir), "frames": 0,
-               "first_frame": None, "last_frame": None, "interrupted": False,
-               "stopped_early": None, "error": None}
-    display = None
-    created_dir = False
-    write_failed = False
+    run = _Run(source, out_dir, opts, stop, model, roi, stream, progress_stream)
     try:
+        run.execute()
+    finally:
+        stop.on_set = None
+        stream.close()
+    return run.summary
+
+
+class _Run:
+    """One input's run, in named steps: :meth:`setup`, :meth:`loop` (the three stages),
+    :meth:`finish` (events, background, model, reports)."""
+
+    def __init__(self, source, out_dir, opts, stop, model, roi, stream, progress_stream):
+        self.source, self.out_dir, self.opts, self.stop = source, out_dir, opts, stop
+        self.model, self.roi, self.stream = model, roi, stream
+        self.progress_stream = progress_stream
+        self.summary = {"input": str(source), "output_dir": str(out_dir), "frames": 0,
+                        "first_frame": None, "last_frame": None, "interrupted": False,
+                        "stopped_early": None, "error": None}
+        self.outputs = self.display = self.reader = self.writer = None
+        self.write_failed = False
+        self.created_dir = False
+        self.stop.on_set = stream.interrupt
+
+    # ------------------------------------------------------------------ steps
+    def execute(self):
+        from .sinks import describe_os_error
+
+        summary = self.summary
+        t0 = time.monotonic()
+        try:
+            self.setup()
+            self.loop()
+            summary["stopped_early"] = self.stream.stopped_early
+            summary["notes"] = list(getattr(self.stream, "notes", []))
+            summary["interrupted"] = summary["interrupted"] or self.stop.is_set()
+        except KeyboardInterrupt:
+            summary["interrupted"] = True
+        except Exception as exc:
+            self.write_failed = isinstance(exc, OSError)
+            if isinstance(exc, (InputError, SourceError)):
+                summary["error"] = str(exc)
+            elif isinstance(exc, OSError):
+                summary["error"] = describe_os_error(exc)
+            else:
+                summary["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.stop_stages()
+            if self.display is not None:
+                self.display.close()
+        summary["seconds"] = round(time.monotonic() - t0, 3)
+        self.finish()
+
+    def setup(self):
+        from .motion import EventTracker, MotionDetector
+        from .sinks import RunOutputs
+
+        opts, stream = self.opts, self.stream
         start = parse_position(opts.start, stream.fps, "--start") or 0
         end = parse_position(opts.end, stream.fps, "--end")
         if end is not None and end < start:
             raise InputError(f"--end ({opts.end}) is before --start ({opts.start})")
         if start and hasattr(stream, "seek"):
             stream.seek(start)
-        detector = MotionDetector(model, threshold_area=opts.threshold_area,
-                                  max_area=opts.max_area, kernel=opts.kernel,
-                                  min_area=opts.min_area, roi=roi, gray=opts.gray,
-                                  scale=opts.scale)
-        tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
-        created_dir = prepare_output_dir(out_dir)
+        self.start, self.end = start, end
+        self.detector = MotionDetector(self.model, threshold_area=opts.threshold_area,
+                                       max_area=opts.max_area, kernel=opts.kernel,
+                                       min_area=opts.min_area, roi=self.roi, gray=opts.gray,
+                                       scale=opts.scale)
+        self.tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
+        self.created_dir = prepare_output_dir(self.out_dir)
         total = stream.frame_count
         if total is not None:
             total = max(0, min(total, (end + 1) if end is not None else total) - start)
             if opts.max_frames is not None:
                 total = min(total, opts.max_frames)
-        progress = Progress(total, opts.quiet, progress_stream, force=opts.progress)
+        self.progress = Progress(total, opts.quiet, self.progress_stream, force=opts.progress)
         if opts.display:
             from .display import Display, display_available
 
             if display_available():
-                display = Display()
-        mask_sink = overlay_sink = None
-        csv_sink = FramesCsv(out_dir / "frames.csv")
-        sinks.append(csv_sink)
-        clips = None
-        if opts.clips:
-            clips = ClipRecorder(out_dir / "clips", stream.fps,
-                                 opts.pre + opts.min_event_frames + 1)
-            sinks.append(clips)
-        frozen = False
-        snapshots = 0
-        first_shape = None
-        t0 = time.monotonic()
-        frames_in = iter(stream)
-        if opts.init_frames:
-            # read ahead, fit, then process these frames like the rest
-            import itertools
+                self.display = Display()
+        self.outputs = RunOutputs(self.out_dir, stream.fps, opts.mask_format, opts.overlay,
+                                  opts.pre + opts.min_event_frames + 1 if opts.clips else None)
 
-            head = []
-            for frame in frames_in:
-                if frame.index < start:
-                    continue
-                head.append(frame)
-                if len(head) >= opts.init_frames or stop.is_set():
-                    break
+    def frames(self):
+        """The reading stage: frames in range, each with the image the model sees."""
+        opts, n = self.opts, 0
+        for frame in self.stream:
+            if self.stop.is_set():
+                return
+            if frame.index < self.start:
+                continue
+            if (self.end is not None and frame.index > self.end) or (
+                    opts.max_frames is not None and n >= opts.max_frames):
+                return
+            n += 1
+            yield frame, self.detector.prepare(frame.image)
+
+    def loop(self):
+        from .pipeline import Consumer, Producer
+
+        threaded = self.opts.threaded
+        self.reader = Producer(self.frames(), threaded=threaded)
+        self.writer = Consumer(self.outputs.write, threaded=threaded)
+        items = iter(self.reader)
+        if self.opts.init_frames:  # read ahead, fit, then process these frames like the rest
+            head = list(itertools.islice(items, self.opts.init_frames))
             if head:
-                model.fit_frames([detector.prepare(f.image) for f in head])
-            frames_in = itertools.chain(head, frames_in)
-        for frame in frames_in:
-            if stop.is_set():
-                summary["interrupted"] = True
+                self.model.fit_frames([small for _, small in head])
+            items = itertools.chain(head, items)
+        self.frozen = False
+        self.first_shape = None
+        for frame, small in items:
+            if self.stop.is_set():
                 break
-            if frame.index < start:
-                continue
-            if end is not None and frame.index > end:
-                break
-            if opts.max_frames is not None and summary["frames"] >= opts.max_frames:
-                break
-            if first_shape is None:
-                first_shape = frame.image.shape
-            elif frame.image.shape != first_shape:
-                raise InputError(f"frame {frame.index} is {_size(frame.image.shape)}, the "
-                                 f"stream started at {_size(first_shape)}; stopped there")
-            if roi is not None and roi.shape != frame.image.shape[:2]:
-                raise InputError(f"ROI {opts.roi} is {roi.shape[1]}x{roi.shape[0]}, frames are "
-                                 f"{frame.image.shape[1]}x{frame.image.shape[0]}")
-            try:
-                r = detector.process(frame.image, frame.time, index=frame.index,
-                                     learning_rate=0.0 if frozen else None)
-            except ValueError as exc:  # e.g. the frame size changed mid-stream
-                raise InputError(f"frame {frame.index}: {exc}") from None
-            h, w = frame.image.shape[:2]
-            mask_full = r.mask
-            if mask_full.shape != (h, w):
-                import cv2
+            self.step(frame, small)
 
-                mask_full = cv2.resize(mask_full, (w, h), interpolation=cv2.INTER_NEAREST)
-            if opts.mask_format == "video":
-                if mask_sink is None:
-                    mask_sink = VideoSink(out_dir / MASK_VIDEO[0], MASK_VIDEO[1], stream.fps,
-                                          (w, h), color=False)
-                    sinks.append(mask_sink)
-                mask_sink.write(mask_full)
-            elif opts.mask_format == "png":
-                if mask_sink is None:
-                    mask_sink = PngMaskSink(out_dir / "masks")
-                    sinks.append(mask_sink)
-                mask_sink.write(mask_full, frame.index + 1)
-            overlay = None
-            if opts.overlay or display is not None:
-                overlay = draw_overlay(frame.image, r, f"{timecode(frame.time)}  ")
-            if opts.overlay:
-                if overlay_sink is None:
-                    overlay_sink = VideoSink(out_dir / OVERLAY_VIDEO[0], OVERLAY_VIDEO[1],
-                                             stream.fps, (w, h))
-                    sinks.append(overlay_sink)
-                overlay_sink.write(overlay)
-            csv_sink.write(r, frame.index)
-            closed = tracker.update(r)
-            if clips is not None:
-                clips.feed(frame.index, frame.image, r.moving, tracker.open_start, closed)
-            summary["frames"] += 1
-            if summary["first_frame"] is None:
-                summary["first_frame"] = frame.index
-            summary["last_frame"] = frame.index
-            progress.update(summary["frames"], len(tracker.events))
-            if display is not None:
-                background = None
-                if summary["frames"] % 15 == 1:
-                    background = model.background_image()
-                    if background is not None and background.shape[:2] != (h, w):
-                        import cv2
+    def step(self, frame, small):
+        """The detecting stage for one frame: model, post-processing, events, display."""
+        import cv2
 
-                        background = cv2.resize(background, (w, h))
-                actions = display.show(overlay, mask_full, background)
-                while display.paused and "quit" not in actions:
-                    actions += display.poll(50)
-                if "quit" in actions:
-                    stop.set("quit key")
-                if "freeze" in actions:
-                    frozen = not frozen
-                if "reset" in actions:
-                    model.reset()
-                if "snapshot" in actions:
-                    snapshots += 1
-                    write_image_atomic(out_dir / f"snapshot{snapshots:03d}.png", overlay)
-        else:
-            summary["stopped_early"] = stream.stopped_early
-        if stop.is_set():
-            summary["interrupted"] = True
-        summary["seconds"] = round(time.monotonic() - t0, 3)
-    except KeyboardInterrupt:
-        summary["interrupted"] = True
-    except Exception as exc:
-        # finalise what was written, then report the failure
-        write_failed = isinstance(exc, OSError)
-        if isinstance(exc, (InputError, SourceError)):
-            summary["error"] = str(exc)
-        elif isinstance(exc, OSError):
-            summary["error"] = describe_os_error(exc)
-        else:
-            summary["error"] = f"{type(exc).__name__}: {exc}"
-    finally:
-        for s in sinks:
-            if isinstance(s, ClipRecorder) and summary["error"] is None and summary["frames"]:
-                continue  # finished below, once the last event's end is known
-            if write_failed:
-                s.abort()  # the disk is full or gone: finalising would leave broken files
-                continue
+        summary = self.summary
+        shape = frame.image.shape
+        if self.first_shape is None:
+            self.first_shape = shape
+        elif shape != self.first_shape:
+            raise InputError(f"frame {frame.index} is {_size(shape)}, the stream started at "
+                             f"{_size(self.first_shape)}; stopped there")
+        if self.roi is not None and self.roi.shape != shape[:2]:
+            raise InputError(f"ROI {self.opts.roi} is {_size(self.roi.shape)}, frames are "
+                             f"{_size(shape)}")
+        r = self.detector.detect(small, frame.time, index=frame.index,
+                                 learning_rate=0.0 if self.frozen else None)
+        mask = r.mask
+        if mask.shape != shape[:2]:
+            mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        closed = self.tracker.update(r)
+        self.writer.put((frame, r, mask, self.tracker.open_start, closed))
+        summary["frames"] += 1
+        if summary["first_frame"] is None:
+            summary["first_frame"] = frame.index
+        summary["last_frame"] = frame.index
+        self.progress.update(summary["frames"], len(self.tracker.events))
+        if self.display is not None:
+            self.show(frame, r, mask)
+
+    def show(self, frame, r, mask):
+        import cv2
+
+        from .sinks import draw_overlay, write_image_atomic
+
+        overlay = draw_overlay(frame.image, r, f"{timecode(frame.time)}  ")
+        background = None
+        if self.summary["frames"] % 15 == 1:
+            background = self.model.background_image()
+            h, w = mask.shape
+            if background is not None and background.shape[:2] != (h, w):
+                background = cv2.resize(background, (w, h))
+        actions = self.display.show(overlay, mask, background)
+        while self.display.paused and "quit" not in actions:
+            actions += self.display.poll(50)
+        if "quit" in actions:
+            self.stop.set("quit key")
+        if "freeze" in actions:
+            self.frozen = not self.frozen
+        if "reset" in actions:
+            self.model.reset()
+        if "snapshot" in actions:
+            self.snapshots = getattr(self, "snapshots", 0) + 1
+            write_image_atomic(self.out_dir / f"snapshot{self.snapshots:03d}.png", overlay)
+
+    def stop_stages(self):
+        """Stop reading, let the writer drain, and record a write failure."""
+        from .sinks import describe_os_error
+
+        if self.reader is not None:
+            self.reader.close()
+        if self.writer is not None:
             try:
-                s.close()
-            except OSError as exc:  # keep closing the others; drop what could not be closed
-                s.abort()
+                self.writer.close()
+            except OSError as exc:
+                self.write_failed = True
+                self.summary["error"] = self.summary["error"] or describe_os_error(exc)
+            except Exception as exc:
+                self.summary["error"] = self.summary["error"] or f"{type(exc).__name__}: {exc}"
+
+    def finish(self):
+        """Close the outputs; with frames, the events, background, model and reports."""
+        from .sinks import describe_os_error, events_csv, events_json, write_atomic
+
+        summary, outputs = self.summary, self.outputs
+        events = []
+        try:
+            if outputs is not None and self.write_failed:
+                outputs.abort()  # the disk is full or gone: finalising would leave broken files
+            elif outputs is not None:
+                if summary["frames"] and summary["error"] is None:
+                    events = self.finish_events()
+                outputs.close(keep_empty_csv=bool(summary["frames"]))
+                if summary["frames"]:
+                    self.write_model_outputs()
+        except OSError as exc:
+            outputs.abort()
+            self.write_failed = True
+            summary["error"] = summary["error"] or describe_os_error(exc)
+        if summary["frames"] == 0:
+            if summary["error"] is None and not summary["interrupted"]:
+                summary["error"] = "no frames in range" + (
+                    f" (--start {self.opts.start})" if self.opts.start else "")
+            if self.created_dir and self.out_dir.is_dir() and not any(self.out_dir.iterdir()):
+                self.out_dir.rmdir()  # nothing was processed: leave no empty folder behind
+        summary["fps"] = round(summary["frames"] / summary["seconds"], 1) if summary[
+            "seconds"] else None
+        summary["stage_ms"] = self.stage_ms()
+        summary["events"] = sum(1 for e in events if e["kind"] == "motion")
+        summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
+        if summary["frames"] and not self.write_failed:
+            doc = {"bgsub_report_version": REPORT_VERSION, "input": str(self.source),
+                   "fps": self.stream.fps, "parameters": _parameters(self.model, self.opts),
+                   "summary": {k: v for k, v in summary.items() if k != "output_dir"},
+                   "events": events}
+            try:
+                write_atomic(self.out_dir / "events.json", events_json(doc))
+                write_atomic(self.out_dir / "events.csv", events_csv(events))
+            except OSError as exc:
                 summary["error"] = summary["error"] or describe_os_error(exc)
-        stop.on_set = None
-        stream.close()
-        if display is not None:
-            display.close()
-    if summary["frames"] == 0:
-        if summary["error"] is None and not summary["interrupted"]:
-            summary["error"] = "no frames in range" + (
-                f" (--start {opts.start})" if opts.start else "")
-        # nothing was processed: leave no empty outputs behind
-        for s in sinks:
-            path = getattr(s, "path", None)
-            if path is not None and path.is_file() and path.name == "frames.csv":
-                path.unlink()
-        if created_dir and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-    events = []
-    if summary["frames"] and not write_failed:
-        try:
-            events = _finish_outputs(model, tracker, clips, out_dir, opts, summary)
-        except OSError as exc:
-            if clips is not None:
-                clips.abort()
-            summary["error"] = summary["error"] or describe_os_error(exc)
-            write_failed = True
-    summary["fps"] = round(summary["frames"] / summary["seconds"], 1) if summary.get(
-        "seconds") else None
-    summary["events"] = sum(1 for e in events if e["kind"] == "motion")
-    summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
-    if out_dir.exists() and summary["frames"] and not write_failed:
-        doc = {"bgsub_report_version": REPORT_VERSION, "input": str(source),
-               "fps": stream.fps, "parameters": _parameters(model, opts),
-               "summary": {k: v for k, v in summary.items() if k != "output_dir"},
-               "events": events}
-        try:
-            write_atomic(out_dir / "events.json", events_json(doc))
-            write_atomic(out_dir / "events.csv", events_csv(events))
-        except OSError as exc:
-            summary["error"] = summary["error"] or describe_os_error(exc)
-    if summary["frames"] and progress.tty:
-        progress.update(summary["frames"], summary["events"], force=True)
-        progress.done()
-    summary["ok"] = summary["error"] is None
-    summary["events_list"] = events
-    return summary
+        if summary["frames"] and self.progress.tty:
+            self.progress.update(summary["frames"], summary["events"], force=True)
+            self.progress.done()
+        summary["ok"] = summary["error"] is None
+        summary["events_list"] = events
 
+    def finish_events(self) -> list[dict]:
+        """Close the events still open and the clip in progress; the events as dicts."""
+        closed = self.tracker.finish()
+        clips = self.outputs.clips
+        if clips is not None:
+            clips.finish(closed)
+        events = [e.as_dict() for e in self.tracker.events]
+        if clips is not None:
+            motion = [e for e in events if e["kind"] == "motion"]
+            for e, path in zip(motion, clips.paths):
+                e["clip"] = str(path.relative_to(self.out_dir))
+        return events
 
-def _finish_outputs(model, tracker, clips, out_dir: Path, opts: RunOptions,
-                    summary: dict) -> list[dict]:
-    """Close the events still open, finish the clips, write the background and the model;
-    returns the events as dicts."""
-    from .sinks import write_image_atomic
+    def write_model_outputs(self):
+        from .sinks import write_image_atomic
 
-    closed = tracker.finish()
-    if clips is not None:
-        clips.finish(closed)
-    events = [e.as_dict() for e in tracker.events]
-    if clips is not None:
-        motion = [e for e in events if e["kind"] == "motion"]
-        for e, path in zip(motion, clips.paths):
-            e["clip"] = str(path.relative_to(out_dir))
-    bg = model.background_image()
-    if bg is not None:
-        write_image_atomic(out_dir / "background.png", bg)
-    if opts.save_model:
-        model.save(out_dir / "model.npz")
-    return events
+        bg = self.model.background_image()
+        if bg is not None:
+            write_image_atomic(self.out_dir / "background.png", bg)
+        if self.opts.save_model:
+            self.model.save(self.out_dir / "model.npz")
+
+    def stage_ms(self) -> dict:
+        """Milliseconds per frame in each stage (threaded stages overlap: the wall time per
+        frame is less than their sum)."""
+        n = self.summary["frames"]
+        if not n or self.reader is None:
+            return {}
+        d = self.detector
+        return {"read": round(1000 * self.reader.seconds / n, 3),
+                "model": round(1000 * d.model_seconds / n, 3),
+                "post": round(1000 * d.post_seconds / n, 3),
+                "write": round(1000 * self.writer.seconds / n, 3),
+                "wall": round(1000 * self.summary["seconds"] / n, 3)}
 
 
 def _size(shape) -> str:

@@ -343,8 +343,11 @@ def run_cmd(inputs, output_dir, as_json, no_display, **kw):
             if not summary["ok"]:
                 err = summary["error"]
                 click.echo(f"Error: {err if err.startswith(src) else f'{src}: {err}'}", err=True)
-            elif summary.get("stopped_early") and not opts.quiet:
-                click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
+            elif not opts.quiet:
+                for note in summary.get("notes", []):
+                    click.echo(f"Note: {src}: {note}", err=True)
+                if summary.get("stopped_early"):
+                    click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -314,3 +314,75 @@ class ClipRecorder:
     @property
     def path(self):
         return self.folder
+
+
+class RunOutputs:
+    """The per-frame outputs of one run: masks (video or PNGs), overlay video, frames.csv and
+    event clips, opened on the first frame (when its size is known).  :meth:`write` takes one
+    frame's ``(frame, result, mask, open_start, closed)``: the source frame, the
+    :class:`~bgsub.motion.MotionResult`, its mask at the frame's size, and the event tracker's
+    open event start and closed events after that frame."""
+
+    def __init__(self, out_dir: Path, fps: float, mask_format: str = "video",
+                 overlay: bool = False, clip_lookback: int | None = None):
+        self.out_dir = Path(out_dir)
+        self.fps = fps
+        self.mask_format = mask_format
+        self.overlay = overlay
+        self.csv = FramesCsv(self.out_dir / "frames.csv")
+        self.clips = (ClipRecorder(self.out_dir / "clips", fps, clip_lookback)
+                      if clip_lookback is not None else None)
+        self.masks = self.overlay_video = None
+        self.frames = 0
+
+    def _open(self, w: int, h: int):
+        if self.mask_format == "video":
+            self.masks = VideoSink(self.out_dir / MASK_VIDEO[0], MASK_VIDEO[1], self.fps, (w, h),
+                                   color=False)
+        elif self.mask_format == "png":
+            self.masks = PngMaskSink(self.out_dir / "masks")
+        if self.overlay:
+            self.overlay_video = VideoSink(self.out_dir / OVERLAY_VIDEO[0], OVERLAY_VIDEO[1],
+                                           self.fps, (w, h))
+
+    def write(self, item) -> None:
+        from .sources import timecode
+
+        frame, r, mask, open_start, closed = item
+        if self.frames == 0:
+            self._open(mask.shape[1], mask.shape[0])
+        if isinstance(self.masks, VideoSink):
+            self.masks.write(mask)
+        elif self.masks is not None:
+            self.masks.write(mask, frame.index + 1)
+        if self.overlay_video is not None:
+            self.overlay_video.write(draw_overlay(frame.image, r, f"{timecode(frame.time)}  "))
+        self.csv.write(r, frame.index)
+        if self.clips is not None:
+            self.clips.feed(frame.index, frame.image, r.moving, open_start, closed)
+        self.frames += 1
+
+    def _sinks(self):
+        return [s for s in (self.masks, self.overlay_video, self.csv, self.clips)
+                if s is not None]
+
+    def close(self, keep_empty_csv: bool = True) -> None:
+        """Finalise everything (a clip in progress as it is); a sink that cannot be finalised
+        is dropped and the first such error raised after the others are closed."""
+        first = None
+        for s in self._sinks():
+            try:
+                s.close()
+            except OSError as exc:
+                s.abort()
+                first = first or exc
+        if not self.frames and not keep_empty_csv:
+            _unlink(self.csv.path)
+        if first is not None:
+            raise first
+
+    def abort(self) -> None:
+        """After a failed write (a full disk): drop every temporary file; finished clips and
+        PNG masks, each whole, stay."""
+        for s in self._sinks():
+            s.abort()

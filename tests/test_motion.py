@@ -1,5 +1,6 @@
 """Post-processing, the motion detector and the event model, on hand-built cases."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -154,3 +155,42 @@ def test_clip_recorder_writes_each_event_with_its_padding(tmp_path):
                 break
             got.append(int((f[:, :, 1].mean(axis=1) > 128).sum()))
         assert got == list(range(start, end + 1)), (path.name, got)
+
+
+def _post_reference(mask, kernel, min_area, roi):
+    """The post-processing rules written plainly: every step on the whole frame."""
+    m = np.where(mask == 255, 255, 0).astype(np.uint8)
+    roi_u8 = None if roi is None else roi.astype(np.uint8) * 255
+    if roi_u8 is not None:
+        m &= roi_u8
+    if kernel > 1:
+        se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+        m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_OPEN, se), cv2.MORPH_CLOSE, se)
+        if roi_u8 is not None:
+            m &= roi_u8
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    keep = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= min_area]
+    m = np.where(keep[labels], 255, 0).astype(np.uint8)
+    boxes = [tuple(int(v) for v in stats[k]) for k in np.nonzero(keep)[0]]
+    total = roi.sum() if roi is not None else m.size
+    return m, boxes, np.count_nonzero(m) / total
+
+
+@pytest.mark.parametrize("kernel, min_area, use_roi", [
+    (3, 16, False), (5, 40, True), (0, 5, False), (3, 0, True), (1, 200, False)])
+def test_postprocessor_matches_the_plain_rules(kernel, min_area, use_roi):
+    rng = np.random.default_rng(kernel * 100 + min_area)
+    roi = rng.random((90, 120)) < 0.8 if use_roi else None
+    for shadows in (False, True):
+        post = PostProcessor(kernel, min_area, roi, shadows=shadows)
+        for density in (0.0, 0.02, 0.3, 0.6):
+            blobs = cv2.dilate((rng.random((90, 120)) < density / 9).astype(np.uint8),
+                               np.ones((3, 3), np.uint8))
+            mask = np.where(blobs > 0, 255, 0).astype(np.uint8)
+            mask[rng.random(mask.shape) < 0.05] = 255  # specks
+            if shadows:
+                mask[rng.random(mask.shape) < 0.1] = 127
+            got = post(mask.copy())
+            want = _post_reference(mask, kernel, min_area, roi)
+            np.testing.assert_array_equal(got[0], want[0])
+            assert got[1] == want[1] and got[2] == pytest.approx(want[2], abs=0)

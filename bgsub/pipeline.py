@@ -1,0 +1,145 @@
+"""Stages joined by small bounded queues: a producer thread in front, a consumer thread behind.
+
+A run is three stages: reading (decode, and the model's colour conversion or resize), detecting
+(model and post-processing, on the calling thread, which also owns the display), and writing
+(the sinks).  :class:`Producer` runs an iterator on a thread; :class:`Consumer` runs a function
+on a thread over the items put to it.  Both queues are bounded, so memory stays flat whatever
+the length of the video, and a slow stage holds the others back instead of piling frames up.
+With ``threaded=False`` both run inline on the calling thread: the same code, one frame at a
+time, which the tests use as the reference the threaded run must equal bit for bit.
+
+An exception in a stage's thread is re-raised on the calling thread at its next call.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+class Producer:
+    """Iterate ``iterable`` on a thread; iterating the Producer yields its items in order.
+
+    ``seconds`` is the time spent producing (inside ``next``), for the stage profile.
+    """
+
+    def __init__(self, iterable, maxsize: int = 8, threaded: bool = True, name="bgsub-read"):
+        self._it = iter(iterable)
+        self.seconds = 0.0
+        self.threaded = threaded
+        self._stop = threading.Event()
+        if threaded:
+            self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
+
+    def _next(self):
+        t0 = time.perf_counter()
+        try:
+            return next(self._it)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._next()
+                except StopIteration:
+                    break
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(_Failed(exc))
+
+    def __iter__(self):
+        if not self.threaded:
+            while not self._stop.is_set():
+                try:
+                    yield self._next()
+                except StopIteration:
+                    return
+            return
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+
+    def close(self):
+        """Stop producing (an item being produced is finished first) and wait for the thread."""
+        self._stop.set()
+        if self.threaded:
+            self._thread.join()
+
+
+class Consumer:
+    """Call ``fn(item)`` on a thread for every item :meth:`put`, in order.
+
+    ``put`` blocks while the queue is full, and raises the exception ``fn`` raised, if it did;
+    after a failure the remaining items are discarded.  ``seconds`` is the time spent in ``fn``.
+    """
+
+    def __init__(self, fn, maxsize: int = 8, threaded: bool = True, name="bgsub-write"):
+        self._fn = fn
+        self.seconds = 0.0
+        self.threaded = threaded
+        self.error: BaseException | None = None
+        if threaded:
+            self._q: queue.Queue = queue.Queue(maxsize=maxsize)
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
+
+    def _call(self, item):
+        t0 = time.perf_counter()
+        try:
+            self._fn(item)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _run(self):
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if self.error is None:
+                try:
+                    self._call(item)
+                except BaseException as exc:
+                    self.error = exc
+
+    def put(self, item):
+        if self.error is not None:
+            raise self.error
+        if self.threaded:
+            self._q.put(item)
+        else:
+            self._call(item)
+
+    def close(self):
+        """Wait until every item is consumed; raises the consumer's exception, if any."""
+        if self.threaded and self._thread.is_alive():
+            self._q.put(_END)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
