@@ -19,6 +19,7 @@ _LAZY = {
     "detect_motion": "bgsub.motion",
     "RunOptions": "bgsub.app",
     "run_input": "bgsub.app",
+    "run_many": "bgsub.scale",
     "GaussianMixture": "bgsub.em",
     "select_components": "bgsub.em",
     "ConvergenceWarning": "bgsub.em",

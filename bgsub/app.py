@@ -49,6 +49,9 @@ class RunOptions:
     progress: bool = False  # status lines even when stderr is not a terminal
     threaded: bool = True  # read, detect and write on three threads (False: one, in turn)
     init_frames: int = 0  # fit the model by per-pixel batch EM on the first N frames
+    # frames with a lower index are learned by the model but not written, tracked, counted or
+    # shown (the warm-up of a time chunk: bgsub.scale.chunks)
+    learn_only_until: int | None = None
 
 
 class StopFlag:
@@ -320,9 +323,13 @@ class _Run:
             items = itertools.chain(head, items)
         self.frozen = False
         self.first_shape = None
+        warm = self.opts.learn_only_until
         for frame, small in items:
             if self.stop.is_set():
                 break
+            if warm is not None and frame.index < warm:
+                self.model.apply(small)  # a chunk's warm-up: learned, not written
+                continue
             self.step(frame, small)
 
     def step(self, frame, small):

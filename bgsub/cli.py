@@ -291,7 +291,20 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary text.")
 @click.option("--progress", is_flag=True,
               help="Status lines on stderr even when it is not a terminal (for logs).")
-def run_cmd(inputs, output_dir, as_json, no_display, **kw):
+@click.option("-j", "--jobs", type=click.IntRange(1),
+              help="File inputs processed at once, in worker processes (default: the number "
+                   "of cores, at most the number of inputs; 1: one after another).  Live "
+                   "inputs always run at once.")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Send the file inputs to this Dask scheduler (tcp://host:8786); needs "
+                   "pip install 'bgsub[dask]' and a file system the workers share.")
+@click.option("--chunks", type=click.IntRange(1), default=1, show_default=True,
+              help="Split each video file in time into this many chunks run in parallel, "
+                   "then merged into one set of outputs.")
+@click.option("--chunk-warmup", type=click.IntRange(0), metavar="FRAMES",
+              help="Frames each chunk learns before its range (default: 3 / learning rate).")
+def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks, chunk_warmup,
+            **kw):
     """Detect motion in video files, cameras (0, 1, ...), URLs (rtsp://, http://...), image
     folders or patterns (frames/in%06d.jpg).
 
@@ -299,8 +312,8 @@ def run_cmd(inputs, output_dir, as_json, no_display, **kw):
     optionally overlay.mp4 and model.npz.  Keys in the display: q/Esc quit, space pause,
     f freeze learning, r reset the model, s snapshot.
     """
-    from .app import InputError, RunOptions, StopFlag, default_output_dir, run_input
-    from .sources import SourceError
+    from .app import RunOptions, StopFlag
+    from .scale import run_many
 
     params = {k: kw.pop(k) for k in list(kw) if k in _MODEL_KEYS and kw[k] is not None}
     for k in _MODEL_KEYS:
@@ -312,6 +325,20 @@ def run_cmd(inputs, output_dir, as_json, no_display, **kw):
     except ValueError as exc:
         _fail(str(exc), 2)
     opts = RunOptions(model_params=params, display=not no_display, **kw)
+    if chunks > 1:
+        from .scale.chunks import check_options
+
+        try:
+            check_options(opts)
+        except ValueError as exc:
+            _fail(str(exc), 2)
+    if dask_address:
+        from .scale.dask import DaskUnavailable, require_dask
+
+        try:
+            require_dask()
+        except DaskUnavailable as exc:
+            _fail(str(exc), 2)
     stop = StopFlag()
 
     def on_signal(signum, frame):
@@ -319,35 +346,28 @@ def run_cmd(inputs, output_dir, as_json, no_display, **kw):
             raise KeyboardInterrupt
         stop.set(signal.Signals(signum).name)
 
+    def on_done(summary):
+        src = str(summary["input"])
+        if not summary["ok"]:
+            err = summary["error"]
+            click.echo(f"Error: {err if err.startswith(src) else f'{src}: {err}'}", err=True)
+        elif not opts.quiet:
+            for note in summary.get("notes", []):
+                click.echo(f"Note: {src}: {note}", err=True)
+            if summary.get("stopped_early"):
+                click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    summaries, used = [], set()
     try:
-        for src in inputs:
-            if stop.is_set():
-                break
-            if output_dir is None:
-                out = default_output_dir(src)
-            elif len(inputs) == 1:
-                out = output_dir
-            else:
-                out = output_dir / default_output_dir(src).name.removesuffix("_bgsub")
-            base, n = out, 2
-            while str(out) in used:
-                out, n = Path(f"{base}_{n}"), n + 1
-            used.add(str(out))
-            try:
-                summary = run_input(src, out, opts, stop)
-            except (InputError, SourceError, OSError) as exc:
-                summary = {"input": src, "ok": False, "error": str(exc), "frames": 0}
-            summaries.append(summary)
-            if not summary["ok"]:
-                err = summary["error"]
-                click.echo(f"Error: {err if err.startswith(src) else f'{src}: {err}'}", err=True)
-            elif not opts.quiet:
-                for note in summary.get("notes", []):
-                    click.echo(f"Note: {src}: {note}", err=True)
-                if summary.get("stopped_early"):
-                    click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
+        summaries = run_many(list(inputs), output_dir, opts, jobs=jobs, dask=dask_address,
+                             chunks=chunks, chunk_warmup=chunk_warmup, stop=stop,
+                             on_done=on_done)
+    except Exception as exc:
+        from .scale.dask import DaskUnavailable
+
+        if isinstance(exc, DaskUnavailable):
+            _fail(str(exc))
+        raise
     finally:
         for s, h in old.items():
             signal.signal(s, h)
