@@ -18,6 +18,7 @@ Dask is imported only here, and only when ``--dask`` is used.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -51,17 +52,18 @@ def _absolute(task):
 
 def cluster_task(task, event_name: str) -> dict:
     """Runs on a worker: one input (or chunk), stopped when the run's Event is set."""
-    from distributed import Event
+    from distributed import Event, get_client
 
     from ..app import StopFlag
     from .jobs import run_task
 
     stop = StopFlag()
     done = threading.Event()
+    client = get_client()  # the worker's client, from the task's thread
 
     def watch():
         try:
-            ev = Event(event_name)
+            ev = Event(event_name, client=client)
             while not done.is_set():
                 if ev.wait(timeout=1.0):
                     stop.set("interrupted")
@@ -104,9 +106,8 @@ def run_on_cluster(tasks, address: str, stop, fan, progress, handle, retries: in
                 event.set()  # running tasks finalise; tasks not started are cancelled
                 client.cancel([f for f in pending if f.status == "pending"])
             try:
-                distributed.wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                pass
+                if not any(f.done() for f in pending):
+                    time.sleep(0.1)
             except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for anything not running
                 stop.set("SIGINT")
                 continue

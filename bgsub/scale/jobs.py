@@ -207,8 +207,9 @@ class SharedProgress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            if self.tty and self._drawn:
-                self._draw()
+            self._drain()
+            self._draw()  # the final count
+            if self.tty:
                 self.stream.write("\n")
                 self.stream.flush()
 
