@@ -3,9 +3,15 @@
 Heavy modules (Numba kernels, OpenCV) are imported on first use, so ``import bgsub`` is cheap.
 """
 
+import os
 from importlib import import_module
 
 __version__ = "0.1.0"
+
+# Numba's OpenMP threads sleep between kernels instead of spinning: a run has a reader and a
+# writer thread beside them, and spinning threads starved those (and themselves, on a busy
+# machine).  Set before the OpenMP library loads; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _LAZY = {
     "MixtureSubtractor": "bgsub.model",

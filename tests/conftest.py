@@ -79,13 +79,18 @@ def warm_kernels():
     subprocesses started by a test find them in the JIT cache and start at once."""
     import numpy as np
 
+    from bgsub import _jit
     from bgsub.model import MixtureSubtractor
 
-    for shape in ((24, 32, 3), (24, 32)):
-        m = MixtureSubtractor()
-        for v in (10, 12, 200):
-            m.apply(np.full(shape, v, np.uint8))
-        m.background_image()
+    old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read
+    try:
+        for shape in ((24, 32, 3), (24, 32)):
+            m = MixtureSubtractor()
+            for v in (10, 12, 200):
+                m.apply(np.full(shape, v, np.uint8))
+            m.background_image()
+    finally:
+        _jit.set_mode(old)
 
 
 @pytest.fixture

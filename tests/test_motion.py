@@ -194,3 +194,13 @@ def test_postprocessor_matches_the_plain_rules(kernel, min_area, use_roi):
             want = _post_reference(mask, kernel, min_area, roi)
             np.testing.assert_array_equal(got[0], want[0])
             assert got[1] == want[1] and got[2] == pytest.approx(want[2], abs=0)
+
+
+def test_postprocessor_with_more_blobs_than_16_bit_labels():
+    mask = np.zeros((700, 700), np.uint8)
+    mask[::2, ::2] = 255  # 122,500 one-pixel blobs: past 65,535 labels
+    mask[100:140, 100:140] = 255
+    got = PostProcessor(0, 2, None, shadows=False)(mask.copy())
+    want = _post_reference(mask, 0, 2, None)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1] == want[1] and got[2] == want[2] and len(got[1]) == 1

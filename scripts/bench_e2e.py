@@ -1,0 +1,207 @@
+"""The whole command, bgsub against DVR-Scan, on the same files, side by side.
+
+    python scripts/bench_e2e.py [--repeats 3] [--dvr-scan PATH] [--ffmpeg PATH] [--rss]
+    python scripts/bench.py --e2e ...      (the same)
+
+What a user runs, timed from process start to exit (wall clock), median of ``--repeats`` runs
+that alternate the tools:
+
+* ``dvr-scan -i V -so -q``: DVR-Scan's scan only (gray MOG2, no output video);
+* ``bgsub run V --gray --mask-format none -q``: the same job for bgsub;
+* ``bgsub run V -q``: bgsub's defaults (colour model, lossless mask.mkv written).
+
+Inputs: the shared ``bridge_traffic_640x360.mp4`` (H.264, 917 frames) and a 1920x1080
+rendition of it, made once into ``--work`` with ffmpeg (libx264) when an ffmpeg binary is found
+(``--ffmpeg``, ``PATH`` or the ``imageio-ffmpeg`` package), else with OpenCV's mp4v.  DVR-Scan
+is looked for as ``--dvr-scan``, on ``PATH``, or in ``../dvr-venv`` (``pip install
+dvr-scan``); without it the bgsub rows are measured alone and the script says so.  The JIT
+cache is warm for bgsub (one untimed run first), as it is after a first run.
+
+``--rss`` also reports bgsub's peak resident memory at 1,000 and 10,000 frames (the 640x360
+video looped), to show that memory stays flat on long inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data"))
+VIDEO = DATA / "videos" / "bridge_traffic_640x360.mp4"
+
+
+def find_dvr_scan(given):
+    for cand in (given, shutil.which("dvr-scan"), ROOT.parent / "dvr-venv" / "bin" / "dvr-scan"):
+        if cand and Path(cand).exists():
+            return str(cand)
+    return None
+
+
+def find_ffmpeg(given):
+    if given:
+        return given
+    if shutil.which("ffmpeg"):
+        return shutil.which("ffmpeg")
+    for py in (sys.executable, ROOT.parent / "dvr-venv" / "bin" / "python"):
+        r = subprocess.run([str(py), "-c", "import imageio_ffmpeg as f; print(f.get_ffmpeg_exe())"],
+                           capture_output=True, text=True)
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    return None
+
+
+def frame_count(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.grab():
+        n += 1
+    return n
+
+
+def rendition(src, work, size, ffmpeg, loops=1):
+    """``src`` resized to ``size`` (and looped ``loops`` times), made once."""
+    w, h = size
+    tag = f"{w}x{h}" + (f"_x{loops}" if loops > 1 else "")
+    if ffmpeg:
+        out = work / f"bridge_{tag}.mp4"
+        if not out.exists():
+            subprocess.run([ffmpeg, "-v", "error", "-y", "-stream_loop", str(loops - 1), "-i",
+                            str(src), "-vf", f"scale={w}:{h}", "-c:v", "libx264", "-preset",
+                            "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", str(out)],
+                           check=True)
+        return out, "H.264"
+    import cv2
+
+    out = work / f"bridge_{tag}_mp4v.mp4"
+    if not out.exists():
+        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 30, (w, h))
+        for _ in range(loops):
+            cap = cv2.VideoCapture(str(src))
+            while True:
+                ok, f = cap.read()
+                if not ok:
+                    break
+                writer.write(cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA))
+        writer.release()
+    return out, "MPEG-4 part 2"
+
+
+def timed(cmd):
+    """(wall seconds, stdout) of one command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed:\n{err.decode()[-2000:]}")
+    return wall, out.decode()
+
+
+def peak_rss_mb(cmd):
+    """Peak resident memory of a command (its own process), in MB."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed")
+    return ru.ru_maxrss / 1024.0
+
+
+def bgsub_cmd(video, out, *extra):
+    return [sys.executable, "-m", "bgsub.cli", "run", str(video), "-o", str(out), "--no-display",
+            *extra]
+
+
+def measure(videos, dvr, repeats, work):
+    rows = []
+    for label, video, codec in videos:
+        n = frame_count(video)
+        cmds = {"bgsub gray, no masks": bgsub_cmd(video, work / "o1", "--gray", "--mask-format",
+                                                  "none", "-q"),
+                "bgsub defaults": bgsub_cmd(video, work / "o2", "-q")}
+        if dvr:
+            cmds = {"DVR-Scan -so": [dvr, "-i", str(video), "-so", "-q"], **cmds}
+        # the JIT cache warm: compiled here, not in the background while timing
+        subprocess.run(cmds["bgsub defaults"], capture_output=True,
+                       env=dict(os.environ, BGSUB_JIT="sync"))
+        times = {k: [] for k in cmds}
+        for _ in range(repeats):
+            for k, cmd in cmds.items():
+                times[k].append(timed(cmd)[0])
+        stages = json.loads(timed(bgsub_cmd(video, work / "o3", "--gray", "--mask-format",
+                                            "none", "--json"))[1])["inputs"][0]["stage_ms"]
+        fps = {k: n / statistics.median(v) for k, v in times.items()}
+        rows.append((label, codec, n, fps, stages))
+    return rows
+
+
+def table(rows, have_dvr):
+    lines = ["| input | frames | " + ("DVR-Scan `-so` fps | " if have_dvr else "")
+             + "bgsub `--gray --mask-format none` fps | " + ("ratio | " if have_dvr else "")
+             + "bgsub defaults fps | " + ("ratio | " if have_dvr else "")
+             + "stage ms/frame (read / model / post / write / wall) |",
+             "|---|---|" + ("---|" * (5 if have_dvr else 3))]
+    for label, codec, n, fps, st in rows:
+        g, d = fps["bgsub gray, no masks"], fps["bgsub defaults"]
+        cells = [f"{label} ({codec})", str(n)]
+        if have_dvr:
+            v = fps["DVR-Scan -so"]
+            cells += [f"{v:.0f}", f"{g:.0f}", f"{g / v:.2f}x", f"{d:.0f}", f"{d / v:.2f}x"]
+        else:
+            cells += [f"{g:.0f}", f"{d:.0f}"]
+        cells.append(" / ".join(f"{st[k]:.2f}" for k in ("read", "model", "post", "write",
+                                                         "wall")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dvr-scan")
+    ap.add_argument("--ffmpeg")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bgsub-bench")
+    ap.add_argument("--rss", action="store_true", help="peak RSS at 1,000 and 10,000 frames")
+    ap.add_argument("--sizes", default="640x360,1920x1080")
+    args = ap.parse_args(argv)
+    if not VIDEO.exists():
+        raise SystemExit(f"bench: {VIDEO} not found (set BGSUB_DATA)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    dvr = find_dvr_scan(args.dvr_scan)
+    if not dvr:
+        print("DVR-Scan not found (pip install dvr-scan into ../dvr-venv, or --dvr-scan PATH): "
+              "measuring bgsub alone", file=sys.stderr)
+    ffmpeg = find_ffmpeg(args.ffmpeg)
+    videos = []
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        if (w, h) == (640, 360):
+            videos.append(("640x360", VIDEO, "H.264"))
+        else:
+            path, codec = rendition(VIDEO, args.work, (w, h), ffmpeg)
+            videos.append((f"{w}x{h}", path, codec))
+    rows = measure(videos, dvr, args.repeats, args.work)
+    print(f"Whole commands, wall time from start to exit, median of {args.repeats} alternating "
+          f"runs, warm JIT cache; {os.cpu_count()} cores.\n")
+    print(table(rows, bool(dvr)))
+    if args.rss:
+        long_video, _ = rendition(VIDEO, args.work, (640, 360), ffmpeg, loops=11)
+        print("\n| frames | bgsub defaults peak RSS MB |\n|---|---|")
+        for n in (1000, 10000):
+            mb = peak_rss_mb(bgsub_cmd(long_video, args.work / "rss", "-q", "--max-frames",
+                                       str(n)))
+            print(f"| {n} | {mb:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
