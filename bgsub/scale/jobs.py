@@ -26,6 +26,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -302,7 +303,8 @@ class LocalPool:
     def run(self, tasks, stop, handle):
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        futures = {self.executor.submit(_child_run, t): t for t in tasks}
+        with _main_module_hidden():  # the workers are started by the first submits
+            futures = {self.executor.submit(_child_run, t): t for t in tasks}
         pending = set(futures)
         cancelled = False
         try:
@@ -330,6 +332,21 @@ class LocalPool:
                         handle(task, f.result())
         finally:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _main_module_hidden():
+    """Start workers without re-running the caller's script in them: ``spawn`` imports the
+    main module in each child (a script without ``if __name__ == "__main__":`` would call
+    run_many again there, or fail when read from stdin).  The workers need only bgsub."""
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _describe_crash(exc: BaseException) -> str:
