@@ -38,23 +38,17 @@ class Scores:
     tn: int = 0
     frames_scored: int = 0
 
-    def add(self, pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> None:
-        """Add one frame: ``pred`` uint8 mask (255 = foreground), ``gt`` CDnet labels."""
-        if pred.shape != gt.shape:
-            raise SequenceError(f"mask shape {pred.shape} differs from ground truth {gt.shape}")
-        fg = pred == 255
-        pos = gt == GT_FOREGROUND
-        neg = (gt == GT_NEGATIVE[0]) | (gt == GT_NEGATIVE[1])
-        if roi is not None:
-            pos &= roi
-            neg &= roi
-        tp = int(np.count_nonzero(fg & pos))
-        fp = int(np.count_nonzero(fg & neg))
+    def add(self, pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> tuple:
+        """Add one frame: ``pred`` uint8 mask (255 = foreground), ``gt`` CDnet labels.
+        Returns that frame's counts (tp, fp, fn, tn)."""
+        counts = frame_counts(pred, gt, roi)
+        tp, fp, fn, tn = counts
         self.tp += tp
         self.fp += fp
-        self.fn += int(np.count_nonzero(pos)) - tp
-        self.tn += int(np.count_nonzero(neg)) - fp
+        self.fn += fn
+        self.tn += tn
         self.frames_scored += 1
+        return counts
 
     @staticmethod
     def _div(a, b):
@@ -95,6 +89,26 @@ class Scores:
         d = {m: getattr(self, m) for m in self.METRICS}
         d.update(asdict(self))
         return d
+
+
+def frame_counts(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> tuple:
+    """One frame's (tp, fp, fn, tn) under CDnet's rules."""
+    if pred.shape != gt.shape:
+        raise SequenceError(f"mask shape {pred.shape} differs from ground truth {gt.shape}")
+    fg = pred == 255
+    pos = gt == GT_FOREGROUND
+    neg = (gt == GT_NEGATIVE[0]) | (gt == GT_NEGATIVE[1])
+    if roi is not None:
+        pos &= roi
+        neg &= roi
+    tp = int(np.count_nonzero(fg & pos))
+    fp = int(np.count_nonzero(fg & neg))
+    return tp, fp, int(np.count_nonzero(pos)) - tp, int(np.count_nonzero(neg)) - fp
+
+
+def frame_f_measure(tp: int, fp: int, fn: int) -> float:
+    """F of one frame; NaN when it has no foreground, predicted or true (F is undefined)."""
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
 @dataclass
@@ -202,13 +216,15 @@ def read_image(path: Path, flags=None) -> np.ndarray:
 
 
 def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None = None,
-                      frames=None, init_frames: int = 0) -> Scores:
+                      frames=None, init_frames: int = 0, on_frame=None) -> Scores:
     """Run ``model.apply`` over every frame of ``seq`` in order and score the scored frames.
 
     ``frames``: optional list of already decoded frames in the sequence's order (for repeated
     runs).  ``save_masks``: a folder for the predicted masks, CDnet-named ``binNNNNNN.png``.
     ``init_frames``: first fit ``model`` (a MixtureSubtractor) by per-pixel batch EM on the
     sequence's first N frames, then run it over every frame.
+    ``on_frame``: called for every scored frame as ``on_frame(number, frame, mask, gt, roi,
+    counts)`` with that frame's (tp, fp, fn, tn) (the evaluation report uses it).
     """
     import cv2
 
@@ -243,7 +259,9 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
             seq.notes.append(f"ROI.bmp is {roi.shape[1]}x{roi.shape[0]}, frames are "
                              f"{gt.shape[1]}x{gt.shape[0]}: ignored")
             roi = seq.roi = None
-        scores.add(mask, gt, roi)
+        counts = scores.add(mask, gt, roi)
+        if on_frame is not None:
+            on_frame(n, frame, mask, gt, roi, counts)
     return scores
 
 

@@ -136,6 +136,17 @@ class Axes:
 
         if len(x) == 0:
             return
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        bad = ~np.isfinite(y)
+        if bad.any():  # gaps: draw each finite run on its own
+            edges = np.flatnonzero(np.diff(np.r_[True, bad, True].astype(np.int8)))
+            for a, b in zip(edges[::2], edges[1::2]):
+                if b - a == 1:
+                    px, py = self.px(x[a], y[a])
+                    cv2.circle(self.img, (int(px), int(py)), 2, color, -1, cv2.LINE_AA)
+                elif b > a:
+                    self.line(x[a:b], y[a:b], color, thickness)
+            return
         xs, ys = self.px(x, y)
         ys = np.clip(ys, self.y0, self.y1)
         if len(xs) > 4 * (self.x1 - self.x0):  # many points per pixel column: min/max envelope
