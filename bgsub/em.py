@@ -576,3 +576,219 @@ def select_components(X, n_components=range(1, 11), criterion="bic", **params):
         if score < best_score:
             best, best_score = model, score
     return best, table
+
+
+# ---------------------------------------------------------------------------- k-means
+class KMeans:
+    """K-means clustering by Lloyd's algorithm: every point is assigned to its nearest centre
+    (a hard assignment), every centre moves to the mean of its points.
+
+    scikit-learn's ``KMeans`` interface: ``n_clusters``, ``init`` ("k-means++", "random" or an
+    (n_clusters, n_features) array), ``n_init`` ("auto": 1 for k-means++ and an array, 10 for
+    random), ``max_iter``, ``tol`` (relative to the mean variance of the features),
+    ``random_state``; ``fit``, ``predict``, ``fit_predict``, ``transform``, ``fit_transform``,
+    ``score``; ``cluster_centers_``, ``labels_``, ``inertia_``, ``n_iter_`` and
+    ``n_features_in_``.  k-means++ seeds are drawn as scikit-learn draws them.  An empty cluster
+    is moved to the point farthest from its centre, as in scikit-learn."""
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+                 tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="lloyd"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    get_params = GaussianMixture.get_params
+    set_params = GaussianMixture.set_params
+    __repr__ = GaussianMixture.__repr__
+    _get_param_names = classmethod(GaussianMixture._get_param_names.__func__)
+
+    def _check(self, X):
+        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
+            raise ValueError(f"n_clusters must be an integer >= 1, got {self.n_clusters!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if self.tol < 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        if self.algorithm not in ("lloyd", "elkan"):  # elkan gives the same result
+            raise ValueError(f"algorithm must be 'lloyd', got {self.algorithm!r}")
+        X = _check_X(X, np.float64, min_samples=self.n_clusters)
+        init = self.init
+        if isinstance(init, str):
+            if init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+            n_init = (1 if init == "k-means++" else 10) if self.n_init == "auto" else self.n_init
+        else:
+            init = np.asarray(init, np.float64)
+            if init.shape != (self.n_clusters, X.shape[1]):
+                raise ValueError(f"init array has shape {init.shape}, expected "
+                                 f"{(self.n_clusters, X.shape[1])}")
+            n_init = 1
+        if not isinstance(n_init, (int, np.integer)) or n_init < 1:
+            raise ValueError(f"n_init must be 'auto' or an integer >= 1, got {self.n_init!r}")
+        return X, init, int(n_init)
+
+    def fit(self, X, y=None, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported")
+        X, init, n_init = self._check(X)
+        rng = _rng(self.random_state)
+        mean = X.mean(0)
+        Xc = X - mean  # as scikit-learn: distances about the mean are better conditioned
+        tol = float(self.tol * np.var(X, axis=0).mean())
+        best = None
+        for _ in range(n_init):
+            if isinstance(init, str) and init == "k-means++":
+                centres = Xc[kmeans_plusplus(Xc, self.n_clusters, rng)].copy()
+            elif isinstance(init, str):
+                centres = Xc[rng.choice(Xc.shape[0], self.n_clusters, replace=False)].copy()
+            else:
+                centres = init - mean
+            labels, centres, inertia, n_iter = _lloyd(Xc, centres, self.max_iter, tol)
+            if self.verbose:
+                print(f"k-means: {n_iter} iterations, inertia {inertia:.6g}")
+            if best is None or inertia < best[2]:
+                best = (labels, centres, inertia, n_iter)
+        labels, centres, inertia, n_iter = best
+        self.cluster_centers_ = centres + mean
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError("This KMeans instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+
+    def predict(self, X):
+        self._check_fitted()
+        X = _check_X(X, np.float64, n_features=self.n_features_in_)
+        return _assign(X, self.cluster_centers_)[0]
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Distances to every centre, (n_samples, n_clusters)."""
+        self._check_fitted()
+        X = _check_X(X, np.float64, n_features=self.n_features_in_)
+        return np.sqrt(np.maximum(_sq_dist(X, self.cluster_centers_), 0))
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the inertia of ``X`` on the fitted centres."""
+        self._check_fitted()
+        X = _check_X(X, np.float64, n_features=self.n_features_in_)
+        return -float(_assign(X, self.cluster_centers_)[1].sum())
+
+
+def _assign(X, centres, chunk=65536):
+    """Nearest centre of each point and the squared distance to it, in chunks."""
+    n = X.shape[0]
+    labels = np.empty(n, np.int64)
+    d2 = np.empty(n)
+    cc = (centres * centres).sum(1)
+    for a in range(0, n, chunk):
+        x = X[a:a + chunk]
+        d = (x * x).sum(1)[:, None] - 2.0 * x @ centres.T + cc[None, :]
+        labels[a:a + chunk] = d.argmin(1)
+        d2[a:a + chunk] = np.maximum(d[np.arange(len(x)), labels[a:a + chunk]], 0)
+    return labels, d2
+
+
+def _update(X, labels, d2, k):
+    """Centre means; an empty cluster takes the point farthest from its centre."""
+    counts = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, X.shape[1]))
+    np.add.at(sums, labels, X)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        far = np.argsort(-d2, kind="stable")[:len(empty)]
+        for e, i in zip(empty, far):
+            old = labels[i]
+            counts[old] -= 1
+            sums[old] -= X[i]
+            counts[e], sums[e] = 1, X[i]
+    return sums / counts[:, None]
+
+
+def _lloyd(X, centres, max_iter, tol):
+    """Lloyd iterations as scikit-learn runs them: stop when the labels no longer change
+    (strict convergence) or the centres' total squared shift is <= tol; labels and inertia are
+    those of the final centres."""
+    k = centres.shape[0]
+    labels_old = None
+    n_iter = 0
+    strict = False
+    labels = d2 = None
+    for n_iter in range(1, max_iter + 1):
+        labels, d2 = _assign(X, centres)
+        new = _update(X, labels, d2, k)
+        if labels_old is not None and np.array_equal(labels, labels_old):
+            strict = True
+            break
+        shift = float(((new - centres) ** 2).sum())
+        centres, labels_old = new, labels
+        if shift <= tol:
+            break
+    if not strict:
+        labels, d2 = _assign(X, centres)
+    return labels, centres, float(d2.sum()), n_iter
+
+
+def adjusted_rand_score(labels_true, labels_pred) -> float:
+    """Hubert and Arabie's adjusted Rand index of two labelings: 1 for the same partition
+    (whatever the label names), about 0 for random labels, negative below chance."""
+    a = np.asarray(labels_true).ravel()
+    b = np.asarray(labels_pred).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"labelings of different lengths: {a.size} and {b.size}")
+    n = a.size
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    table = np.zeros((ai.max(initial=-1) + 1, bi.max(initial=-1) + 1), np.int64)
+    np.add.at(table, (ai, bi), 1)
+
+    def pairs(v):
+        v = np.asarray(v, np.float64)
+        return float((v * (v - 1) / 2).sum())
+
+    index = pairs(table)
+    rows, cols = pairs(table.sum(1)), pairs(table.sum(0))
+    total = n * (n - 1) / 2
+    expected = rows * cols / total if total else 0.0
+    maximum = (rows + cols) / 2
+    if maximum == expected:  # both trivial (one cluster, or all singletons): identical
+        return 1.0
+    return float((index - expected) / (maximum - expected))
+
+
+def demo_data(name: str, seed: int = 0):
+    """Built-in 2-D data with true labels, where k-means' round, equal-sized clusters fail:
+    ``"elongated"`` (three long parallel clusters) or ``"unequal"`` (a large spread cluster
+    beside two small tight ones).  Returns (X, labels)."""
+    rng = np.random.RandomState(seed)
+    if name == "elongated":
+        angle = np.deg2rad(30)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        cov = rot @ np.diag([3.0 ** 2, 0.35 ** 2]) @ rot.T
+        normal = rot @ np.array([0.0, 1.0])
+        parts = [rng.multivariate_normal(normal * off, cov, 300) for off in (-2.2, 0.0, 2.2)]
+    elif name == "unequal":
+        parts = [rng.multivariate_normal([0, 0], np.eye(2) * 2.2 ** 2, 700),
+                 rng.multivariate_normal([5.0, 1.5], np.eye(2) * 0.35 ** 2, 60),
+                 rng.multivariate_normal([4.5, -2.0], np.eye(2) * 0.35 ** 2, 60)]
+    else:
+        raise ValueError(f"unknown demo data {name!r}: 'elongated' or 'unequal'")
+    X = np.vstack(parts)
+    labels = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    return X, labels
