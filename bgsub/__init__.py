@@ -27,6 +27,7 @@ _LAZY = {
     "run_input": "bgsub.app",
     "run_many": "bgsub.scale",
     "GaussianMixture": "bgsub.em",
+    "KMeans": "bgsub.em",
     "select_components": "bgsub.em",
     "ConvergenceWarning": "bgsub.em",
     "NotFittedError": "bgsub.em",

@@ -111,7 +111,11 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
 @click.option("--save-masks", type=click.Path(file_okay=False, path_type=Path),
               help="Write predicted masks (binNNNNNN.png) to DIR/<sequence>/.")
-def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write DIR/report.html comparing bgsub, opencv-mog2 and opencv-knn: "
+                   "precision, recall, F, F per frame, and input | ground truth | mask | "
+                   "errors strips.")
+def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **kwargs):
     """Score a method against CDnet-layout ground truth (input/, groundtruth/, ROI.bmp,
     temporalROI.txt) in each SEQUENCE folder."""
     from .evaluate import Sequence, SequenceError, evaluate_sequence, make_method, mean_scores
@@ -128,13 +132,37 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
     results = []
     try:
         opened = [Sequence.open(p) for p in sequences]  # all checked before any work
+        reports = []
         for seq in opened:
-            model = make_method(method, **params)
             out = save_masks / seq.name if save_masks else None
+            if report_dir is not None and out is None:
+                from .report.eval_report import evaluate_for_report
+
+                # every method scored once; the chosen one's scores are printed
+                rep = evaluate_for_report(seq, params=params, init_frames=init_frames)
+                reports.append(rep)
+                results.append((seq, rep.scores[method]))
+                continue
+            model = make_method(method, **params)
             results.append((seq, evaluate_sequence(seq, model, save_masks=out,
                                                    init_frames=init_frames)))
+            if report_dir is not None:
+                from .report.eval_report import evaluate_for_report
+
+                reports.append(evaluate_for_report(seq, params=params,
+                                                   init_frames=init_frames))
+        if report_dir is not None:
+            from .report.eval_report import write_eval_report
+
+            path = write_eval_report(report_dir, reports, params=params)
+            if not as_json:
+                click.echo(f"report: {path}", err=True)
     except (SequenceError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        from .sinks import describe_os_error
+
+        _fail(describe_os_error(exc))
     mean = mean_scores([s for _, s in results])
     if as_json:
         doc = {"method": method, "parameters": params,
@@ -158,7 +186,13 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
 
 
 @main.command("em")
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--demo", type=click.Choice(["elongated", "unequal"]),
+              help="Built-in 2-D data with true labels instead of DATA: three long parallel "
+                   "clusters, or a large spread cluster beside two small tight ones.")
+@click.option("--compare-kmeans", is_flag=True,
+              help="Also fit K-means with the same K; --plot draws both side by side and the "
+                   "adjusted Rand index of each against the true labels (with --demo).")
 @click.option("-k", "--components", type=click.IntRange(1), default=1, show_default=True,
               help="Number of components.")
 @click.option("--covariance", type=click.Choice(["full", "tied", "diag", "spherical"]),
@@ -170,10 +204,11 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
 @click.option("--init", "init_params",
               type=click.Choice(["kmeans", "k-means++", "kmeans++", "random",
                                  "random_from_data"]),
-              default="kmeans", show_default=True,
               help="Initialisation, as scikit-learn's init_params (kmeans++ is an older "
-                   "spelling of k-means++).")
-@click.option("--n-init", type=click.IntRange(1), default=1, show_default=True)
+                   "spelling of k-means++).  Default kmeans; k-means++ with --compare-kmeans.")
+@click.option("--n-init", type=click.IntRange(1),
+              help="Initialisations tried, the best kept.  Default 1; 10 with "
+                   "--compare-kmeans (for both methods).")
 @click.option("--max-iter", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--tol", type=click.FloatRange(0), default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -182,13 +217,23 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, **kwargs):
 @click.option("--sample", nargs=2, type=(click.IntRange(1), click.Path(dir_okay=False)),
               metavar="N OUT.csv", help="Write N draws from the fitted model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fit as JSON.")
-def em_cmd(data, components, covariance, select_k, criterion, init_params, n_init, max_iter,
-           tol, seed, plot, sample, as_json):
-    """Fit a Gaussian mixture by EM to DATA (.csv with an optional header, or .npy)."""
+def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criterion,
+           init_params, n_init, max_iter, tol, seed, plot, sample, as_json):
+    """Fit a Gaussian mixture by EM to DATA (.csv with an optional header, or .npy), or to
+    --demo data."""
     import warnings
 
     from .em import ConvergenceWarning, GaussianMixture, select_components
     from .emcli import DataError, describe, plot as draw, read_data, write_samples
+
+    if (data is None) == (demo is None):
+        _fail("give DATA or --demo NAME (not both)" if data else "give DATA or --demo NAME", 2)
+    if init_params is None:
+        init_params = "k-means++" if compare_kmeans else "kmeans"
+    if n_init is None:
+        n_init = 10 if compare_kmeans else 1
+    if demo and components == 1:
+        components = 3  # the demo data have three clusters
 
     params = dict(covariance_type=covariance, init_params=init_params, n_init=n_init,
                   max_iter=max_iter, tol=tol, random_state=seed)
@@ -201,18 +246,40 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
         except ValueError:
             _fail(f"--select-k {select_k!r}: expected LO..HI with 1 <= LO <= HI", 2)
         ks = range(lo, hi + 1)
-    table = None
+    table = kmeans = truth = ari = None
     try:
-        X = read_data(data)
+        if demo:
+            from .em import demo_data
+
+            X, truth = demo_data(demo, seed)
+            data = f"demo:{demo}"
+        else:
+            X = read_data(data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             if ks is not None:
                 model, table = select_components(X, ks, criterion=criterion, **params)
             else:
                 model = GaussianMixture(components, **params).fit(X)
+            if compare_kmeans:
+                from .em import KMeans
+
+                kmeans = KMeans(model.n_components, n_init=n_init, max_iter=max(max_iter, 300),
+                                random_state=seed).fit(X)
         for w in caught:
             click.echo(f"Warning: {w.message}", err=True)
-        if plot:
+        if compare_kmeans:
+            from .em import adjusted_rand_score
+
+            if truth is not None:
+                ari = {"kmeans": adjusted_rand_score(truth, kmeans.labels_),
+                       "mixture": adjusted_rand_score(truth, model.predict(X))}
+            if plot:
+                from .emcli import plot_compare
+
+                plot_compare(kmeans, model, X, plot, truth,
+                             title=f"{data}: {X.shape[0]} points, K = {model.n_components}")
+        elif plot:
             draw(model, X, plot)
         if sample:
             write_samples(model, sample[0], Path(sample[1]))
@@ -224,6 +291,12 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
     if table is not None:
         doc["selection"] = {"criterion": criterion,
                             "scores": [{"n_components": k, criterion: v} for k, v in table]}
+    if kmeans is not None:
+        doc["kmeans"] = {"n_clusters": kmeans.n_clusters, "inertia": kmeans.inertia_,
+                         "n_iter": kmeans.n_iter_,
+                         "cluster_centers": kmeans.cluster_centers_.tolist()}
+        if ari is not None:
+            doc["adjusted_rand_index"] = ari
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
@@ -233,6 +306,11 @@ def em_cmd(data, components, covariance, select_k, criterion, init_params, n_ini
                f"iterations; mean log-likelihood {model.lower_bound_:.6f}; BIC {doc['bic']:.2f}")
     if table is not None:
         click.echo("  " + ", ".join(f"K={k}: {v:.1f}" for k, v in table) + f"  ({criterion})")
+    if ari is not None:
+        click.echo(f"  adjusted Rand index against the true labels: K-means "
+                   f"{ari['kmeans']:.3f}, Gaussian mixture {ari['mixture']:.3f}")
+    elif kmeans is not None:
+        click.echo(f"  K-means: inertia {kmeans.inertia_:.6g} in {kmeans.n_iter_} iterations")
     np.set_printoptions(precision=4, suppress=True)
     for k in range(model.n_components):
         click.echo(f"  component {k}: weight {model.weights_[k]:.4f}, mean "
