@@ -21,8 +21,8 @@ import pytest
 import bgsub
 from bgsub.app import RunOptions
 
-from .conftest import (DATA, SAMPLES, SUBPROCESS_TIMEOUT, bgsub_env, bgsub_popen, needs_videos,
-                       wait_for_rows)
+from .conftest import (DATA, SAMPLES, SUBPROCESS_TIMEOUT, bgsub_env, bgsub_popen,
+                       needs_videos, wait_for_rows)
 from .test_sources import MjpegServer
 
 HAVE_DASK = importlib.util.find_spec("distributed") is not None

@@ -25,7 +25,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
