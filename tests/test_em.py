@@ -488,3 +488,71 @@ def test_em_cli_bad_input(tmp_path, content, args, code, message):
     res = _em_cli(path, *args)
     assert res.exit_code == code, res.output
     assert message in res.output and "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------- k-means
+def test_kmeans_matches_scikit_learn():
+    sk_cluster = pytest.importorskip("sklearn.cluster", reason="scikit-learn is a test extra")
+    from bgsub import KMeans
+
+    X = np.random.RandomState(1).randn(3000, 3)
+    for rs in (0, 1):  # k-means++ seeds drawn as scikit-learn draws them
+        ours = KMeans(5, random_state=rs).fit(X)
+        theirs = sk_cluster.KMeans(5, random_state=rs).fit(X)
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+        np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-12)
+        assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12)
+        assert ours.n_iter_ == theirs.n_iter_
+    init = X[[0, 10, 20, 30]]
+    ours = KMeans(4, init=init, max_iter=7).fit(X)
+    theirs = sk_cluster.KMeans(4, init=init, n_init=1, max_iter=7).fit(X)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12)
+    np.testing.assert_array_equal(ours.predict(X[:50]), theirs.predict(X[:50]))
+    np.testing.assert_allclose(ours.transform(X[:5]), theirs.transform(X[:5]), atol=1e-12)
+    assert ours.score(X) == pytest.approx(theirs.score(X))
+    assert ours.get_params()["n_clusters"] == 4 and "KMeans(" in repr(ours)
+    with pytest.raises(NotFittedError):
+        KMeans(3).predict(X)
+    with pytest.raises(ValueError, match="at least 5"):
+        KMeans(5).fit(X[:3])
+
+
+def test_adjusted_rand_index_by_hand():
+    from bgsub.em import adjusted_rand_score as ari
+
+    # contingency [[2, 1, 0], [0, 1, 2]]: pairs together in both 1 + 1 = 2; true groups of 3
+    # and 3: 3 + 3 = 6 pairs; predicted groups of 2, 2, 2: 3 pairs; of C(6, 2) = 15 pairs.
+    # expected 6 * 3 / 15 = 1.2, maximum (6 + 3) / 2 = 4.5: (2 - 1.2) / (4.5 - 1.2) = 8/33
+    assert ari([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2]) == pytest.approx(8 / 33)
+    # [[2, 0, 0], [0, 1, 1]]: index 1, rows 2, columns 1, of 6: (1 - 1/3) / (1.5 - 1/3) = 4/7
+    assert ari([0, 0, 1, 1], [0, 0, 1, 2]) == pytest.approx(4 / 7)
+    assert ari([0, 0, 1, 1], [5, 5, 3, 3]) == 1.0  # names do not matter
+    assert ari([0, 0, 0], [1, 1, 1]) == 1.0
+    assert ari([0, 1, 0, 1], [0, 0, 1, 1]) == pytest.approx(-0.5)
+    metrics = pytest.importorskip("sklearn.metrics", reason="scikit-learn is a test extra")
+    rng = np.random.RandomState(0)
+    a, b = rng.randint(0, 4, 500), rng.randint(0, 6, 500)
+    assert ari(a, b) == pytest.approx(metrics.adjusted_rand_score(a, b), abs=1e-12)
+
+
+def test_compare_kmeans_on_demo_data_shows_where_kmeans_fails(tmp_path):
+    import json
+
+    import cv2
+    from click.testing import CliRunner
+
+    from bgsub.cli import main
+
+    for demo in ("elongated", "unequal"):
+        out = tmp_path / f"{demo}.png"
+        r = CliRunner().invoke(main, ["em", "--demo", demo, "--compare-kmeans", "--plot",
+                                      str(out), "--json"])
+        assert r.exit_code == 0, r.output
+        ari = json.loads(r.output)["adjusted_rand_index"]
+        assert ari["mixture"] > 0.9 and ari["kmeans"] < 0.3, ari
+        img = cv2.imread(str(out))
+        assert img is not None and img.shape[1] > 2 * img.shape[0] * 0.8  # two panels
+        assert img.std() > 20
+    r = CliRunner().invoke(main, ["em", "--compare-kmeans"])
+    assert r.exit_code == 2 and "--demo" in r.output
