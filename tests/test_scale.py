@@ -65,22 +65,26 @@ def assert_same_outputs(a: Path, b: Path):
 
 # ---------------------------------------------------------------------------- live inputs
 def test_two_live_cameras_run_at_once(tmp_path, warm_kernels):
-    """Two 25 fps MJPEG cameras, 150 frames each: about 6 s at once (13 s one after another)."""
+    """Two 25 fps MJPEG cameras, 150 frames each, are read at the same time: while one camera
+    is still mid-stream, the other is streaming too.  (How long it takes is measured by
+    scripts/bench_scale.py, not asserted here.)"""
     with MjpegServer(per_connection=400, connections=3, fps=25) as a, \
             MjpegServer(per_connection=400, connections=3, fps=25) as b:
-        t0 = time.monotonic()
         proc = bgsub_popen("run", a.url, b.url, "--max-frames", 150, "--no-display",
                            "-o", tmp_path / "out", "--json")
+        both_mid_stream = False
+        while proc.poll() is None:
+            both_mid_stream |= 10 < a.sent < 140 and 10 < b.sent < 140
+            time.sleep(0.02)
         out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-        elapsed = time.monotonic() - t0
     assert proc.returncode == 0, err
+    assert both_mid_stream
     doc = json.loads(out)
     assert [s["frames"] for s in doc["inputs"]] == [150, 150]
     dirs = [Path(s["output_dir"]) for s in doc["inputs"]]
     assert len(set(dirs)) == 2  # per-input outputs: the same URL name gets _2
     for d in dirs:
         assert len(rows(d)) == 150 and (d / "mask.mkv").is_file() and not partials(d)
-    assert elapsed <= 9.0, f"two live cameras took {elapsed:.1f} s"
 
 
 # ---------------------------------------------------------------------------- local pool
