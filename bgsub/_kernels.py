@@ -116,14 +116,14 @@ def frame_params(alpha: float, scale: float, match_threshold: float, background_
                        f32(alpha * complexity_prior / s))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _get(hot, cold, k, i, j, r):
     if k == 0:
         return hot[i, j, r]
     return cold[k - 1, i, j, r]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _put(hot, cold, k, i, j, r, v):
     if k == 0:
         hot[i, j, r] = v
@@ -131,7 +131,7 @@ def _put(hot, cold, k, i, j, r, v):
         cold[k - 1, i, j, r] = v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _key_greater(hot, cold, a, b, i, j):
     """True when component ``a`` has a strictly larger w/sigma than component ``b``."""
     ua = _get(hot, cold, a, i, j, U)
@@ -139,7 +139,7 @@ def _key_greater(hot, cold, a, b, i, j):
     return ua * ua * _get(hot, cold, b, i, j, VAR) > ub * ub * _get(hot, cold, a, i, j, VAR)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _swap(hot, cold, a, b, i, j):
     for r in range(hot.shape[2]):
         t = _get(hot, cold, a, i, j, r)
@@ -147,14 +147,14 @@ def _swap(hot, cold, a, b, i, j):
         _put(hot, cold, b, i, j, r, t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bubble_up(hot, cold, k, i, j):
     while k > 0 and _key_greater(hot, cold, k, k - 1, i, j):
         _swap(hot, cold, k, k - 1, i, j)
         k -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dist2(frame, hot, cold, k, i, j, n_ch):
     d2 = np.float32(0.0)
     for c in range(n_ch):
@@ -163,7 +163,7 @@ def _dist2(frame, hot, cold, k, i, j, n_ch):
     return d2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
     """MOG2's test: the pixel is a darker copy of a background component -- brightness ratio
     a = <x, mu> / <mu, mu> in [tau, 1] and colour distortion |x - a mu|^2 < thr2 var a^2."""
@@ -193,7 +193,7 @@ def _is_shadow(frame, hot, cold, i, j, n_ch, bg_u, thr2, tau):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _zivkovic_prune(hot, cold, i, j, prune, u_total):
     """Zivkovic's Dirichlet prior: every weight loses ``prune``; those that reach zero are
     dropped (the survivors move up in order); then renormalise and restore the w/sigma order."""
@@ -227,7 +227,7 @@ def _zivkovic_prune(hot, cold, i, j, prune, u_total):
         _bubble_up(hot, cold, k, i, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
