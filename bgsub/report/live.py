@@ -125,6 +125,12 @@ class LiveServer:
                 daemon_threads = True
                 allow_reuse_address = True
 
+                def handle_error(self, request, client_address):
+                    import sys
+
+                    if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                        super().handle_error(request, client_address)  # a real bug: shown
+
             self._httpd = Server((self.host, self.port), Handler)
         except OSError as exc:
             why = exc.strerror or str(exc)
@@ -301,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _live_page(live: LiveServer) -> str:
+    from .run_report import CHECK_IMAGES
+
     q = f"?token={quote(live.token)}" if live.token else ""
     title = html.escape(live.title)
     q_attr = html.escape(q)
@@ -366,5 +374,7 @@ function poll() {{
     .catch(function () {{ document.getElementById('state').textContent = 'disconnected';
                          setTimeout(poll, 2000); }});
 }}
-</script></body></html>
+</script>
+{CHECK_IMAGES}
+</body></html>
 """
