@@ -302,12 +302,6 @@ def data_uri(image, ext=".jpg", quality=85) -> str:
     return f"data:{mime};base64,{base64.b64encode(buf.tobytes()).decode('ascii')}"
 
 
-def _hms(seconds: float) -> str:
-    from ..sources import timecode
-
-    return timecode(seconds)
-
-
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
