@@ -48,6 +48,9 @@ class RunOptions:
     quiet: bool = False
     progress: bool = False  # status lines even when stderr is not a terminal
     threaded: bool = True  # read, detect and write on three threads (False: one, in turn)
+    report: bool = True  # report.html, timeline.png and heatmap.png at the end
+    serve: str | None = None  # "[HOST:]PORT": a live view of the run in a browser
+    token: str | None = None  # required on every request to the live view, when set
     init_frames: int = 0  # fit the model by per-pixel batch EM on the first N frames
     # frames with a lower index are learned by the model but not written, tracked, counted or
     # shown (the warm-up of a time chunk: bgsub.scale.chunks)
@@ -230,6 +233,7 @@ class _Run:
                         "first_frame": None, "last_frame": None, "interrupted": False,
                         "stopped_early": None, "error": None}
         self.outputs = self.display = self.reader = self.writer = None
+        self.recorder = self.server = self.background = None
         self.write_failed = False
         self.created_dir = False
         self.stop.on_set = stream.interrupt
@@ -260,6 +264,8 @@ class _Run:
             self.stop_stages()
             if self.display is not None:
                 self.display.close()
+            if self.server is not None:
+                self.server.close()
         summary["seconds"] = round(time.monotonic() - t0, 3)
         self.finish()
 
@@ -292,8 +298,28 @@ class _Run:
 
             if display_available():
                 self.display = Display()
+        if opts.report:
+            from .report.run_report import RunRecorder
+
+            self.recorder = RunRecorder(event_gap=opts.event_gap,
+                                        min_event_frames=opts.min_event_frames)
         self.outputs = RunOutputs(self.out_dir, stream.fps, opts.mask_format, opts.overlay,
-                                  opts.pre + opts.min_event_frames + 1 if opts.clips else None)
+                                  opts.pre + opts.min_event_frames + 1 if opts.clips else None,
+                                  recorder=self.recorder)
+        if opts.serve:
+            self.start_server()
+
+    def start_server(self):
+        from .report.live import LiveServer, LiveServerError, check_serve
+
+        try:
+            host, port = check_serve(self.opts.serve, self.opts.token)
+            self.server = LiveServer(host, port, token=self.opts.token, title=str(self.source),
+                                     moving_threshold=self.opts.threshold_area).start()
+        except LiveServerError as exc:
+            raise InputError(str(exc)) from None
+        if not self.opts.quiet:
+            print(f"live view: {self.server.url}", file=sys.stderr, flush=True)
 
     def frames(self):
         """The reading stage: frames in range, each with the image the model sees."""
@@ -358,6 +384,8 @@ class _Run:
             summary["first_frame"] = frame.index
         summary["last_frame"] = frame.index
         self.progress.update(summary["frames"], len(self.tracker.events))
+        if self.server is not None:
+            self.server.publish(frame.image, mask, r.fraction, frame.time)
         if self.display is not None:
             self.show(frame, r, mask)
 
@@ -439,6 +467,7 @@ class _Run:
             try:
                 write_atomic(self.out_dir / "events.json", events_json(doc))
                 write_atomic(self.out_dir / "events.csv", events_csv(events))
+                self.write_report(doc, events)
             except OSError as exc:
                 summary["error"] = summary["error"] or describe_os_error(exc)
         if summary["frames"] and self.progress.tty:
@@ -460,10 +489,17 @@ class _Run:
                 e["clip"] = str(path.relative_to(self.out_dir))
         return events
 
+    def write_report(self, doc, events):
+        if self.recorder is None:
+            return
+        from .report.run_report import write_run_report
+
+        write_run_report(self.out_dir, doc, self.recorder.finish(events), self.background)
+
     def write_model_outputs(self):
         from .sinks import write_image_atomic
 
-        bg = self.model.background_image()
+        self.background = bg = self.model.background_image()
         if bg is not None:
             write_image_atomic(self.out_dir / "background.png", bg)
         if self.opts.save_model:

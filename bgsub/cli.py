@@ -367,6 +367,14 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
               help="Seconds a live source may stay silent (reconnecting) before it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary text.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Write report.html, timeline.png and heatmap.png (and index.html over "
+                   "several inputs).")
+@click.option("--serve", metavar="[HOST:]PORT",
+              help="Serve a live view (frame, mask, timeline) at http://HOST:PORT/; HOST "
+                   "defaults to 127.0.0.1, any other host needs --token.")
+@click.option("--token", envvar="BGSUB_TOKEN",
+              help="Required on every request to the live view (default: $BGSUB_TOKEN).")
 @click.option("--progress", is_flag=True,
               help="Status lines on stderr even when it is not a terminal (for logs).")
 @click.option("-j", "--jobs", type=click.IntRange(1),
@@ -403,6 +411,15 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     except ValueError as exc:
         _fail(str(exc), 2)
     opts = RunOptions(model_params=params, display=not no_display, **kw)
+    if opts.serve:
+        from .report.live import LiveServerError, check_serve
+
+        if len(inputs) > 1:
+            _fail("--serve shows one input: give one input, or run one bgsub per camera", 2)
+        try:
+            check_serve(opts.serve, opts.token)
+        except LiveServerError as exc:
+            _fail(str(exc), 2)
     if chunks > 1:
         from .scale.chunks import check_options
 
@@ -449,6 +466,8 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    if opts.report and len(summaries) > 1:
+        _write_index(summaries, output_dir)
     if as_json:
         click.echo(json.dumps({"inputs": [{k: v for k, v in s.items() if k != "events_list"}
                                           for s in summaries]}, indent=2))
@@ -466,6 +485,25 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
         sys.exit(130)
     if any(not s["ok"] for s in summaries):
         sys.exit(1)
+
+
+def _write_index(summaries, output_dir):
+    """index.html over several inputs' reports, in -o DIR or their common parent folder."""
+    from .report.run_report import write_index
+    from .sinks import describe_os_error
+
+    runs = [s for s in summaries if s.get("frames") and s.get("output_dir")]
+    if not runs:
+        return
+    parent = Path(output_dir) if output_dir else Path(
+        os.path.commonpath([os.path.abspath(s["output_dir"]) for s in runs]))
+    try:
+        path = write_index(parent, runs)
+    except OSError as exc:
+        click.echo(f"Warning: index.html: {describe_os_error(exc)}", err=True)
+        return
+    for s in summaries:
+        s["index"] = str(path)
 
 
 if __name__ == "__main__":

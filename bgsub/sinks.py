@@ -324,8 +324,9 @@ class RunOutputs:
     open event start and closed events after that frame."""
 
     def __init__(self, out_dir: Path, fps: float, mask_format: str = "video",
-                 overlay: bool = False, clip_lookback: int | None = None):
+                 overlay: bool = False, clip_lookback: int | None = None, recorder=None):
         self.out_dir = Path(out_dir)
+        self.recorder = recorder  # e.g. bgsub.report.RunRecorder: what the report needs
         self.fps = fps
         self.mask_format = mask_format
         self.overlay = overlay
@@ -358,6 +359,8 @@ class RunOutputs:
         if self.overlay_video is not None:
             self.overlay_video.write(draw_overlay(frame.image, r, f"{timecode(frame.time)}  "))
         self.csv.write(r, frame.index)
+        if self.recorder is not None:
+            self.recorder.add(frame.index, frame.image, mask, r.fraction, frame.time, r.moving)
         if self.clips is not None:
             self.clips.feed(frame.index, frame.image, r.moving, open_start, closed)
         self.frames += 1

@@ -41,8 +41,8 @@ def test_run_writes_every_output(tmp_path):
     res = run(SAMPLES / "street.mp4", "-o", out, "--overlay", "--save-model")
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "background.png", "events.csv", "events.json", "frames.csv", "mask.mkv", "model.npz",
-        "overlay.mp4"]
+        "background.png", "events.csv", "events.json", "frames.csv", "heatmap.png", "mask.mkv",
+        "model.npz", "overlay.mp4", "report.html", "timeline.png"]
     masks = read_video(out / "mask.mkv")
     assert len(masks) == 120 and masks[0].shape[:2] == (240, 320)
     assert set(np.unique(masks[60])) <= {0, 255} and (masks[60] == 255).any()

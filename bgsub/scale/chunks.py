@@ -95,7 +95,8 @@ def plan(source, out_dir, opts, n: int, warmup: int | None = None):
         s, e = bounds[k], bounds[k + 1] - 1
         w0 = max(start, s - warmup)
         copts = replace(opts, start=str(w0), end=None if (open_end and k == n - 1) else str(e),
-                        max_frames=None, learn_only_until=s if s > w0 else None,
+                        max_frames=None, learn_only_until=s if s > w0 else None, report=False,
+                        serve=None,
                         save_model=opts.save_model and k == n - 1, display=False, clips=False,
                         init_frames=0)
         chunks.append((copts, s, e, w0))
