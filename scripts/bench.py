@@ -2,6 +2,8 @@
 
     python scripts/bench.py [--frames 150] [--repeats 3] [--video PATH] [--markdown]
     python scripts/bench.py --startup-only     # only the cold and warm start of `bgsub run`
+    python scripts/bench.py --e2e [...]        # whole `bgsub run` against DVR-Scan (bench_e2e.py)
+    python scripts/bench.py --scale [...]      # 1 and 2 workers, local and Dask (bench_scale.py)
 
 Frames are decoded once from a real recording (``../shared/data/videos/bridge_traffic_640x360.mp4``
 when present, else the project's sample video), resized to each size and held in memory; only
@@ -131,6 +133,12 @@ def write_readme(text):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for flag, module in (("--e2e", "bench_e2e"), ("--scale", "bench_scale")):
+        if flag in argv:  # the other benchmarks, with their own options
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            argv.remove(flag)
+            return __import__(module).main(argv) or 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--warm", type=int, default=50)
