@@ -3,7 +3,9 @@
     python scripts/accuracy.py [--readme] [--data DIR] [--json FILE]
 
 Sequences: every CDnet-layout folder in ``../shared/data/sequences`` (or ``$BGSUB_DATA``) and in
-``sample_videos/``.  Every method runs at its defaults (bgsub: ``MixtureSubtractor()``).
+``sample_videos/``, and the lighting variants of ``scripts/make_lighting.py`` (made from the real
+sequences into ``$BGSUB_DERIVED`` or ``/tmp/bgsub-derived`` when missing; ``--no-lighting``
+skips them), reported in a second table scored from the brightness change on.  Every method runs at its defaults (bgsub: ``MixtureSubtractor()``).
 Prints a markdown table of F-measure, precision and recall per sequence, the mean over the real
 sequences and over all, and the real sequences on which bgsub scores a lower F than each OpenCV
 method (a report, not a check: nothing here fails when bgsub is behind); ``--readme`` also
@@ -22,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from bgsub.evaluate import (METHODS, Sequence, SequenceError,  # noqa: E402
                             evaluate_sequence, make_method, read_image)
@@ -110,6 +113,22 @@ def behind(results, real, ours="bgsub"):
     return "\n".join(lines)
 
 
+def lighting_table(results, names, ours="bgsub"):
+    """Lighting variants: F per method, the better of the OpenCV methods, and bgsub's margin."""
+    methods = list(results)
+    others = [m for m in methods if m != ours]
+    lines = ["| lighting variant | " + " | ".join(f"{m} F" for m in methods)
+             + " | bgsub - best OpenCV |", "|---|" + "---|" * (len(methods) + 1)]
+    for n in names:
+        best = max(results[m][n].f_measure for m in others) if others else float("nan")
+        lines.append(f"| {n} | " + " | ".join(f"{results[m][n].f_measure:.3f}" for m in methods)
+                     + f" | {results[ours][n].f_measure - best:+.3f} |")
+    if names:
+        lines.append("| **mean F** | " + " | ".join(
+            f"**{mean_f(results[m], names):.3f}**" for m in methods) + " | |")
+    return "\n".join(lines)
+
+
 def write_readme(text):
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -125,21 +144,33 @@ def main(argv=None):
     ap.add_argument("--data", default=None)
     ap.add_argument("--readme", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-lighting", action="store_true")
     args = ap.parse_args(argv)
     real_paths = find_sequences(data_dir(args.data) / "sequences")
     synth_paths = find_sequences(ROOT / "sample_videos")
     if not real_paths:
         print(f"accuracy: no real sequences under {data_dir(args.data)}; synthetic only",
               file=sys.stderr)
+    light_paths = []
+    if real_paths and not args.no_lighting:
+        import make_lighting
+
+        light_paths = make_lighting.make_all(data_dir(args.data) / "sequences",
+                                             make_lighting.derived_dir())
     t0 = time.time()
-    loaded, skipped = load_all(real_paths + synth_paths)
+    loaded, skipped = load_all(real_paths + synth_paths + light_paths)
     results = run_all(loaded)
     opened = {seq.name for seq, _ in loaded}
     real = [p.name for p in real_paths if p.name in opened]
     synth = [p.name for p in synth_paths if p.name in opened]
+    light = [p.name for p in light_paths if p.name in opened]
     text = table(results, real, synth)
     if real:
         text += "\n\n" + behind(results, real)
+    if light:
+        text += ("\n\nLighting variants (`scripts/make_lighting.py`: a real sequence with a "
+                 "global brightness change, scored from the change on):\n\n"
+                 + lighting_table(results, light))
     for name, why in skipped.items():
         text += f"\n- not scored: {name}: {why}"
     print(text)
