@@ -80,6 +80,14 @@ class MixtureSubtractor:
         Warm-up speed c: frame t >= 2 uses the rate ``max(learning_rate, 1 / (c t))``, so the
         model starts as a running average; c = 1 is KaewTraKulPong and Bowden's window, c = 2 is
         OpenCV MOG2's, 0 turns the warm-up off.  The first frame always initialises the model.
+    gain_compensation : bool
+        Undo global changes of the light (a cloud, a lamp, a camera's auto-exposure) before the
+        frame reaches the mixture: per channel, the gain is the median ratio of the frame to the
+        model's first-rank means over a grid of about 8,000 pixels that were background in the
+        last mask; when the four quadrants of the grid agree on it within 5% (the change is
+        global, not a large object) and it is more than 2% from 1, the frame is divided by it
+        (a 256-entry look-up table) so the model keeps seeing the brightness it learned.  When
+        the quadrants disagree the last gain is kept.  The estimate is in :attr:`gain_`.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -88,7 +96,7 @@ class MixtureSubtractor:
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
                  max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
-                 complexity_prior=0.05):
+                 complexity_prior=0.05, gain_compensation=True):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -124,6 +132,7 @@ class MixtureSubtractor:
         self.detect_shadows = bool(detect_shadows)
         self.shadow_threshold = _check_number("shadow_threshold", shadow_threshold, 0.0, 1.0,
                                               low_open=True)
+        self.gain_compensation = bool(gain_compensation)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -134,12 +143,15 @@ class MixtureSubtractor:
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
         self._raw = self._sums = None  # scratch masks for the vote
+        self.gain_ = (1.0, 1.0, 1.0)  # per-channel gain of the last frame against the model
+        self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
 
     def get_params(self):
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-            "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior")}
+            "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
+            "gain_compensation")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -215,6 +227,8 @@ class MixtureSubtractor:
                 known = known.copy()
         alpha = self._rate(learning_rate)
         fresh = self.state_ is None
+        if self.gain_compensation and not fresh and alpha < 1.0:
+            f = self._compensate(f)
         if fresh:
             self.state_ = kern.new_state(self.n_components, h, w, c)
             self.frame_shape_ = f.shape
@@ -245,6 +259,8 @@ class MixtureSubtractor:
             k["apply_frame"](*args)
         if smooth:
             self._vote(self._raw, out)
+        if self.gain_compensation:
+            self._after_mask(self._raw if smooth else out)
         if p.learn:
             self.scale_ = p.new_scale
             self.n_frames_ += 1
@@ -253,6 +269,69 @@ class MixtureSubtractor:
                 k["scale_weights"](hot, cold, np.float32(kern.RESCALE))
                 self.scale_ /= kern.RESCALE
         return out
+
+    def _grid(self, h, w):
+        step = max(1, int(np.sqrt(h * w / _GAIN_SAMPLES)))
+        return slice(step // 2, None, step), slice(step // 2, None, step)
+
+    def _compensate(self, f):
+        """``f`` mapped by 1 / gain per channel, the gain being the median ratio of the frame
+        to the model's first-rank means over a grid of pixels that were background in the last
+        mask (neither dark nor saturated); the frame unchanged when every gain is within
+        ``_GAIN_DEADBAND`` of 1."""
+        h, w, c = f.shape
+        gy, gx = self._grid(h, w)
+        hot, _ = self._views()
+        mu = hot[gy, gx, kern.MEAN:]
+        x = f[gy, gx]
+        sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
+        if self._prev_sub is not None and self._prev_sub.shape == sel.shape[:2]:
+            sel &= self._prev_sub[..., None]
+        gains = self._gains(x, mu, sel)
+        if gains is None:  # no consistent global change: keep the last gain
+            gains = self.gain_ if len(self.gain_) == c else (1.0,) * c
+        self.gain_ = tuple(gains)
+        if all(abs(g - 1.0) <= _GAIN_DEADBAND for g in gains):
+            return f
+        import cv2
+
+        v = np.arange(256, dtype=np.float32)
+        lut = np.stack([np.clip(np.rint(v / np.float32(g)), 0, 255) for g in gains],
+                       axis=-1).astype(np.uint8)
+        if c == 1:
+            return np.ascontiguousarray(cv2.LUT(f[:, :, 0], np.ascontiguousarray(lut[:, 0]))
+                                        [:, :, None])
+        return cv2.LUT(f, lut.reshape(1, 256, 3))
+
+    @staticmethod
+    def _gains(x, mu, sel):
+        """Per-channel median ratio of ``x`` to ``mu`` over ``sel``, or None unless the four
+        quadrants of the grid agree on it within ``_GAIN_AGREE`` (a change of the light is
+        global; a large object or leaves in front of the camera are not)."""
+        gh, gw = sel.shape[:2]
+        quads = [(slice(0, gh // 2), slice(0, gw // 2)), (slice(0, gh // 2), slice(gw // 2, None)),
+                 (slice(gh // 2, None), slice(0, gw // 2)),
+                 (slice(gh // 2, None), slice(gw // 2, None))]
+        gains = []
+        for ch in range(x.shape[2]):
+            m = sel[..., ch]
+            if np.count_nonzero(m) < _GAIN_MIN_SAMPLES:
+                return None
+            r = x[..., ch] / np.maximum(mu[..., ch], np.float32(1.0))
+            g = float(np.median(r[m]))
+            for qy, qx in quads:
+                mq = m[qy, qx]
+                if np.count_nonzero(mq) < _GAIN_MIN_SAMPLES // 4:
+                    return None
+                if abs(float(np.median(r[qy, qx][mq])) / g - 1.0) > _GAIN_AGREE:
+                    return None
+            gains.append(g)
+        return gains
+
+    def _after_mask(self, mask):
+        """Keep the background of this mask on the gain grid for the next frame's estimate."""
+        gy, gx = self._grid(*mask.shape)
+        self._prev_sub = mask[gy, gx] == 0
 
     def _vote(self, raw, out):
         """out = 255 where at least ``vote`` of the window around the pixel is foreground in
@@ -342,6 +421,9 @@ class MixtureSubtractor:
             "n_frames": np.array(self.n_frames_, np.int64),
             "state": self.state_ if self.state_ is not None else np.zeros((0,), np.float32),
             "frame_shape": np.array(self.frame_shape_ or (), np.int64),
+            "gain": np.array(self.gain_, np.float64),
+            "prev_sub": (self._prev_sub if self._prev_sub is not None
+                         else np.zeros((0, 0), bool)),
         }
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz",
                                    dir=path.parent if str(path.parent) else ".")
@@ -368,12 +450,15 @@ class MixtureSubtractor:
                 scale = float(z["scale"])
                 n_frames = int(z["n_frames"])
                 frame_shape = tuple(int(v) for v in z["frame_shape"])
+                gain = tuple(float(v) for v in z["gain"]) if "gain" in z else (1.0, 1.0, 1.0)
+                prev_sub = z["prev_sub"] if "prev_sub" in z else None
         except (OSError, KeyError, ValueError) as exc:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
         kinds = {"n_components": int, "rho": str, "smoothing": int, "variant": str,
-                 "detect_shadows": lambda v: v == "True"}
+                 "detect_shadows": lambda v: v == "True",
+                 "gain_compensation": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         model = cls(**params)
         if state.size:
@@ -382,10 +467,16 @@ class MixtureSubtractor:
             model._views()  # validates the buffer against the shape
         model.scale_ = scale
         model.n_frames_ = n_frames
+        model.gain_ = gain
+        model._prev_sub = prev_sub if prev_sub is not None and prev_sub.size else None
         return model
 
 
 _DUMMY = np.zeros((1, 1), np.uint8)
+_GAIN_SAMPLES = 8192  # pixels on the gain-estimation grid (about)
+_GAIN_MIN_SAMPLES = 64
+_GAIN_DEADBAND = 0.02
+_GAIN_AGREE = 0.05
 
 
 def _fmt(shape):

@@ -92,6 +92,7 @@ def random_frames(n, h, w, channels, seed):
 
 def run_both(frames, schedule=None, knowns=None, masks=None, **params):
     params.setdefault("smoothing", 1)  # the kernel's own mask; the vote is tested separately
+    params.setdefault("gain_compensation", False)  # the per-pixel rule; gain: test_model.py
     model = MixtureSubtractor(**params)
     ref = ReferenceModel(**params)
     for t, frame in enumerate(frames):
