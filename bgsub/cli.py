@@ -160,7 +160,7 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
     except (SequenceError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
-        from .sinks import describe_os_error
+        from .pipeline.sinks import describe_os_error
 
         _fail(describe_os_error(exc))
     mean = mean_scores([s for _, s in results])
@@ -398,7 +398,7 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     optionally overlay.mp4 and model.npz.  Keys in the display: q/Esc quit, space pause,
     f freeze learning, r reset the model, s snapshot.
     """
-    from .app import RunOptions, StopFlag
+    from .pipeline.run import RunOptions, StopFlag
     from .scale import run_many
 
     params = {k: kw.pop(k) for k in list(kw) if k in _MODEL_KEYS and kw[k] is not None}
@@ -490,7 +490,7 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
 def _write_index(summaries, output_dir):
     """index.html over several inputs' reports, in -o DIR or their common parent folder."""
     from .report.run_report import write_index
-    from .sinks import describe_os_error
+    from .pipeline.sinks import describe_os_error
 
     runs = [s for s in summaries if s.get("frames") and s.get("output_dir")]
     if not runs:

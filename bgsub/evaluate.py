@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceError, numbered_images, numbered_series
+from .pipeline.sources import SourceError, numbered_images, numbered_series
 
 GT_FOREGROUND = 255
 GT_NEGATIVE = (0, 50)

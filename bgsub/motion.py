@@ -216,7 +216,7 @@ class Event:
     frames_moving: int
 
     def as_dict(self):
-        from .sources import timecode
+        from .pipeline.sources import timecode
 
         return {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
                 "start_seconds": round(self.start_time, 3), "end_seconds": round(self.end_time, 3),
@@ -329,7 +329,7 @@ def detect_motion(source, threshold_area: float = 0.002, min_event_frames: int =
                   **options) -> list[Event]:
     """All motion events of ``source`` (anything :func:`bgsub.open_video` opens, or an open
     stream); ``options`` go to :class:`MotionDetector`."""
-    from .sources import VideoStream, open_video
+    from .pipeline.sources import VideoStream, open_video
 
     stream = source if isinstance(source, VideoStream) else open_video(source)
     detector = MotionDetector(threshold_area=threshold_area, **options)

@@ -336,7 +336,7 @@ def test_json_is_the_only_thing_on_stdout_of_a_long_run(tmp_path, progress, warm
 def test_threaded_pipeline_equals_the_serial_run(tmp_path, name, options):
     """Reading, detecting and writing on three threads gives the same bytes as one thread
     doing each frame in turn."""
-    from bgsub.app import RunOptions, run_input
+    from bgsub.pipeline.run import RunOptions, run_input
 
     outs = {}
     for threaded in (False, True):

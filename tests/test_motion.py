@@ -128,7 +128,7 @@ def test_detect_motion_on_the_sample_video_finds_the_cars():
 def test_clip_recorder_writes_each_event_with_its_padding(tmp_path):
     import cv2
 
-    from bgsub.sinks import ClipRecorder
+    from bgsub.pipeline.sinks import ClipRecorder
 
     #          0         1         2         3
     #          0123456789012345678901234567890123456

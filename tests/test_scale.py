@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import bgsub
-from bgsub.app import RunOptions
+from bgsub.pipeline.run import RunOptions
 
 from .conftest import (DATA, SAMPLES, SUBPROCESS_TIMEOUT, bgsub_env, bgsub_popen,
                        needs_videos, wait_for_rows)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bgsub.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError,
+from bgsub.pipeline.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError,
                            numbered_images, open_video, timecode)
 
 from .conftest import DATA, SAMPLES, needs_data, needs_videos, truncated_avi

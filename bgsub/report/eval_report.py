@@ -161,7 +161,7 @@ LEGEND = (f"<span style=\"background:rgb{FP_COLOR[::-1]};padding:0 8px\">&nbsp;<
 def write_eval_report(out_dir, reports: list[SequenceReport], params=None) -> Path:
     """``out_dir/report.html`` and its images (``f_<sequence>.png``, ``strip_<sequence>_<frame>
     _<method>.png``), each written atomically; returns the report's path."""
-    from ..sinks import write_atomic, write_image_atomic
+    from ..pipeline.sinks import write_atomic, write_image_atomic
 
     esc = html.escape
     out = Path(out_dir)

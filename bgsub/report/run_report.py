@@ -318,7 +318,7 @@ def write_run_report(out_dir, doc: dict, recording: Recording, background=None) 
     :meth:`RunRecorder.finish` returned for those events, ``background`` the background image
     (BGR or grey; None: a plain grey under the heat-map).  Thumbnails are embedded in the page
     as data: URIs, so the folder holds three new files and the page needs nothing else."""
-    from ..sinks import write_atomic, write_image_atomic
+    from ..pipeline.sinks import write_atomic, write_image_atomic
 
     out_dir = Path(out_dir)
     events = list(doc.get("events") or [])
@@ -415,7 +415,7 @@ def write_index(parent_dir, runs: list) -> Path:
     """``parent_dir/index.html``: one row per run (a summary dict with ``input`` and
     ``output_dir``, as run_input returns, or a path to a run's folder), linking to its
     report.html and showing its timeline.  Runs without a report are listed without a link."""
-    from ..sinks import write_atomic
+    from ..pipeline.sinks import write_atomic
 
     esc = html.escape
     parent = Path(parent_dir)

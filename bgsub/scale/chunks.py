@@ -56,8 +56,8 @@ def plan(source, out_dir, opts, n: int, warmup: int | None = None):
     """The chunk ranges of ``source``: a list of ``(options, first, last, warmup_from)``;
     None when it is not split (unknown length, or too short); an error summary (a dict) when
     it cannot be opened or its output folder cannot be written."""
-    from ..app import InputError, parse_position, prepare_output_dir
-    from ..sources import SourceError, open_video
+    from ..pipeline.run import InputError, parse_position, prepare_output_dir
+    from ..pipeline.sources import SourceError, open_video
     from .jobs import error_summary
 
     warmup = default_warmup(opts) if warmup is None else int(warmup)
@@ -122,7 +122,7 @@ class ChunkGroup:
         return len(self.results) == len(self.chunks)
 
     def merge(self) -> dict:
-        from ..sinks import describe_os_error
+        from ..pipeline.sinks import describe_os_error
 
         parts = []  # (k, summary): the chunks in order, up to the first incomplete one
         for k in range(len(self.chunks)):
@@ -179,7 +179,7 @@ class ChunkGroup:
 
     # ------------------------------------------------------------------ files
     def _merge_files(self, ks: list[int], summary: dict) -> list[dict]:
-        from ..sinks import MASK_VIDEO, OVERLAY_VIDEO, write_atomic
+        from ..pipeline.sinks import MASK_VIDEO, OVERLAY_VIDEO, write_atomic
 
         if not ks:
             return []
@@ -222,8 +222,8 @@ class ChunkGroup:
         return 25.0
 
     def _write_reports(self, parts, summary, events):
-        from ..app import REPORT_VERSION
-        from ..sinks import events_csv, events_json, write_atomic
+        from ..pipeline.run import REPORT_VERSION
+        from ..pipeline.sinks import events_csv, events_json, write_atomic
 
         params, fps = {}, 25.0
         for k, _ in parts:
@@ -261,7 +261,7 @@ def _concat_videos(paths, dest: Path, fourcc: str, fps: float, color: bool) -> i
     renamed when complete).  Returns the frames written."""
     import cv2
 
-    from ..sinks import VideoSink
+    from ..pipeline.sinks import VideoSink
 
     paths = [p for p in paths if p.is_file()]
     if not paths:

@@ -54,7 +54,7 @@ def cluster_task(task, event_name: str) -> dict:
     """Runs on a worker: one input (or chunk), stopped when the run's Event is set."""
     from distributed import Event, get_client
 
-    from ..app import StopFlag
+    from ..pipeline.run import StopFlag
     from .jobs import run_task
 
     stop = StopFlag()

@@ -9,7 +9,7 @@
   ``NUMBA_NUM_THREADS = cores // jobs``, so jobs x threads <= cores), on the calling thread when
   ``jobs`` is 1, or on a Dask cluster (:mod:`bgsub.scale.dask`).
 
-Stopping: :class:`~bgsub.app.StopFlag` ``stop`` (set by the command line's Ctrl-C / SIGTERM
+Stopping: :class:`~bgsub.pipeline.run.StopFlag` ``stop`` (set by the command line's Ctrl-C / SIGTERM
 handler) fans out to every running input: threads get their own flag set; worker processes,
 which sit in a process group of their own (a terminal's Ctrl-C reaches only this process), see
 a shared event and finalise their outputs.  A second Ctrl-C (KeyboardInterrupt here) is
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..sources import URL_SCHEMES
+from ..pipeline.sources import URL_SCHEMES
 
 
 def is_live(source) -> bool:
@@ -51,7 +51,7 @@ def output_dirs(inputs, output_dir=None) -> list[Path]:
     """The output folder of each input, as ``bgsub run -o`` names them: ``INPUT_bgsub/`` by
     default; ``output_dir`` itself for one input; ``output_dir/INPUT/`` for several; a name
     used twice gets ``_2``, ``_3``..."""
-    from ..app import default_output_dir
+    from ..pipeline.run import default_output_dir
 
     dirs, used = [], set()
     for src in inputs:
@@ -94,8 +94,8 @@ def error_summary(source, message: str) -> dict:
 
 def run_task(task: Task, stop, progress_stream=None) -> dict:
     """``run_input`` for one task, its refusal turned into an error summary."""
-    from ..app import InputError, run_input
-    from ..sources import SourceError
+    from ..pipeline.run import InputError, run_input
+    from ..pipeline.sources import SourceError
 
     try:
         return run_input(task.source, task.out_dir, task.opts, stop,
@@ -106,7 +106,7 @@ def run_task(task: Task, stop, progress_stream=None) -> dict:
 
 # ---------------------------------------------------------------------------- progress
 class _LineCapture:
-    """A stream for one run's :class:`~bgsub.app.Progress`: it keeps the latest line (the
+    """A stream for one run's :class:`~bgsub.pipeline.run.Progress`: it keeps the latest line (the
     run believes it writes to a terminal) for the shared display."""
 
     def __init__(self, sink):
@@ -231,7 +231,7 @@ def _init_child(threads: int, stop_event, progress_queue):
         os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the parent, which tells us
     except OSError:
         pass
-    from ..app import StopFlag
+    from ..pipeline.run import StopFlag
 
     stop = StopFlag()
 
@@ -386,11 +386,11 @@ def run_many(inputs, output_dir=None, options=None, *, jobs: int | None = None,
     cluster at ``dask`` (``tcp://host:8786``, needs ``pip install bgsub[dask]``).  ``chunks``
     splits each file in time into that many ranges run as separate tasks, each starting
     ``chunk_warmup`` frames early (default ``ceil(3 / learning_rate)``), and merges their
-    outputs.  ``stop``: a :class:`~bgsub.app.StopFlag` to interrupt the run (every input
+    outputs.  ``stop``: a :class:`~bgsub.pipeline.run.StopFlag` to interrupt the run (every input
     finalises its outputs).  ``on_done(summary)`` is called as each input finishes.  Inputs not
     started because of a stop have no summary.
     """
-    from ..app import RunOptions, StopFlag
+    from ..pipeline.run import RunOptions, StopFlag
     from . import chunks as chunking
 
     inputs = [str(s) if isinstance(s, Path) else s for s in inputs]
@@ -456,7 +456,7 @@ def run_many(inputs, output_dir=None, options=None, *, jobs: int | None = None,
 
     # ---- several at once
     if opts.display:
-        from ..display import display_available
+        from ..pipeline.display import display_available
 
         if display_available() and not opts.quiet:
             print("Note: several inputs run at once: no windows (run one input to see them)",

@@ -203,7 +203,7 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     all; once frames flow, every exit path -- end, error, Ctrl-C -- finalises the outputs, or
     drops those that a failed write (a full disk) left incomplete.
     """
-    from .model import MixtureSubtractor
+    from ..model import MixtureSubtractor
 
     stop = stop or StopFlag()
     roi = load_roi(opts.roi) if opts.roi else None
@@ -270,7 +270,7 @@ class _Run:
         self.finish()
 
     def setup(self):
-        from .motion import EventTracker, MotionDetector
+        from ..motion import EventTracker, MotionDetector
         from .sinks import RunOutputs
 
         opts, stream = self.opts, self.stream
@@ -299,7 +299,7 @@ class _Run:
             if display_available():
                 self.display = Display()
         if opts.report:
-            from .report.run_report import RunRecorder
+            from ..report.run_report import RunRecorder
 
             self.recorder = RunRecorder(event_gap=opts.event_gap,
                                         min_event_frames=opts.min_event_frames)
@@ -310,7 +310,7 @@ class _Run:
             self.start_server()
 
     def start_server(self):
-        from .report.live import LiveServer, LiveServerError, check_serve
+        from ..report.live import LiveServer, LiveServerError, check_serve
 
         try:
             host, port = check_serve(self.opts.serve, self.opts.token)
@@ -336,7 +336,7 @@ class _Run:
             yield frame, self.detector.prepare(frame.image)
 
     def loop(self):
-        from .pipeline import Consumer, Producer
+        from .stages import Consumer, Producer
 
         threaded = self.opts.threaded
         self.reader = Producer(self.frames(), threaded=threaded)
@@ -492,7 +492,7 @@ class _Run:
     def write_report(self, doc, events):
         if self.recorder is None:
             return
-        from .report.run_report import write_run_report
+        from ..report.run_report import write_run_report
 
         write_run_report(self.out_dir, doc, self.recorder.finish(events), self.background)
 
