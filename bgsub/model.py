@@ -82,12 +82,13 @@ class MixtureSubtractor:
         OpenCV MOG2's, 0 turns the warm-up off.  The first frame always initialises the model.
     gain_compensation : bool
         Undo global changes of the light (a cloud, a lamp, a camera's auto-exposure) before the
-        frame reaches the mixture: per channel, the gain is the median ratio of the frame to the
-        model's first-rank means over a grid of about 8,000 pixels that were background in the
-        last mask; when the four quadrants of the grid agree on it within 5% (the change is
-        global, not a large object) and it is more than 2% from 1, the frame is divided by it
-        (a 256-entry look-up table) so the model keeps seeing the brightness it learned.  When
-        the quadrants disagree the last gain is kept.  The estimate is in :attr:`gain_`.
+        frame reaches the mixture: the gain is the median ratio of the frame to the model's
+        first-rank means (channels summed) over a grid of about 2,000 pixels that were
+        background in the last mask and are neither dark nor saturated; when the four quadrants
+        of the grid agree on it within 5% (the change is global, not a large object) it becomes
+        the gain, else the last gain is kept.  When the gain is more than 2% from 1 the frame is
+        divided by it (a 256-entry look-up table), so the model keeps seeing the brightness it
+        learned.  The estimate is in :attr:`gain_`.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -143,8 +144,9 @@ class MixtureSubtractor:
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
         self._raw = self._sums = None  # scratch masks for the vote
-        self.gain_ = (1.0, 1.0, 1.0)  # per-channel gain of the last frame against the model
+        self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
+        self._lut_out = None  # the compensated frame
 
     def get_params(self):
         return {name: getattr(self, name) for name in (
@@ -275,58 +277,48 @@ class MixtureSubtractor:
         return slice(step // 2, None, step), slice(step // 2, None, step)
 
     def _compensate(self, f):
-        """``f`` mapped by 1 / gain per channel, the gain being the median ratio of the frame
-        to the model's first-rank means over a grid of pixels that were background in the last
-        mask (neither dark nor saturated); the frame unchanged when every gain is within
-        ``_GAIN_DEADBAND`` of 1."""
+        """``f`` divided by the global gain (see ``gain_compensation``); ``f`` itself when the
+        gain is within ``_GAIN_DEADBAND`` of 1."""
         h, w, c = f.shape
         gy, gx = self._grid(h, w)
+        ch = c // 2  # green of BGR, or the gray channel
         hot, _ = self._views()
-        mu = hot[gy, gx, kern.MEAN:]
-        x = f[gy, gx]
+        mu = hot[gy, gx, kern.MEAN + ch]
+        x = f[gy, gx, ch]
         sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
-        if self._prev_sub is not None and self._prev_sub.shape == sel.shape[:2]:
-            sel &= self._prev_sub[..., None]
-        gains = self._gains(x, mu, sel)
-        if gains is None:  # no consistent global change: keep the last gain
-            gains = self.gain_ if len(self.gain_) == c else (1.0,) * c
-        self.gain_ = tuple(gains)
-        if all(abs(g - 1.0) <= _GAIN_DEADBAND for g in gains):
+        if self._prev_sub is not None and self._prev_sub.shape == sel.shape:
+            sel &= self._prev_sub
+        if np.count_nonzero(sel) >= _GAIN_MIN_SAMPLES:
+            r = x / np.maximum(mu, np.float32(1.0))
+            g = float(np.median(r[sel]))  # the model keeps the brightness it learned first
+            # a new gain only when it moved and the change is global
+            if abs(g / self.gain_ - 1.0) > _GAIN_STEP and self._global(r, sel, g):
+                self.gain_ = g
+        if abs(self.gain_ - 1.0) <= _GAIN_DEADBAND:
             return f
         import cv2
 
-        v = np.arange(256, dtype=np.float32)
-        lut = np.stack([np.clip(np.rint(v / np.float32(g)), 0, 255) for g in gains],
-                       axis=-1).astype(np.uint8)
-        if c == 1:
-            return np.ascontiguousarray(cv2.LUT(f[:, :, 0], np.ascontiguousarray(lut[:, 0]))
-                                        [:, :, None])
-        return cv2.LUT(f, lut.reshape(1, 256, 3))
+        lut = np.clip(np.rint(np.arange(256, dtype=np.float32) / np.float32(self.gain_)), 0,
+                      255).astype(np.uint8)
+        if self._lut_out is None or self._lut_out.shape != f.shape:
+            self._lut_out = np.empty_like(f)  # reused: no new pages per frame
+        cv2.LUT(f.reshape(h, w * c), lut, dst=self._lut_out.reshape(h, w * c))
+        return self._lut_out
 
     @staticmethod
-    def _gains(x, mu, sel):
-        """Per-channel median ratio of ``x`` to ``mu`` over ``sel``, or None unless the four
-        quadrants of the grid agree on it within ``_GAIN_AGREE`` (a change of the light is
-        global; a large object or leaves in front of the camera are not)."""
-        gh, gw = sel.shape[:2]
-        quads = [(slice(0, gh // 2), slice(0, gw // 2)), (slice(0, gh // 2), slice(gw // 2, None)),
-                 (slice(gh // 2, None), slice(0, gw // 2)),
-                 (slice(gh // 2, None), slice(gw // 2, None))]
-        gains = []
-        for ch in range(x.shape[2]):
-            m = sel[..., ch]
-            if np.count_nonzero(m) < _GAIN_MIN_SAMPLES:
-                return None
-            r = x[..., ch] / np.maximum(mu[..., ch], np.float32(1.0))
-            g = float(np.median(r[m]))
-            for qy, qx in quads:
-                mq = m[qy, qx]
+    def _global(r, sel, g):
+        """Whether the four quadrants of the grid agree on the median ratio ``g`` of ``r``
+        over ``sel`` within ``_GAIN_AGREE`` (a change of the light is global; a large object or
+        leaves in front of the camera are not)."""
+        gh, gw = sel.shape
+        for qy in (slice(0, gh // 2), slice(gh // 2, None)):
+            for qx in (slice(0, gw // 2), slice(gw // 2, None)):
+                mq = sel[qy, qx]
                 if np.count_nonzero(mq) < _GAIN_MIN_SAMPLES // 4:
-                    return None
+                    return False
                 if abs(float(np.median(r[qy, qx][mq])) / g - 1.0) > _GAIN_AGREE:
-                    return None
-            gains.append(g)
-        return gains
+                    return False
+        return True
 
     def _after_mask(self, mask):
         """Keep the background of this mask on the gain grid for the next frame's estimate."""
@@ -450,7 +442,7 @@ class MixtureSubtractor:
                 scale = float(z["scale"])
                 n_frames = int(z["n_frames"])
                 frame_shape = tuple(int(v) for v in z["frame_shape"])
-                gain = tuple(float(v) for v in z["gain"]) if "gain" in z else (1.0, 1.0, 1.0)
+                gain = float(z["gain"]) if "gain" in z else 1.0
                 prev_sub = z["prev_sub"] if "prev_sub" in z else None
         except (OSError, KeyError, ValueError) as exc:
             if isinstance(exc, ValueError) and "model format" in str(exc):
@@ -473,10 +465,11 @@ class MixtureSubtractor:
 
 
 _DUMMY = np.zeros((1, 1), np.uint8)
-_GAIN_SAMPLES = 8192  # pixels on the gain-estimation grid (about)
+_GAIN_SAMPLES = 2048  # pixels on the gain-estimation grid (about)
 _GAIN_MIN_SAMPLES = 64
 _GAIN_DEADBAND = 0.02
-_GAIN_AGREE = 0.05
+_GAIN_STEP = 0.01  # the smallest change of the estimate that updates the gain
+_GAIN_AGREE = 0.08
 
 
 def _fmt(shape):
