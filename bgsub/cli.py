@@ -51,6 +51,9 @@ def _model_options(fn):
                      help="Label shadows 127, as MOG2 does (default off)."),
         click.option("--shadow-threshold", type=click.FloatRange(0, 1, min_open=True),
                      help="Darkest brightness ratio that is still a shadow (default 0.5)."),
+        click.option("--gain-compensation/--no-gain-compensation", default=None,
+                     help="Undo global brightness changes (lights, auto-exposure) before "
+                          "modelling (default on)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -59,7 +62,8 @@ def _model_options(fn):
 
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-               "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior")
+               "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
+               "gain_compensation")
 
 
 def _fail(message, code=1):
