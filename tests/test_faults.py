@@ -148,3 +148,38 @@ def test_model_frame_size_error_names_both_shapes():
     m.apply(np.zeros((24, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="16x12x3 differs from the model's 32x24x3"):
         m.apply(np.zeros((12, 16, 3), np.uint8))
+
+
+def test_live_source_stalled_after_an_error_does_not_hold_the_run(tmp_path, monkeypatch):
+    """A frame-size change ends the run while the live source is reconnecting (its read()
+    blocked): the reader is woken at once, not after reconnect_timeout."""
+    import threading
+    import time
+
+    from bgsub.pipeline import run as run_mod
+    from bgsub.pipeline.sources import Frame, VideoStream
+
+    class Stalling(VideoStream):
+        live, fps = True, 25.0
+
+        def __init__(self):
+            self.stop = threading.Event()
+            self.sizes = [(24, 32), (24, 32), (30, 40)]
+
+        def read(self):
+            if self.sizes:
+                h, w = self.sizes.pop(0)
+                n = 3 - len(self.sizes) - 1
+                return Frame(n, n / 25.0, np.full((h, w, 3), 100, np.uint8))
+            self.stop.wait(60)  # reconnecting: nothing until interrupted
+            return None
+
+        def interrupt(self):
+            self.stop.set()
+
+    monkeypatch.setattr(run_mod, "open_video", lambda *a, **k: Stalling())
+    opts = run_mod.RunOptions(display=False, report=False, quiet=True, mask_format="none")
+    t0 = time.monotonic()
+    summary = run_mod.run_input("stalling", tmp_path / "out", opts)
+    assert time.monotonic() - t0 < 20
+    assert "stopped there" in summary["error"]

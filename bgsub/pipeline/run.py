@@ -419,6 +419,9 @@ class _Run:
         from .sinks import describe_os_error
 
         if self.reader is not None:
+            # a live source blocked in read() (reconnecting) wakes now, not after
+            # reconnect_timeout, when the loop ended on an error rather than a stop
+            self.stream.interrupt()
             self.reader.close()
         if self.writer is not None:
             try:
