@@ -228,6 +228,8 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
     """
     import cv2
 
+    from .pipeline.sinks import write_image_atomic
+
     if not isinstance(seq, Sequence):
         seq = Sequence.open(seq)
     if save_masks is not None:
@@ -248,7 +250,7 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
             frame = frames[idx] if frames is not None else read_image(seq.frames[n])
         mask = model.apply(frame)
         if save_masks is not None:
-            cv2.imwrite(str(save_masks / f"bin{n:06d}.png"), mask)
+            write_image_atomic(save_masks / f"bin{n:06d}.png", mask)
         if not seq.scored(n):
             continue
         gt = read_image(seq.groundtruth[n], cv2.IMREAD_GRAYSCALE)
