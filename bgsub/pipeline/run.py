@@ -364,14 +364,14 @@ class _Run:
 
         summary = self.summary
         shape = frame.image.shape
-        if self.first_shape is None:
+        if self.first_shape is None:  # every later frame has this size (checked below)
+            if self.roi is not None and self.roi.shape != shape[:2]:
+                raise InputError(f"ROI {self.opts.roi} is {_size(self.roi.shape)}, frames are "
+                                 f"{_size(shape)}")
             self.first_shape = shape
         elif shape != self.first_shape:
             raise InputError(f"frame {frame.index} is {_size(shape)}, the stream started at "
                              f"{_size(self.first_shape)}; stopped there")
-        if self.roi is not None and self.roi.shape != shape[:2]:
-            raise InputError(f"ROI {self.opts.roi} is {_size(self.roi.shape)}, frames are "
-                             f"{_size(shape)}")
         r = self.detector.detect(small, frame.time, index=frame.index,
                                  learning_rate=0.0 if self.frozen else None)
         mask = r.mask
