@@ -272,3 +272,14 @@ def test_dask_worker_killed_partway_loses_nothing(tmp_path, warm_kernels):
         assert [int(r.split(",")[0]) for r in rows(d)] == list(range(400))
         assert not partials(d)
         assert json.loads((d / "events.json").read_text())["summary"]["frames"] == 400
+
+
+@needs_dask
+def test_dask_malformed_address_is_a_one_line_error():
+    proc = bgsub_popen("run", STREET, "--dask", "nonsense")
+    out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    assert proc.returncode == 1 and out == "", err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "Error: --dask nonsense: cannot reach the scheduler (missing port number in address "
+        "'nonsense')"]

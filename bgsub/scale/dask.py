@@ -84,9 +84,14 @@ def run_on_cluster(tasks, address: str, stop, fan, progress, handle, retries: in
     distributed = require_dask()
     from .jobs import error_summary
 
+    from distributed.comm.addressing import get_address_host_port
+
     try:
+        # a malformed address checked first: a Client failing on it prints a traceback
+        # from its __del__ at exit
+        get_address_host_port(address)
         client = distributed.Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         raise DaskUnavailable(f"--dask {address}: cannot reach the scheduler "
                               f"({exc})") from None
     run_id = uuid.uuid4().hex[:8]
