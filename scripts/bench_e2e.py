@@ -110,8 +110,10 @@ def timed(cmd):
 
 def peak_rss_mb(cmd):
     """Peak resident memory of a command (its own process), in MB."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr not piped: nobody reads it here, and a full pipe would block the child forever
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     if status != 0:
         raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed")
     return ru.ru_maxrss / 1024.0

@@ -82,15 +82,19 @@ class LocalCluster:
                  "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
                 env=e, stdout=dn, stderr=dn))
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                with Client(self.address, timeout="5s") as c:
-                    c.wait_for_workers(self.workers, timeout=60)
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        try:
+            while True:
+                try:
+                    with Client(self.address, timeout="5s") as c:
+                        c.wait_for_workers(self.workers, timeout=60)
+                    return self
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        except BaseException:  # __exit__ is not called when __enter__ fails
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc):
         for p in reversed(self.procs):
