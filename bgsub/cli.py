@@ -139,22 +139,19 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
         reports = []
         for seq in opened:
             out = save_masks / seq.name if save_masks else None
-            if report_dir is not None and out is None:
+            if report_dir is not None:
                 from .report.eval_report import evaluate_for_report
 
-                # every method scored once; the chosen one's scores are printed
-                rep = evaluate_for_report(seq, params=params, init_frames=init_frames)
+                # every method scored once; the chosen one's scores are printed (and its
+                # masks saved)
+                rep = evaluate_for_report(seq, params=params, init_frames=init_frames,
+                                          save_masks={method: out} if out else None)
                 reports.append(rep)
                 results.append((seq, rep.scores[method]))
                 continue
             model = make_method(method, **params)
             results.append((seq, evaluate_sequence(seq, model, save_masks=out,
                                                    init_frames=init_frames)))
-            if report_dir is not None:
-                from .report.eval_report import evaluate_for_report
-
-                reports.append(evaluate_for_report(seq, params=params,
-                                                   init_frames=init_frames))
         if report_dir is not None:
             from .report.eval_report import write_eval_report
 

@@ -242,6 +242,33 @@ def test_cli_eval_on_the_sample_video_json_and_masks(tmp_path):
     assert len(masks) == 120 and masks[0].name == "bin000001.png"
 
 
+def test_cli_eval_report_with_saved_masks_scores_once(tmp_path, monkeypatch):
+    """--report with --save-masks: the chosen method's masks come from the report's own pass
+    (the sequence is evaluated once per method, not twice for the chosen one)."""
+    import bgsub.evaluate as ev
+
+    calls = []
+    real = ev.evaluate_sequence
+
+    def counting(seq, model, **kw):
+        calls.append(type(model).__name__)
+        return real(seq, model, **kw)
+
+    monkeypatch.setattr(ev, "evaluate_sequence", counting)
+    plain = CliRunner().invoke(main, ["eval", str(SAMPLES / "street"), "--json",
+                                      "--method", "opencv-mog2"])
+    calls.clear()
+    res = CliRunner().invoke(main, ["eval", str(SAMPLES / "street"), "--json", "--method",
+                                    "opencv-mog2", "--save-masks", str(tmp_path / "masks"),
+                                    "--report", str(tmp_path / "rep")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert len(calls) == 3  # bgsub, MOG2, KNN: once each
+    doc = json.loads(res.output)
+    assert doc["sequences"] == json.loads(plain.output)["sequences"]
+    masks = sorted((tmp_path / "masks" / "street").glob("bin*.png"))
+    assert len(masks) == 120 and (tmp_path / "rep" / "report.html").is_file()
+
+
 def test_cli_eval_table_and_methods():
     runner = CliRunner()
     res = runner.invoke(main, ["eval", str(SAMPLES / "street"), "--method", "opencv-mog2"])

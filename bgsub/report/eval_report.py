@@ -34,10 +34,12 @@ class SequenceReport:
 
 
 def evaluate_for_report(seq, methods=("bgsub", "opencv-mog2", "opencv-knn"), params=None,
-                        init_frames: int = 0, n_strips: int = 4, frames=None) -> SequenceReport:
+                        init_frames: int = 0, n_strips: int = 4, frames=None,
+                        save_masks: dict | None = None) -> SequenceReport:
     """Score every method on ``seq`` (a :class:`~bgsub.evaluate.Sequence` or folder) and keep
     what the report needs.  ``params`` are the model options of ``bgsub`` (the OpenCV methods
-    run at their defaults)."""
+    run at their defaults).  ``save_masks``: ``{method: folder}``, that method's predicted
+    masks written there as ``evaluate_sequence(save_masks=...)`` does."""
     from ..evaluate import (Sequence, evaluate_sequence, frame_f_measure, make_method,
                             read_image)
 
@@ -65,7 +67,7 @@ def evaluate_for_report(seq, methods=("bgsub", "opencv-mog2", "opencv-knn"), par
         model = make_method(method, **(params or {}) if method == "bgsub" else {})
         rep.scores[method] = evaluate_sequence(
             seq, model, frames=frames, init_frames=init_frames if method == "bgsub" else 0,
-            on_frame=on_frame)
+            on_frame=on_frame, save_masks=(save_masks or {}).get(method))
         rep.numbers[method] = np.array(nums)
         rep.f_per_frame[method] = np.array(fs, float)
     rep.notes = list(seq.notes)
