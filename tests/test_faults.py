@@ -183,3 +183,35 @@ def test_live_source_stalled_after_an_error_does_not_hold_the_run(tmp_path, monk
     summary = run_mod.run_input("stalling", tmp_path / "out", opts)
     assert time.monotonic() - t0 < 20
     assert "stopped there" in summary["error"]
+
+
+def test_a_stop_ends_the_pause_of_the_display():
+    """SIGTERM (or Ctrl-C) while the display is paused: the run stops at once instead of
+    waiting for a key."""
+    from types import SimpleNamespace
+
+    from bgsub.motion import MotionResult
+    from bgsub.pipeline import run as run_mod
+
+    stop = run_mod.StopFlag()
+
+    class PausedDisplay:
+        paused = True
+        polls = 0
+
+        def show(self, overlay, mask, background):
+            return []
+
+        def poll(self, ms):
+            self.polls += 1
+            if self.polls == 3:
+                stop.set("SIGTERM")  # as the signal handler does
+            assert self.polls < 100, "still paused after the stop"
+            return []
+
+    r = run_mod._Run.__new__(run_mod._Run)
+    r.display, r.stop, r.summary, r.frozen = PausedDisplay(), stop, {"frames": 2}, False
+    frame = SimpleNamespace(image=np.zeros((8, 8, 3), np.uint8), time=0.0, index=1)
+    result = MotionResult(1, 0.0, None, [], 0.0, False, False)
+    r.show(frame, result, np.zeros((8, 8), np.uint8))
+    assert stop.is_set() and r.display.polls == 3

@@ -402,7 +402,7 @@ class _Run:
             if background is not None and background.shape[:2] != (h, w):
                 background = cv2.resize(background, (w, h))
         actions = self.display.show(overlay, mask, background)
-        while self.display.paused and "quit" not in actions:
+        while self.display.paused and "quit" not in actions and not self.stop.is_set():
             actions += self.display.poll(50)
         if "quit" in actions:
             self.stop.set("quit key")
