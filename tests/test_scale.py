@@ -283,3 +283,19 @@ def test_dask_malformed_address_is_a_one_line_error():
     assert err.strip().splitlines() == [
         "Error: --dask nonsense: cannot reach the scheduler (missing port number in address "
         "'nonsense')"]
+
+
+def test_a_live_input_that_crashes_has_an_error_summary(tmp_path, monkeypatch):
+    """An unexpected exception in a live input's thread is that input's error, as a worker
+    process's crash is: the other inputs' summaries and the count stay whole."""
+    from bgsub.scale import jobs
+
+    def run_task(task, stop, progress_stream=None):
+        if task.source == "rtsp://a/x":
+            raise RuntimeError("boom")
+        return {"input": str(task.source), "ok": True, "error": None, "frames": 1}
+
+    monkeypatch.setattr(jobs, "run_task", run_task)
+    got = bgsub.run_many(["rtsp://a/x", "rtsp://b/y"], tmp_path)
+    assert [s["ok"] for s in got] == [False, True]
+    assert got[0]["error"] == "RuntimeError: boom"

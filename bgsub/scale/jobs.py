@@ -471,7 +471,10 @@ def run_many(inputs, output_dir=None, options=None, *, jobs: int | None = None,
     threads = []
 
     def live_worker(task, flag):
-        summary = run_task(task, flag, progress.stream_for(task.label))
+        try:
+            summary = run_task(task, flag, progress.stream_for(task.label))
+        except Exception as exc:  # as a worker process's crash: an error summary, not lost
+            summary = error_summary(task.source, _describe_crash(exc))
         progress.finished(task.label)
         finish(task.input_index, summary)
 
