@@ -496,8 +496,15 @@ class _Run:
         if self.recorder is None:
             return
         from ..report.run_report import write_run_report
+        from .sinks import SinkError
 
-        write_run_report(self.out_dir, doc, self.recorder.finish(events), self.background)
+        try:
+            write_run_report(self.out_dir, doc, self.recorder.finish(events), self.background)
+        except OSError:
+            raise
+        except Exception as exc:  # a drawing bug: one line naming it, the other outputs kept
+            raise SinkError(f"{self.out_dir / 'report.html'}: could not draw the report "
+                            f"({type(exc).__name__}: {exc})") from exc
 
     def write_model_outputs(self):
         from .sinks import write_image_atomic
