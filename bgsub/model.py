@@ -147,6 +147,7 @@ class MixtureSubtractor:
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
         self._lut_out = None  # the compensated frame
+        self._lut = None  # (gain, the 256-entry table that undoes it)
 
     def get_params(self):
         return {name: getattr(self, name) for name in (
@@ -298,8 +299,11 @@ class MixtureSubtractor:
             return f
         import cv2
 
-        lut = np.clip(np.rint(np.arange(256, dtype=np.float32) / np.float32(self.gain_)), 0,
-                      255).astype(np.uint8)
+        if self._lut is None or self._lut[0] != self.gain_:  # built when the gain changes
+            table = np.clip(np.rint(np.arange(256, dtype=np.float32) / np.float32(self.gain_)),
+                            0, 255).astype(np.uint8)
+            self._lut = (self.gain_, table)
+        lut = self._lut[1]
         if self._lut_out is None or self._lut_out.shape != f.shape:
             self._lut_out = np.empty_like(f)  # reused: no new pages per frame
         cv2.LUT(f.reshape(h, w * c), lut, dst=self._lut_out.reshape(h, w * c))

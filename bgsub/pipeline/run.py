@@ -236,6 +236,7 @@ class _Run:
         self.recorder = self.server = self.background = None
         self.write_failed = False
         self.created_dir = False
+        self.snapshots = 0
         self.stop.on_set = stream.interrupt
 
     # ------------------------------------------------------------------ steps
@@ -411,7 +412,7 @@ class _Run:
         if "reset" in actions:
             self.model.reset()
         if "snapshot" in actions:
-            self.snapshots = getattr(self, "snapshots", 0) + 1
+            self.snapshots += 1
             write_image_atomic(self.out_dir / f"snapshot{self.snapshots:03d}.png", overlay)
 
     def stop_stages(self):
