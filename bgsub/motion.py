@@ -176,20 +176,28 @@ class MotionDetector:
 
     def detect(self, small: np.ndarray, time: float | None = None, learning_rate=None,
                index: int | None = None):
-        """:meth:`process` for a frame already :meth:`prepare`-d (as a reader thread does).
+        """:meth:`process` for a frame already :meth:`prepare`-d (as a reader thread does):
+        :meth:`model_step` then :meth:`post_step`."""
+        return self.post_step(self.model_step(small, learning_rate), time, index)
 
-        Adds the seconds spent in the model and in post-processing to ``model_seconds`` and
-        ``post_seconds``."""
+    def model_step(self, small: np.ndarray, learning_rate=None) -> np.ndarray:
+        """The model's raw mask of a prepared frame; the seconds go to ``model_seconds``.  A
+        pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`."""
         t0 = perf_counter()
         if learning_rate is None:
             raw = self.model.apply(small)
         else:
             raw = self.model.apply(small, learning_rate=learning_rate)
+        self.model_seconds += perf_counter() - t0
+        return raw
+
+    def post_step(self, raw: np.ndarray, time: float | None = None, index: int | None = None):
+        """Post-processing and the motion decision for a raw mask, in frame order; the seconds
+        go to ``post_seconds``."""
         t1 = perf_counter()
         if self.post is None:
             self._make_post(raw.shape)
         mask, boxes, fraction = self.post(raw)
-        self.model_seconds += t1 - t0
         self.post_seconds += perf_counter() - t1
         if self.scale != 1.0:
             inv = 1.0 / self.scale

@@ -334,8 +334,8 @@ def test_json_is_the_only_thing_on_stdout_of_a_long_run(tmp_path, progress, warm
     ("pedestrians_480x360.avi", dict(gray=True, scale=0.5, mask_format="png")),
 ])
 def test_threaded_pipeline_equals_the_serial_run(tmp_path, name, options):
-    """Reading, detecting and writing on three threads gives the same bytes as one thread
-    doing each frame in turn."""
+    """Reading, modelling, detecting and writing on four threads gives the same bytes as one
+    thread doing each frame in turn."""
     from bgsub.pipeline.run import RunOptions, run_input
 
     outs = {}

@@ -47,7 +47,7 @@ class RunOptions:
     reconnect_timeout: float = 30.0
     quiet: bool = False
     progress: bool = False  # status lines even when stderr is not a terminal
-    threaded: bool = True  # read, detect and write on three threads (False: one, in turn)
+    threaded: bool = True  # read, model, detect and write on four threads (False: one, in turn)
     report: bool = True  # report.html, timeline.png and heatmap.png at the end
     serve: str | None = None  # "[HOST:]PORT": a live view of the run in a browser
     token: str | None = None  # required on every request to the live view, when set
@@ -222,7 +222,7 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
 
 
 class _Run:
-    """One input's run, in named steps: :meth:`setup`, :meth:`loop` (the three stages),
+    """One input's run, in named steps: :meth:`setup`, :meth:`loop` (the four stages),
     :meth:`finish` (events, background, model, reports)."""
 
     def __init__(self, source, out_dir, opts, stop, model, roi, stream, progress_stream):
@@ -232,7 +232,7 @@ class _Run:
         self.summary = {"input": str(source), "output_dir": str(out_dir), "frames": 0,
                         "first_frame": None, "last_frame": None, "interrupted": False,
                         "stopped_early": None, "error": None}
-        self.outputs = self.display = self.reader = self.writer = None
+        self.outputs = self.display = self.reader = self.modeller = self.writer = None
         self.recorder = self.server = self.background = None
         self.write_failed = False
         self.created_dir = False
@@ -350,22 +350,39 @@ class _Run:
             items = itertools.chain(head, items)
         self.frozen = False
         self.first_shape = None
-        warm = self.opts.learn_only_until
-        for frame, small in items:
+        if threaded and self.display is None:
+            # the model on a thread of its own, a frame or more ahead of the post-processing
+            self.modeller = Producer(self.modelled(items), name="bgsub-model")
+            for frame, small, raw in self.modeller:
+                if self.stop.is_set():
+                    break
+                self.step(frame, small, raw)
+            return
+        for frame, small, raw in self.modelled(items):  # the display's keys act on the model
             if self.stop.is_set():
                 break
+            self.step(frame, small, raw)
+
+    def modelled(self, items):
+        """The modelling stage: each frame in range with the model's raw mask; a chunk's
+        warm-up frames are learned and not passed on.  With a display the raw mask is left to
+        :meth:`step` (None), so that the freeze and reset keys act on the next frame."""
+        warm = self.opts.learn_only_until
+        model_now = self.display is None
+        for frame, small in items:
+            if self.stop.is_set():
+                return
+            self.check_shape(frame)
             if warm is not None and frame.index < warm:
                 self.model.apply(small)  # a chunk's warm-up: learned, not written
                 continue
-            self.step(frame, small)
+            yield frame, small, self.detector.model_step(small) if model_now else None
 
-    def step(self, frame, small):
-        """The detecting stage for one frame: model, post-processing, events, display."""
-        import cv2
-
-        summary = self.summary
+    def check_shape(self, frame):
+        """Every frame has the first frame's size, and the ROI has it too: checked before the
+        model sees the frame."""
         shape = frame.image.shape
-        if self.first_shape is None:  # every later frame has this size (checked below)
+        if self.first_shape is None:
             if self.roi is not None and self.roi.shape != shape[:2]:
                 raise InputError(f"ROI {self.opts.roi} is {_size(self.roi.shape)}, frames are "
                                  f"{_size(shape)}")
@@ -373,8 +390,16 @@ class _Run:
         elif shape != self.first_shape:
             raise InputError(f"frame {frame.index} is {_size(shape)}, the stream started at "
                              f"{_size(self.first_shape)}; stopped there")
-        r = self.detector.detect(small, frame.time, index=frame.index,
-                                 learning_rate=0.0 if self.frozen else None)
+
+    def step(self, frame, small, raw=None):
+        """The detecting stage for one frame: model, post-processing, events, display."""
+        import cv2
+
+        summary = self.summary
+        shape = frame.image.shape
+        if raw is None:
+            raw = self.detector.model_step(small, 0.0 if self.frozen else None)
+        r = self.detector.post_step(raw, frame.time, frame.index)
         mask = r.mask
         if mask.shape != shape[:2]:
             mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -419,6 +444,8 @@ class _Run:
         """Stop reading, let the writer drain, and record a write failure."""
         from .sinks import describe_os_error
 
+        if self.modeller is not None:
+            self.modeller.close()
         if self.reader is not None:
             # a live source blocked in read() (reconnecting) wakes now, not after
             # reconnect_timeout, when the loop ended on an error rather than a stop

@@ -1,9 +1,10 @@
 """Stages joined by small bounded queues: a producer thread in front, a consumer thread behind.
 
-A run is three stages: reading (decode, and the model's colour conversion or resize), detecting
-(model and post-processing, on the calling thread, which also owns the display), and writing
-(the sinks).  :class:`Producer` runs an iterator on a thread; :class:`Consumer` runs a function
-on a thread over the items put to it.  Both queues are bounded, so memory stays flat whatever
+A run is four stages: reading (decode, and the model's colour conversion or resize), modelling
+(the model's raw mask), detecting (post-processing and events, on the calling thread, which
+also owns the display) and writing (the sinks).  :class:`Producer` runs an iterator on a thread
+(the reader, and the modeller over the reader); :class:`Consumer` runs a function on a thread
+over the items put to it.  Every queue is bounded, so memory stays flat whatever
 the length of the video, and a slow stage holds the others back instead of piling frames up.
 With ``threaded=False`` both run inline on the calling thread: the same code, one frame at a
 time, which the tests use as the reference the threaded run must equal bit for bit.
@@ -79,7 +80,12 @@ class Producer:
                     return
             return
         while True:
-            item = self._q.get()
+            try:
+                item = self._q.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():  # closed: the thread ends without an end mark
+                    return
+                continue
             if item is _END:
                 return
             if isinstance(item, _Failed):

@@ -3,7 +3,7 @@ cluster, and one long video split in time (chunks).
 
 :func:`run_many` is the one entry point (``bgsub run`` calls it):
 
-* live inputs (cameras, URLs) always run concurrently, each in its own three-stage pipeline on
+* live inputs (cameras, URLs) always run concurrently, each in its own four-stage pipeline on
   a thread of this process (:mod:`bgsub.scale.jobs`);
 * file inputs run on ``jobs`` worker processes (``spawn``, ``NUMBA_NUM_THREADS`` = cores //
   jobs), or in this process when ``jobs`` is 1 (:mod:`bgsub.scale.jobs`);

@@ -4,7 +4,7 @@
 
 * one input at a time on the calling thread when nothing needs to run at once (one input, or
   files with ``jobs=1`` and no live input): exactly the sequential run, windows included;
-* otherwise every live input on a thread of its own (each one its own three-stage pipeline),
+* otherwise every live input on a thread of its own (each one its own four-stage pipeline),
   and the file tasks on ``jobs`` ``spawn``-ed worker processes (each with
   ``NUMBA_NUM_THREADS = cores // jobs``, so jobs x threads <= cores), on the calling thread when
   ``jobs`` is 1, or on a Dask cluster (:mod:`bgsub.scale.dask`).
