@@ -149,12 +149,14 @@ def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS
     if _KERNELS is None:
+        from . import _blob
         from . import _fallback as fb
         from . import _kernels as kern
 
         _KERNELS = {name: Kernel(getattr(kern, name), getattr(fb, name, None))
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
                                  "scale_weights", "background_image", "vote_mask")}
+        _KERNELS["blob_stats"] = Kernel(_blob.blob_stats, _blob.blob_stats_numpy)
     return _KERNELS
 
 

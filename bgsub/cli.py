@@ -454,6 +454,9 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
                 click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    from .pipeline.run import single_threaded_opencv
+
+    single_threaded_opencv()
     try:
         summaries = run_many(list(inputs), output_dir, opts, jobs=jobs, dask=dask_address,
                              chunks=chunks, chunk_warmup=chunk_warmup, stop=stop,

@@ -91,15 +91,21 @@ class PostProcessor:
 
 
 def _components(m: np.ndarray):
-    """8-connected components (count, labels, stats); 16-bit labels where they fit (half the
-    memory traffic), else 32-bit."""
+    """8-connected components (count, labels, stats): OpenCV's labels, 16-bit where they fit
+    (half the memory traffic), and :mod:`bgsub._blob`'s statistics pass, twice as fast as
+    OpenCV's; past 65,534 blobs, 32-bit labels and OpenCV's statistics.  Row 0 of the stats
+    (the background) is not filled in."""
     import cv2
 
+    from . import _blob, _jit
+
     try:
-        n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-            m, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
+        n, labels = cv2.connectedComponentsWithAlgorithm(m, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
     except cv2.error:  # more than 65534 blobs
         n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        return n, labels, stats
+    stats = np.empty((n, 5), np.int32)
+    _jit.kernels()["blob_stats"](labels, _blob.words_of(labels), n, stats)
     return n, labels, stats
 
 

@@ -89,6 +89,9 @@ def warm_kernels():
             for v in (10, 12, 200):
                 m.apply(np.full(shape, v, np.uint8))
             m.background_image()
+        from bgsub.motion import PostProcessor
+
+        PostProcessor(kernel=0)(np.full((4, 8), 255, np.uint8))  # the blob statistics
     finally:
         _jit.set_mode(old)
 

@@ -204,3 +204,23 @@ def test_postprocessor_with_more_blobs_than_16_bit_labels():
     want = _post_reference(mask, 0, 2, None)
     np.testing.assert_array_equal(got[0], want[0])
     assert got[1] == want[1] and got[2] == want[2] and len(got[1]) == 1
+
+
+@pytest.mark.parametrize("impl", ["numba", "numpy"])
+@pytest.mark.parametrize("width", [120, 121, 123])
+def test_blob_stats_equal_opencvs(impl, width):
+    """The statistics pass (the Numba kernel and its NumPy twin) gives OpenCV's numbers for
+    every blob, whatever the row length (a multiple of four labels or not)."""
+    from bgsub import _blob
+
+    fn = _blob.blob_stats if impl == "numba" else _blob.blob_stats_numpy
+    rng = np.random.default_rng(width)
+    for density in (0.0, 0.01, 0.2, 0.7):
+        mask = np.where(rng.random((90, width)) < density, 255, 0).astype(np.uint8)
+        mask = cv2.dilate(mask, np.ones((2, 3), np.uint8))
+        mask[:, -1] = 255 if density > 0.5 else 0  # blobs touching the last column
+        n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
+        _, _, want, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        got = np.empty((n, 5), np.int32)
+        fn(labels, _blob.words_of(labels), n, got)
+        np.testing.assert_array_equal(got[1:], want[1:])

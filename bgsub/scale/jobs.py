@@ -227,6 +227,9 @@ def _init_child(threads: int, stop_event, progress_queue):
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    from ..pipeline.run import single_threaded_opencv
+
+    single_threaded_opencv()  # as in the parent: the stages are the parallelism
     try:
         os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the parent, which tells us
     except OSError:
