@@ -188,8 +188,54 @@ def _bubble_down(P, r, k):
 
 
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
     """:func:`bgsub._kernels.apply_frame` in NumPy, bit for bit."""
+    _model(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau)
+    if thr2n > f32(0.0):
+        _neighbours(frame, hot, cold, mask, fg, thr2n, bg_u)
+
+
+def _neighbours(frame, hot, cold, mask, fg, thr2n, bg_u):
+    """The kernel's neighbourhood rule (``_neighbour_row``) on the updated model."""
+    h, w, n_ch = frame.shape
+    ii, jj = np.nonzero(mask == fg)
+    if not ii.size:
+        return
+    x = frame[ii, jj].astype(np.float32)  # (n, C)
+    ranks = [hot] + [cold[k] for k in range(cold.shape[0])]
+    zero = f32(0.0)
+    hit = np.zeros(ii.size, bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di == 0 and dj == 0:
+                continue
+            ni, nj = ii + di, jj + dj
+            inside = (ni >= 0) & (ni < h) & (nj >= 0) & (nj < w)
+            sel = np.flatnonzero(inside & ~hit)
+            if not sel.size:
+                continue
+            ni, nj = ni[sel], nj[sel]
+            alive = np.ones(sel.size, bool)
+            prefix = np.zeros(sel.size, np.float32)
+            found = np.zeros(sel.size, bool)
+            for rk in ranks:
+                rec = rk[ni, nj]  # (n, R)
+                u = rec[:, U]
+                alive &= ~((u <= zero) | (prefix > bg_u))
+                d2 = np.zeros(sel.size, np.float32)
+                for c in range(n_ch):
+                    diff = x[sel, c] - rec[:, MEAN + c]
+                    d2 = d2 + diff * diff
+                found |= alive & (d2 < thr2n * rec[:, VAR])
+                alive &= ~found
+                prefix = np.where(alive, prefix + u, prefix)
+            hit[sel[found]] = True
+    mask[ii[hit], jj[hit]] = 0
+
+
+def _model(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
     h, w, n_ch = frame.shape
     n = h * w
     x = frame.reshape(n, n_ch).astype(np.float32)

@@ -97,23 +97,27 @@ class FrameParams(NamedTuple):
     u_total: np.float32  # 1 / scale': the total weight in scaled units
     new_scale: float
     prune: np.float32 = np.float32(0.0)  # alpha * c_T / scale': Zivkovic's prior, per frame
+    thr2n: np.float32 = np.float32(0.0)  # T_n^2 * C: the neighbourhood rule's match (0 = off)
 
 
 def frame_params(alpha: float, scale: float, match_threshold: float, background_ratio: float,
-                 channels: int, complexity_prior: float = 0.0) -> FrameParams:
+                 channels: int, complexity_prior: float = 0.0,
+                 neighbour_threshold: float = 0.0) -> FrameParams:
     """Scalars for one update with learning rate ``0 <= alpha < 1`` from global ``scale``;
     ``complexity_prior`` c_T > 0 selects Zivkovic's update (every weight also loses
-    alpha * c_T per frame, and components whose weight reaches zero are dropped)."""
+    alpha * c_T per frame, and components whose weight reaches zero are dropped);
+    ``neighbour_threshold`` T_n > 0 turns on the neighbourhood rule (see :func:`apply_frame`)."""
     f32 = np.float32
     thr2 = f32(match_threshold * match_threshold * channels)
+    thr2n = f32(neighbour_threshold * neighbour_threshold * channels)
     if alpha <= 0.0:
         s = scale
         return FrameParams(False, f32(0), f32(1), f32(0), thr2, f32(background_ratio / s),
-                           f32(0), f32(1.0 / s), s)
+                           f32(0), f32(1.0 / s), s, f32(0), thr2n)
     s = scale * (1.0 - alpha)
     return FrameParams(True, f32(alpha / s), f32(1.0 / (1.0 - alpha)), f32(alpha), thr2,
                        f32(background_ratio / s), f32(alpha / s), f32(1.0 / s), s,
-                       f32(alpha * complexity_prior / s))
+                       f32(alpha * complexity_prior / s), thr2n)
 
 
 @njit(cache=True, inline="always")
@@ -422,9 +426,49 @@ def _fast_row(frame, hot, cold, mask, known, use_known, inc, thr2, inv_c, var_mi
     return n_slow
 
 
+@njit(cache=True, inline="always")
+def _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u):
+    """The neighbourhood rule on row ``i`` of the updated model: a foreground pixel (``fg``)
+    whose value matches (d2 < thr2n var) a background component (the first B, as in the
+    classification) of one of its 8 neighbours becomes background.  Swaying leaves and waves
+    that move a few pixels land on a neighbour's background; an object covers its neighbours'
+    background too.  Reads the state, writes only the mask."""
+    height = hot.shape[0]
+    width = hot.shape[1]
+    n_comp = cold.shape[0] + 1
+    zero = np.float32(0.0)
+    for j in range(width):
+        if mask[i, j] != fg:
+            continue
+        hit = False
+        for ii in range(max(i - 1, 0), min(i + 2, height)):
+            for jj in range(max(j - 1, 0), min(j + 2, width)):
+                if ii == i and jj == j:
+                    continue
+                prefix = zero
+                for k in range(n_comp):
+                    u = _get(hot, cold, k, ii, jj, U)
+                    if u <= zero or prefix > bg_u:
+                        break
+                    d2 = zero
+                    for c in range(n_ch):
+                        diff = np.float32(frame[i, j, c]) - _get(hot, cold, k, ii, jj, MEAN + c)
+                        d2 += diff * diff
+                    if d2 < thr2n * _get(hot, cold, k, ii, jj, VAR):
+                        hit = True
+                        break
+                    prefix += u
+                if hit:
+                    break
+            if hit:
+                break
+        if hit:
+            mask[i, j] = np.uint8(0)
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
@@ -432,7 +476,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     ``use_known``.  The scalars are those of :class:`FrameParams`, plus the variance bounds;
     ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on);
     ``shadow``: the value written for a shadow (127, or 2 before a vote; 0 = no shadow test);
-    ``tau``: the lowest brightness ratio that counts as a shadow.
+    ``tau``: the lowest brightness ratio that counts as a shadow; ``thr2n`` > 0: then the
+    neighbourhood rule (:func:`_neighbour_row`) runs over the updated model.
 
     Each row takes two passes.  The first (:func:`_fast_row`) does the common case -- learning,
     the pixel matches its first component and that component stays first -- straight-line,
@@ -472,12 +517,17 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
                        tau, i, j)
+    if thr2n > zero:
+        # a second parallel loop: the neighbours' models must all be updated first
+        for t in prange(SLICES):
+            for i in range(t, height, SLICES):
+                _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u)
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                          rho_rule, alpha, thr2, bg_u, u_new, u_total, var_init, var_min,
-                         var_max, fg, shadow, tau, prune):
+                         var_max, fg, shadow, tau, thr2n, prune):
     """:func:`apply_frame` with Zivkovic's prior: after its update, every weight of a learning
     pixel loses ``prune`` (alpha c_T in scaled units) and exhausted components are dropped.
     A kernel of its own, so that the default kernel's loop stays small."""
@@ -490,6 +540,10 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
                    tau, i, j)
             if learn and not (use_known and known[i, j] != 0):
                 _zivkovic_prune(hot, cold, i, j, prune, u_total)
+    if thr2n > np.float32(0.0):
+        n_ch = hot.shape[2] - 2
+        for i in prange(height):
+            _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u)
 
 
 @njit(cache=True, nogil=True)

@@ -26,7 +26,7 @@ def _model_options(fn):
         click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
                      help="alpha: per-frame weight decay (default 0.003)."),
         click.option("--threshold", "match_threshold", type=click.FloatRange(0, min_open=True),
-                     help="Match within this many standard deviations (default 3.5)."),
+                     help="Match within this many standard deviations (default 3.0)."),
         click.option("--background-ratio", type=click.FloatRange(0, 1, min_open=True),
                      help="Weight share that makes up the background (default 0.5)."),
         click.option("--initial-variance", type=click.FloatRange(0, min_open=True),
@@ -34,7 +34,7 @@ def _model_options(fn):
         click.option("--min-variance", type=click.FloatRange(0, min_open=True),
                      help="Lower variance clamp (default 25)."),
         click.option("--max-variance", type=click.FloatRange(0, min_open=True),
-                     help="Upper variance clamp (default 1600)."),
+                     help="Upper variance clamp (default 81)."),
         click.option("--rho", type=click.Choice(["weight", "density"]),
                      help="Mean/variance rate: alpha/w (default) or alpha*N(x)."),
         click.option("--warmup", type=click.FloatRange(0),
@@ -54,6 +54,9 @@ def _model_options(fn):
         click.option("--gain-compensation/--no-gain-compensation", default=None,
                      help="Undo global brightness changes (lights, auto-exposure) before "
                           "modelling (default on)."),
+        click.option("--neighbour-threshold", type=click.FloatRange(0),
+                     help="Foreground that matches a neighbour's background within this many "
+                          "standard deviations is background; 0 = off (default 2.5)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -63,7 +66,7 @@ def _model_options(fn):
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
                "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
-               "gain_compensation")
+               "gain_compensation", "neighbour_threshold")
 
 
 def _fail(message, code=1):

@@ -89,15 +89,21 @@ class MixtureSubtractor:
         the gain, else the last gain is kept.  When the gain is more than 2% from 1 the frame is
         divided by it (a 256-entry look-up table), so the model keeps seeing the brightness it
         learned.  The estimate is in :attr:`gain_`.
+    neighbour_threshold : float >= 0
+        T_n of the neighbourhood rule: a foreground pixel whose value is within
+        ``(T_n * sigma)^2`` (mean squared distance per channel, as ``match_threshold``) of a
+        background component of one of its 8 neighbours is background (leaves, waves and
+        camera jitter that move a few pixels; an object covers its neighbours' background as
+        well).  The neighbours' models are read after this frame's update; 0 turns it off.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
     # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
-    def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
+    def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.0,
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
-                 max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
+                 max_variance=81.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
-                 complexity_prior=0.05, gain_compensation=True):
+                 complexity_prior=0.05, gain_compensation=True, neighbour_threshold=2.5):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -134,6 +140,7 @@ class MixtureSubtractor:
         self.shadow_threshold = _check_number("shadow_threshold", shadow_threshold, 0.0, 1.0,
                                               low_open=True)
         self.gain_compensation = bool(gain_compensation)
+        self.neighbour_threshold = _check_number("neighbour_threshold", neighbour_threshold, 0.0)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -154,7 +161,7 @@ class MixtureSubtractor:
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
             "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
-            "gain_compensation")}
+            "gain_compensation", "neighbour_threshold")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -244,7 +251,8 @@ class MixtureSubtractor:
             out[...] = 0
             return out
         p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c,
-                              self.complexity_prior if self.variant == "zivkovic" else 0.0)
+                              self.complexity_prior if self.variant == "zivkovic" else 0.0,
+                              self.neighbour_threshold)
         smooth = self.smoothing > 1
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
@@ -255,7 +263,7 @@ class MixtureSubtractor:
                 np.float32(self.min_variance), np.float32(self.max_variance),
                 np.uint8(1 if smooth else 255),
                 np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
-                np.float32(self.shadow_threshold))
+                np.float32(self.shadow_threshold), p.thr2n)
         if self.variant == "zivkovic":
             k["apply_frame_zivkovic"](*args, p.prune)
         else:
@@ -456,6 +464,7 @@ class MixtureSubtractor:
                  "detect_shadows": lambda v: v == "True",
                  "gain_compensation": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
+        params.setdefault("neighbour_threshold", 0.0)  # a file from before the rule
         model = cls(**params)
         if state.size:
             model.state_ = np.ascontiguousarray(state, np.float32)

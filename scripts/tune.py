@@ -22,8 +22,9 @@ GRID = {
     "background_ratio": [0.6, 0.7, 0.8, 0.9, 0.95],
     "initial_variance": [25.0, 50.0, 100.0, 225.0],
     "min_variance": [2.0, 4.0, 9.0, 16.0, 25.0],
-    "max_variance": [64.0, 144.0, 400.0, 1600.0],
+    "max_variance": [64.0, 81.0, 100.0, 144.0, 400.0, 1600.0],
     "rho": ["weight", "density"],
+    "neighbour_threshold": [0.0, 2.0, 2.5, 3.0],
 }
 
 

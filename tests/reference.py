@@ -136,6 +136,40 @@ def reference_apply(frame, state, known, p, rho_rule, var_init, var_min, var_max
     return mask
 
 
+def reference_neighbours(frame, state, mask, p):
+    """The neighbourhood rule after the update: a 255 pixel whose value matches (d2 < thr2n
+    var) a background component (the first B by weight, as in the classification) of one of
+    its 8 neighbours becomes 0."""
+    if not p.thr2n > 0:
+        return mask
+    h, w, n_ch = frame.shape
+    out = mask.copy()
+    for i in range(h):
+        for j in range(w):
+            if mask[i, j] != 255:
+                continue
+            x = frame[i, j].astype(np.float32)
+            hit = False
+            for ii in range(max(i - 1, 0), min(i + 2, h)):
+                for jj in range(max(j - 1, 0), min(j + 2, w)):
+                    if (ii, jj) == (i, j):
+                        continue
+                    prefix = f32(0)
+                    for u, var, mean in to_components(state, ii, jj):
+                        if prefix > p.bg_u:
+                            break
+                        d2 = f32(0)
+                        for c in range(n_ch):
+                            diff = f32(x[c] - mean[c])
+                            d2 = f32(d2 + f32(diff * diff))
+                        if d2 < f32(p.thr2n * var):
+                            hit = True
+                        prefix = f32(prefix + u)
+            if hit:
+                out[i, j] = 0
+    return out
+
+
 def reference_vote(mask, size, vote):
     """255 where at least ``vote`` of the size x size window (edges replicated) is 255."""
     if size <= 1:

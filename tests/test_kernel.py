@@ -6,7 +6,7 @@ import pytest
 from bgsub import MixtureSubtractor, _jit
 from bgsub import _kernels as kern
 
-from .reference import reference_apply, reference_vote
+from .reference import reference_apply, reference_neighbours, reference_vote
 
 RHO = {"weight": 0, "density": 1}
 
@@ -49,10 +49,12 @@ class ReferenceModel:
             self.scale, self.t = 1.0, 1
             return np.zeros((h, w), np.uint8)
         p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c,
-                              m.complexity_prior if m.variant == "zivkovic" else 0.0)
+                              m.complexity_prior if m.variant == "zivkovic" else 0.0,
+                              m.neighbour_threshold)
         mask = reference_apply(f, self.state, known, p, RHO[m.rho], np.float32(m.initial_variance),
                                np.float32(m.min_variance), np.float32(m.max_variance),
                                m.detect_shadows, np.float32(m.shadow_threshold))
+        mask = reference_neighbours(f, self.state, mask, p)
         mask = reference_vote(mask, m.smoothing, m.vote)
         if p.learn:
             self.scale = p.new_scale
@@ -186,3 +188,36 @@ def test_zivkovic_variant_matches_reference(channels, k):
         plain.apply(f)
     used = (model.components()[..., 0] > 0).sum()
     assert used < (plain.components()[..., 0] > 0).sum()
+
+
+@pytest.mark.parametrize("threshold", [0.0, 2.5])
+@pytest.mark.parametrize("smoothing", [1, 5])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_neighbourhood_rule_matches_reference(threshold, smoothing, channels):
+    # a scene that jumps one pixel sideways now and then (camera jitter, swaying leaves): much
+    # of the foreground matches a neighbour's background, so the rule has work to do
+    frames = structured_frames(30, 10, 14, channels, seed=40 + channels)
+    for t in range(12, 30, 3):
+        frames[t] = np.ascontiguousarray(np.roll(frames[t], 1, axis=1))
+    masks = []
+    params = dict(n_components=3, learning_rate=0.05, smoothing=smoothing,
+                  neighbour_threshold=threshold)
+    run_both(frames, masks=masks, **params)
+    if threshold:
+        off = MixtureSubtractor(**dict(params, neighbour_threshold=0.0,
+                                       gain_compensation=False))
+        fg_off = sum(int((off.apply(f) == 255).sum()) for f in frames)
+        fg_on = sum(int((m == 255).sum()) for m in masks)
+        assert 0 < fg_on < fg_off
+
+
+def test_neighbourhood_rule_with_shadows_and_zivkovic_matches_reference():
+    frames = structured_frames(30, 10, 14, 3, seed=44)
+    for t in range(10, 30):
+        f = frames[t].astype(np.float32)
+        f[2:6, 3:9] *= 0.7
+        frames[t] = f.astype(np.uint8)
+    for t in range(12, 30, 4):
+        frames[t] = np.ascontiguousarray(np.roll(frames[t], -1, axis=0))
+    run_both(frames, n_components=4, learning_rate=0.05, detect_shadows=True,
+             variant="zivkovic", complexity_prior=0.2, neighbour_threshold=3.0)

@@ -161,6 +161,8 @@ def test_bad_frames_raise_clear_errors(frame, message):
     (dict(shadow_threshold=0), "shadow_threshold"),
     (dict(variant="knn"), "variant"),
     (dict(complexity_prior=1.0), "complexity_prior"),
+    (dict(neighbour_threshold=-1), "neighbour_threshold"),
+    (dict(neighbour_threshold="near"), "neighbour_threshold"),
 ])
 def test_parameters_are_validated_by_name(params, name):
     with pytest.raises(ValueError, match=name):
@@ -193,10 +195,24 @@ def test_warmup_rate_schedule():
 
 def test_save_load_keeps_every_parameter(tmp_path):
     a = MixtureSubtractor(detect_shadows=True, shadow_threshold=0.7, smoothing=3, vote=0.5,
-                          warmup=0, rho="density", variant="zivkovic", complexity_prior=0.1)
+                          warmup=0, rho="density", variant="zivkovic", complexity_prior=0.1,
+                          neighbour_threshold=1.5)
     a.apply(np.zeros((5, 6), np.uint8))
     a.save(tmp_path / "m.npz")
     assert MixtureSubtractor.load(tmp_path / "m.npz").get_params() == a.get_params()
+
+
+def test_a_model_file_from_before_the_neighbourhood_rule_loads_with_the_rule_off(tmp_path):
+    a = MixtureSubtractor()
+    a.apply(np.zeros((5, 6), np.uint8))
+    a.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as z:
+        arrays = dict(z)
+    keep = arrays["params_names"] != "neighbour_threshold"
+    arrays["params_names"] = arrays["params_names"][keep]
+    arrays["params_values"] = arrays["params_values"][keep]
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert MixtureSubtractor.load(tmp_path / "old.npz").neighbour_threshold == 0.0
 
 
 # ---------------------------------------------------------------- global gain compensation
