@@ -185,6 +185,50 @@ def test_live_source_stalled_after_an_error_does_not_hold_the_run(tmp_path, monk
     assert "stopped there" in summary["error"]
 
 
+def test_ctrl_c_while_a_live_source_stalls_ends_the_run_at_once(tmp_path, monkeypatch):
+    """A KeyboardInterrupt (a second Ctrl-C) on the main thread while the live source is
+    reconnecting: reading stops first, so the model stage waiting for its next frame ends too,
+    and the frames before are kept."""
+    import threading
+    import time
+
+    from bgsub.pipeline import run as run_mod
+    from bgsub.pipeline.sources import Frame, VideoStream
+
+    class Stalling(VideoStream):
+        live, fps = True, 25.0
+
+        def __init__(self):
+            self.stop = threading.Event()
+            self.n = 0
+
+        def read(self):
+            if self.n < 3:
+                self.n += 1
+                return Frame(self.n - 1, (self.n - 1) / 25.0, np.full((24, 32, 3), 100, np.uint8))
+            self.stop.wait(60)  # reconnecting: nothing until interrupted
+            return None
+
+        def interrupt(self):
+            self.stop.set()
+
+    step = run_mod._Run.step
+
+    def step_then_ctrl_c(self, frame, small, raw=None):
+        if frame.index == 2:
+            raise KeyboardInterrupt
+        return step(self, frame, small, raw)
+
+    monkeypatch.setattr(run_mod, "open_video", lambda *a, **k: Stalling())
+    monkeypatch.setattr(run_mod._Run, "step", step_then_ctrl_c)
+    opts = run_mod.RunOptions(display=False, report=False, quiet=True, mask_format="none")
+    t0 = time.monotonic()
+    summary = run_mod.run_input("stalling", tmp_path / "out", opts)
+    assert time.monotonic() - t0 < 20
+    assert summary["interrupted"] and summary["frames"] == 2
+    assert len((tmp_path / "out" / "frames.csv").read_text().splitlines()) == 3  # header + 2
+
+
 def test_a_stop_ends_the_pause_of_the_display():
     """SIGTERM (or Ctrl-C) while the display is paused: the run stops at once instead of
     waiting for a key."""

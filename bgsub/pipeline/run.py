@@ -450,16 +450,19 @@ class _Run:
             write_image_atomic(self.out_dir / f"snapshot{self.snapshots:03d}.png", overlay)
 
     def stop_stages(self):
-        """Stop reading, let the writer drain, and record a write failure."""
+        """Stop reading, then modelling, let the writer drain, and record a write failure.
+
+        The reader goes first: a modeller waiting for the next frame of a stalled live source
+        ends as soon as reading has stopped."""
         from .sinks import describe_os_error
 
-        if self.modeller is not None:
-            self.modeller.close()
         if self.reader is not None:
             # a live source blocked in read() (reconnecting) wakes now, not after
             # reconnect_timeout, when the loop ended on an error rather than a stop
             self.stream.interrupt()
             self.reader.close()
+        if self.modeller is not None:
+            self.modeller.close()
         if self.writer is not None:
             try:
                 self.writer.close()
