@@ -271,6 +271,34 @@ def test_live_server_token_and_streams(live):
         assert head.startswith(b"--frame\r\nContent-Type: image/jpeg") and b"\xff\xd8" in head
 
 
+def test_live_frame_shows_the_boxes():
+    """With a MotionResult, the live frame is drawn with its blobs' boxes (red when moving)."""
+    import cv2
+
+    from bgsub.motion import MotionResult
+    from bgsub.report.live import LiveServer
+
+    server = LiveServer("127.0.0.1", 0, title="boxes", max_fps=1000).start()
+    try:
+        frame = np.full((120, 160, 3), 128, np.uint8)
+        mask = np.zeros((120, 160), np.uint8)
+        mask[40:80, 50:110] = 255
+        r = MotionResult(7, 0.28, mask, [(50, 40, 60, 40, 2400)], 0.125, True, False)
+        server.publish(frame, mask, r.fraction, r.time, r)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            code, _, body = _get(f"http://127.0.0.1:{server.port}/frame.jpg")
+            if code == 200 and body:
+                break
+            time.sleep(0.05)
+        img = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        b, g, red = (int(v) for v in img[40, 80])  # the box's top edge
+        assert red > 200 and g < 80 and b < 80, img[40, 80]
+        assert abs(int(img[60, 80, 2]) - 128) < 20  # inside the box: the frame itself
+    finally:
+        server.close()
+
+
 def test_live_server_refuses_bad_addresses():
     import socket
 

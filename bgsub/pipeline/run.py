@@ -420,7 +420,7 @@ class _Run:
         summary["last_frame"] = frame.index
         self.progress.update(summary["frames"], len(self.tracker.events))
         if self.server is not None:
-            self.server.publish(frame.image, mask, r.fraction, frame.time)
+            self.server.publish(frame.image, mask, r.fraction, frame.time, r)
         if self.display is not None:
             self.show(frame, r, mask)
 

@@ -170,9 +170,11 @@ class LiveServer:
         self.close()
 
     # ------------------------------------------------------------------ producer side
-    def publish(self, frame_bgr, mask, fraction: float, time_s: float) -> None:
+    def publish(self, frame_bgr, mask, fraction: float, time_s: float, result=None) -> None:
         """Record one frame (cheap: no encoding here; pictures at most ``max_fps`` a second).
-        ``frame_bgr`` and ``mask`` must not be modified afterwards."""
+        ``frame_bgr`` and ``mask`` must not be modified afterwards.  With ``result`` (a
+        :class:`~bgsub.motion.MotionResult`), the frame shows its blobs' boxes and status,
+        drawn on the encoder's thread."""
         now = time.monotonic()
         with self._lock:
             self._frames += 1
@@ -180,7 +182,7 @@ class LiveServer:
             if now - self._last_publish < self.interval:
                 return
             self._last_publish = now
-            self._pending = (frame_bgr, mask)
+            self._pending = (frame_bgr, mask, result, time_s)
             self._cond.notify_all()
 
     def _encode_loop(self):
@@ -192,8 +194,13 @@ class LiveServer:
                     self._cond.wait()
                 if self._closed:
                     return
-                frame, mask = self._pending
+                frame, mask, result, time_s = self._pending
                 self._pending = None
+            if result is not None and frame is not None:
+                from ..pipeline.sinks import draw_overlay
+                from ..pipeline.sources import timecode
+
+                frame = draw_overlay(frame, result, f"{timecode(time_s)}  ")
             out = {}
             for key, img in (("frame", frame), ("mask", mask)):
                 if img is None:
