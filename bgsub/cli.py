@@ -26,7 +26,7 @@ def _model_options(fn):
         click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
                      help="alpha: per-frame weight decay (default 0.003)."),
         click.option("--threshold", "match_threshold", type=click.FloatRange(0, min_open=True),
-                     help="Match within this many standard deviations (default 3.0)."),
+                     help="Match within this many standard deviations (default 3.5)."),
         click.option("--background-ratio", type=click.FloatRange(0, 1, min_open=True),
                      help="Weight share that makes up the background (default 0.5)."),
         click.option("--initial-variance", type=click.FloatRange(0, min_open=True),
@@ -34,7 +34,7 @@ def _model_options(fn):
         click.option("--min-variance", type=click.FloatRange(0, min_open=True),
                      help="Lower variance clamp (default 25)."),
         click.option("--max-variance", type=click.FloatRange(0, min_open=True),
-                     help="Upper variance clamp (default 81)."),
+                     help="Upper variance clamp (default 1600)."),
         click.option("--rho", type=click.Choice(["weight", "density"]),
                      help="Mean/variance rate: alpha/w (default) or alpha*N(x)."),
         click.option("--warmup", type=click.FloatRange(0),
@@ -56,7 +56,7 @@ def _model_options(fn):
                           "modelling (default on)."),
         click.option("--neighbour-threshold", type=click.FloatRange(0),
                      help="Foreground that matches a neighbour's background within this many "
-                          "standard deviations is background; 0 = off (default 2.5)."),
+                          "standard deviations is background; 0 = off (default)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
