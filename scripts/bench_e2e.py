@@ -154,7 +154,7 @@ def table(rows, have_dvr):
              + "bgsub `--gray --mask-format none` fps | " + ("ratio | " if have_dvr else "")
              + "bgsub defaults fps | " + ("ratio | " if have_dvr else "")
              + "gray run's ms/frame: read / model / post / write / wall |",
-             "|---|---|" + ("---|" * (5 if have_dvr else 3))]
+             "|---|---|" + ("---|" * (6 if have_dvr else 3))]
     for label, codec, n, fps, st in rows:
         g, d = fps["bgsub gray, no masks"], fps["bgsub defaults"]
         cells = [f"{label} ({codec})", str(n)]
