@@ -359,15 +359,12 @@ class _Run:
             items = itertools.chain(head, items)
         self.frozen = False
         self.first_shape = None
+        modelled = self.modelled(items)
         if threaded and self.display is None:
             # the model on a thread of its own, a frame or more ahead of the post-processing
-            self.modeller = Producer(self.modelled(items), name="bgsub-model")
-            for frame, small, raw in self.modeller:
-                if self.stop.is_set():
-                    break
-                self.step(frame, small, raw)
-            return
-        for frame, small, raw in self.modelled(items):  # the display's keys act on the model
+            # (with a display it stays here, so that the keys act on the next frame)
+            modelled = self.modeller = Producer(modelled, name="bgsub-model")
+        for frame, small, raw in modelled:
             if self.stop.is_set():
                 break
             self.step(frame, small, raw)
