@@ -70,6 +70,11 @@ def views(state: np.ndarray, n_components: int, height: int, width: int, channel
     return hot, cold
 
 
+def mean_plane(hot: np.ndarray, channel: int) -> np.ndarray:
+    """The (H, W) view of every pixel's rank-0 mean of ``channel``."""
+    return hot[:, :, MEAN + channel]
+
+
 def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
               channels: int) -> np.ndarray:
     """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""
@@ -156,6 +161,16 @@ def _bubble_up(hot, cold, k, i, j):
     while k > 0 and _key_greater(hot, cold, k, k - 1, i, j):
         _swap(hot, cold, k, k - 1, i, j)
         k -= 1
+
+
+@njit(cache=True, inline="always")
+def _sink(hot, cold, k, i, j):
+    """Move component ``k``, whose key fell, down past the used components that now outrank it."""
+    n_comp = cold.shape[0] + 1
+    while k + 1 < n_comp and _get(hot, cold, k + 1, i, j, U) > np.float32(0.0) and \
+            _key_greater(hot, cold, k + 1, k, i, j):
+        _swap(hot, cold, k, k + 1, i, j)
+        k += 1
 
 
 @njit(cache=True, inline="always")
@@ -296,11 +311,7 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
         _put(hot, cold, k, i, j, VAR, v1)
         # --- keep the order: only the matched component's key changed -------------
         if u1 * u1 * var_old < u_old * u_old * v1:
-            # its key fell: it may move down
-            while k + 1 < n_comp and _get(hot, cold, k + 1, i, j, U) > zero and \
-                    _key_greater(hot, cold, k + 1, k, i, j):
-                _swap(hot, cold, k, k + 1, i, j)
-                k += 1
+            _sink(hot, cold, k, i, j)  # its key fell: it may move down
         else:
             _bubble_up(hot, cold, k, i, j)
     else:
@@ -367,62 +378,72 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     return True
 
 
-@njit(cache=True, inline="always")
-def _fast_row(frame, hot, cold, mask, known, use_known, inc, thr2, inv_c, var_min, var_max, i,
-              n_ch, slow):
-    """The common case of row ``i``: a pixel that matches its first component, which stays
-    first, is classified and learned here, touching ``hot`` only.  The columns of every other
-    pixel (no match at rank 0, a key that fell below an existing rank 1, known foreground) go
-    to ``slow``, in order; returns how many.
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, single):
+    """The common case of one row: a pixel that matches its first component is classified
+    (background) and learned here.  ``code[j]``: 0 done; 2 done, but the component's key fell
+    and a rank 1 may now outrank it (never when ``single``: K = 1); 1 left untouched (no match
+    at rank 0, or known foreground ``kn[j]``).  ``slow`` lists the columns whose code is not 0,
+    in order; returns how many.
 
-    A loop of its own, with no call in it: with the general rules inlined into the same loop
-    the common case ran 1.6-1.8x slower (register pressure), though those rules never ran."""
+    x: the frame's row, flat (W C,) uint8; h: the row of ``hot``, flat (W R,); mask, kn, code,
+    slow: (W,).  Branch-free, with the record's stride a constant: each pixel computes its update
+    and stores either it or the old values, so that the loop runs in SIMD lanes.  Not inlined
+    into :func:`apply_frame` (inlined, the loop was not vectorised), and with NumPy's error
+    model (Python's checks every division for zero, which stops vectorisation; ``u + inc`` is
+    never zero).  The same float32 operations, in the same order, as :func:`_pixel`."""
     zero = np.float32(0.0)
-    has_cold = cold.shape[0] > 0
-    n_slow = 0
-    for j in range(hot.shape[1]):
-        u0 = hot[i, j, U]
-        v0 = hot[i, j, VAR]
-        if n_ch == 3:
-            x0 = np.float32(frame[i, j, 0])
-            x1 = np.float32(frame[i, j, 1])
-            x2 = np.float32(frame[i, j, 2])
-            m0 = hot[i, j, MEAN]
-            m1 = hot[i, j, MEAN + 1]
-            m2 = hot[i, j, MEAN + 2]
-            e0 = x0 - m0
-            e1 = x1 - m1
-            e2 = x2 - m2
-            d2 = zero
-            d2 += e0 * e0
+    width = code.shape[0]
+    if h.shape[0] == 5 * width:
+        for j in range(width):
+            u0 = h[5 * j]
+            v0 = h[5 * j + 1]
+            m0 = h[5 * j + 2]
+            m1 = h[5 * j + 3]
+            m2 = h[5 * j + 4]
+            e0 = np.float32(x[3 * j]) - m0
+            e1 = np.float32(x[3 * j + 1]) - m1
+            e2 = np.float32(x[3 * j + 2]) - m2
+            d2 = e0 * e0
             d2 += e1 * e1
             d2 += e2 * e2
-        else:
-            x0 = np.float32(frame[i, j, 0])
-            m0 = hot[i, j, MEAN]
-            e0 = x0 - m0
-            d2 = zero
-            d2 += e0 * e0
-        if u0 > zero and d2 < thr2 * v0 and not (use_known and known[i, j] != 0):
             u1 = u0 + inc
             rho = inc / u1
             v1 = v0 + rho * (d2 * inv_c - v0)
-            if v1 < var_min:
-                v1 = var_min
-            elif v1 > var_max:
-                v1 = var_max
-            if not (u1 * u1 * v0 < u0 * u0 * v1) or not has_cold or cold[0, i, j, U] <= zero:
-                # stays first: nothing else to do
-                mask[i, j] = np.uint8(0)
-                hot[i, j, U] = u1
-                hot[i, j, VAR] = v1
-                hot[i, j, MEAN] = m0 + rho * e0
-                if n_ch == 3:
-                    hot[i, j, MEAN + 1] = m1 + rho * e1
-                    hot[i, j, MEAN + 2] = m2 + rho * e2
-                continue
+            v1 = var_min if v1 < var_min else v1
+            v1 = var_max if v1 > var_max else v1
+            ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
+            fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
+            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
+            mask[j] = np.uint8(0)
+            h[5 * j] = u1 if ok else u0
+            h[5 * j + 1] = v1 if ok else v0
+            h[5 * j + 2] = m0 + rho * e0 if ok else m0
+            h[5 * j + 3] = m1 + rho * e1 if ok else m1
+            h[5 * j + 4] = m2 + rho * e2 if ok else m2
+    else:
+        for j in range(width):
+            u0 = h[3 * j]
+            v0 = h[3 * j + 1]
+            m0 = h[3 * j + 2]
+            e0 = np.float32(x[j]) - m0
+            d2 = e0 * e0
+            u1 = u0 + inc
+            rho = inc / u1
+            v1 = v0 + rho * (d2 * inv_c - v0)
+            v1 = var_min if v1 < var_min else v1
+            v1 = var_max if v1 > var_max else v1
+            ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
+            fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
+            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
+            mask[j] = np.uint8(0)
+            h[3 * j] = u1 if ok else u0
+            h[3 * j + 1] = v1 if ok else v0
+            h[3 * j + 2] = m0 + rho * e0 if ok else m0
+    n_slow = 0
+    for j in range(width):  # the list of the others, without a branch
         slow[n_slow] = j
-        n_slow += 1
+        n_slow += code[j] != 0
     return n_slow
 
 
@@ -522,8 +543,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     neighbourhood rule (:func:`_neighbour_row`) runs over the updated model.
 
     Each row takes two passes.  The first (:func:`_fast_row`) does the common case -- learning,
-    the pixel matches its first component and that component stays first -- straight-line,
-    touching ``hot`` only, and lists the other columns.  The second visits those: a match at
+    the pixel matches its first component -- in SIMD lanes, touching ``hot`` only, and marks
+    the other columns.  The second visits those: a match at
     rank 1 (:func:`_match_rank1`), else :func:`_pixel`, which implements all the rules (and
     gives the same result for the common case).
     """
@@ -533,23 +554,28 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     inv_c = np.float32(1.0 / n_ch)
     zero = np.float32(0.0)
     fast = learn and rho_rule == RHO_WEIGHT
+    single = cold.shape[0] == 0
     # rows dealt to SLICES interleaved slices (bands of SLICES / n_threads rows per thread):
     # moving objects, the expensive pixels, come in bands, and halves would load one thread
     for t in prange(SLICES):
-        slow = np.empty(width, np.int32)  # the columns left for the second pass
+        code = np.ones(width, np.uint8)  # what the second pass does: see _fast_row
+        slow = np.arange(width)  # the columns for the second pass
+        n_slow = width
+        no_known = np.zeros(width, np.uint8)
         for i in range(t, height, SLICES):
             if fast:
-                n_slow = _fast_row(frame, hot, cold, mask, known, use_known, inc, thr2, inv_c,
-                                   var_min, var_max, i, n_ch, slow)
-            else:
-                for j in range(width):
-                    slow[j] = j
-                n_slow = width
+                kn = known[i] if use_known else no_known
+                n_slow = _fast_row(frame[i].reshape(width * n_ch),
+                                   hot[i].reshape(width * (n_ch + 2)), mask[i], kn, code, slow,
+                                   inc, thr2, inv_c, var_min, var_max, single)
             for s in range(n_slow):
                 j = slow[s]
+                if code[j] == 2:
+                    _sink(hot, cold, 0, i, j)
+                    continue
                 if fast and not (use_known and known[i, j] != 0):
                     u0 = hot[i, j, U]
-                    if u0 > zero and cold.shape[0] > 0 and cold[0, i, j, U] > zero:
+                    if u0 > zero and not single and cold[0, i, j, U] > zero:
                         v0 = hot[i, j, VAR]
                         if not _dist2(frame, hot, cold, 0, i, j, n_ch) < thr2 * v0:
                             # second most common: the pixel matches its component of rank 1

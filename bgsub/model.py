@@ -295,7 +295,7 @@ class MixtureSubtractor:
         gy, gx = self._grid(h, w)
         ch = c // 2  # green of BGR, or the gray channel
         hot, _ = self._views()
-        mu = hot[gy, gx, kern.MEAN + ch]
+        mu = kern.mean_plane(hot, ch)[gy, gx]
         x = f[gy, gx, ch]
         sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
         if self._prev_sub is not None and self._prev_sub.shape == sel.shape:
@@ -426,7 +426,9 @@ class MixtureSubtractor:
             "params_values": np.array([str(v) for v in params.values()]),
             "scale": np.array(self.scale_, np.float64),
             "n_frames": np.array(self.n_frames_, np.int64),
-            "state": self.state_ if self.state_ is not None else np.zeros((0,), np.float32),
+            # ranked (K, H, W, C + 2), flat: the file does not depend on the kernels' layout
+            "state": (kern.to_ranked(self.state_, self.n_components, *self.frame_shape_).ravel()
+                      if self.state_ is not None else np.zeros((0,), np.float32)),
             "frame_shape": np.array(self.frame_shape_ or (), np.int64),
             "gain": np.array(self.gain_, np.float64),
             "prev_sub": (self._prev_sub if self._prev_sub is not None
@@ -470,9 +472,13 @@ class MixtureSubtractor:
         params.setdefault("neighbour_threshold", 0.0)  # a file from before the rule
         model = cls(**params)
         if state.size:
-            model.state_ = np.ascontiguousarray(state, np.float32)
+            h, w, c = frame_shape if len(frame_shape) == 3 else (0, 0, 0)
+            if state.size != model.n_components * h * w * (c + 2):
+                raise ValueError(f"{path}: not a bgsub model file (a state of {state.size} "
+                                 f"values does not fit K={model.n_components}, {w}x{h}x{c})")
+            ranked = np.asarray(state, np.float32).reshape(model.n_components, h, w, c + 2)
+            model.state_ = kern.from_ranked(ranked)
             model.frame_shape_ = frame_shape
-            model._views()  # validates the buffer against the shape
         model.scale_ = scale
         model.n_frames_ = n_frames
         model.gain_ = gain
