@@ -20,11 +20,22 @@ from ._kernels import MEAN, RHO_WEIGHT, U, VAR
 f32 = np.float32
 
 
-def _ranked(hot, cold):
-    """Per rank k, a (H*W, R) view of every pixel's record of rank k."""
-    n = hot.shape[0] * hot.shape[1]
-    r = hot.shape[2]
-    return [hot.reshape(n, r)] + [cold[k].reshape(n, r) for k in range(cold.shape[0])]
+def _records(hot):
+    """``hot`` (H, R, W) as a contiguous (H, W, R) copy: one record per pixel, as in ``cold``
+    (the functions here work on records, and write the copy back with :func:`_put_back`)."""
+    return np.ascontiguousarray(hot.transpose(0, 2, 1))
+
+
+def _put_back(hot, records):
+    hot[...] = records.transpose(0, 2, 1)
+
+
+def _ranked(records, cold):
+    """Per rank k, a (H*W, R) view of every pixel's record of rank k (``records``: the rank-0
+    records from :func:`_records`)."""
+    n = records.shape[0] * records.shape[1]
+    r = records.shape[2]
+    return [records.reshape(n, r)] + [cold[k].reshape(n, r) for k in range(cold.shape[0])]
 
 
 def _greater(ua, va, ub, vb):
@@ -190,20 +201,22 @@ def _bubble_down(P, r, k):
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
     """:func:`bgsub._kernels.apply_frame` in NumPy, bit for bit."""
-    _model(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+    records = _records(hot)
+    _model(frame, records, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau)
     if thr2n > f32(0.0):
-        _neighbours(frame, hot, cold, mask, fg, thr2n, bg_u)
+        _neighbours(frame, records, cold, mask, fg, thr2n, bg_u)
+    _put_back(hot, records)
 
 
-def _neighbours(frame, hot, cold, mask, fg, thr2n, bg_u):
+def _neighbours(frame, records, cold, mask, fg, thr2n, bg_u):
     """The kernel's neighbourhood rule (``_neighbour_row``) on the updated model."""
     h, w, n_ch = frame.shape
     ii, jj = np.nonzero(mask == fg)
     if not ii.size:
         return
     x = frame[ii, jj].astype(np.float32)  # (n, C)
-    ranks = [hot] + [cold[k] for k in range(cold.shape[0])]
+    ranks = [records] + [cold[k] for k in range(cold.shape[0])]
     zero = f32(0.0)
     hit = np.zeros(ii.size, bool)
     for di in (-1, 0, 1):
@@ -234,19 +247,19 @@ def _neighbours(frame, hot, cold, mask, fg, thr2n, bg_u):
     mask[ii[hit], jj[hit]] = 0
 
 
-def _model(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
+def _model(frame, records, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau):
     h, w, n_ch = frame.shape
     n = h * w
     x = frame.reshape(n, n_ch).astype(np.float32)
-    ranks = _ranked(hot, cold)
+    ranks = _ranked(records, cold)
     hot2 = ranks[0]
     m_out = mask.reshape(n)
     zero = f32(0.0)
     kn = known.reshape(n) != 0 if use_known else None
     rest = np.ones(n, bool)
     if learn and rho_rule == RHO_WEIGHT:
-        # the kernel's common case: a match at rank 0 that stays first touches hot only
+        # the kernel's common case: a match at rank 0 that stays first touches records only
         u0 = hot2[:, U]
         v0 = hot2[:, VAR]
         d2 = np.zeros(n, np.float32)
@@ -291,21 +304,22 @@ def _model(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
 def init_from_frame(frame, hot, cold, var_init, clear_cold):
     if clear_cold:
         cold[...] = f32(0.0)
-    hot[:, :, U] = f32(1.0)
-    hot[:, :, VAR] = var_init
-    hot[:, :, MEAN:] = frame
+    hot[:, U, :] = f32(1.0)
+    hot[:, VAR, :] = var_init
+    hot[:, MEAN:, :] = frame.transpose(0, 2, 1)
 
 
 def scale_weights(hot, cold, factor):
-    hot[:, :, U] *= factor
+    hot[:, U, :] *= factor
     cold[:, :, :, U] *= factor
 
 
 def background_image(hot, cold, background_ratio, out):
-    h, w, r = hot.shape
+    records = _records(hot)
+    h, w, r = records.shape
     n_ch = r - 2
     n = h * w
-    ranks = _ranked(hot, cold)
+    ranks = _ranked(records, cold)
     total = np.zeros(n)
     alive = np.ones(n, bool)
     for rk in ranks:

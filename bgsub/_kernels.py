@@ -6,8 +6,11 @@ State layout
 ------------
 The state is one flat float32 buffer holding two arrays (see :func:`views`):
 
-* ``hot``, shape ``(H, W, R)``: the component of rank 0 of every pixel;
-* ``cold``, shape ``(K - 1, H, W, R)``: the components of rank 1 .. K-1, one plane per rank;
+* ``hot``, shape ``(H, R, W)``: the component of rank 0 of every pixel, row after row of the
+  frame, each row as R runs of W values, one per field, so that the common case runs over a
+  row in SIMD lanes;
+* ``cold``, shape ``(K - 1, H, W, R)``: the components of rank 1 .. K-1, one plane per rank,
+  one R-record per pixel (a pixel that needs one reads it in one cache line);
 
 with ``R = C + 2`` fields per component record: ``[u, var, mean_0 .. mean_{C-1}]``.
 Components are kept sorted by decreasing ``w / sigma``.
@@ -20,11 +23,13 @@ Components are kept sorted by decreasing ``w / sigma``.
 * ``var`` is the variance per channel (isotropic, shared by the channels).
 * ``mean_c`` is the mean of channel ``c``.
 
-A pixel that matches its first component (the common case) reads and writes one 20-byte record
-(12 for gray) in ``hot`` and nothing else; the next most common case, a match at rank 1, adds one
-record of the dense rank-1 plane, whose neighbours the neighbouring pixels (moving objects and
-waving trees come in blobs) tend to need too.  A new model writes only ``hot``: the pages of
-``cold`` are first touched when a pixel needs a second component.
+A pixel that matches its first component (the common case) reads and writes its values in
+``hot`` and nothing else; the next most common case, a match at rank 1, adds one record of the
+dense rank-1 plane, whose neighbours the neighbouring pixels (moving objects and waving trees
+come in blobs) tend to need too.  A new model writes only ``hot``: the pages of ``cold`` are
+first touched when a pixel needs a second component.  Outside this module and its NumPy twin
+(:mod:`bgsub._fallback`) the state is seen as the ranked array of :func:`to_ranked`, which is
+also what a saved model holds.
 
 All arithmetic is float32 without fast-math, so a plain NumPy implementation of the same rules
 performing the same operations in the same order gives bit-identical results (see
@@ -65,28 +70,29 @@ def views(state: np.ndarray, n_components: int, height: int, width: int, channel
     if state.ndim != 1 or state.size != n_components * n_hot or state.dtype != np.float32:
         raise ValueError(f"state buffer of {state.size} float32 values does not fit "
                          f"K={n_components}, {width}x{height}x{channels}")
-    hot = state[:n_hot].reshape(height, width, r)
+    hot = state[:n_hot].reshape(height, r, width)
     cold = state[n_hot:].reshape(n_components - 1, height, width, r)
     return hot, cold
 
 
 def mean_plane(hot: np.ndarray, channel: int) -> np.ndarray:
     """The (H, W) view of every pixel's rank-0 mean of ``channel``."""
-    return hot[:, :, MEAN + channel]
+    return hot[:, MEAN + channel, :]
 
 
 def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
               channels: int) -> np.ndarray:
     """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""
     hot, cold = views(state, n_components, height, width, channels)
-    return np.concatenate([hot[None], cold], axis=0)
+    return np.concatenate([hot.transpose(0, 2, 1)[None], cold], axis=0)
 
 
 def from_ranked(ranked: np.ndarray) -> np.ndarray:
     """The flat state buffer of a (K, H, W, C + 2) ranked array (inverse of :func:`to_ranked`)."""
     ranked = np.asarray(ranked, np.float32)
+    hot = np.ascontiguousarray(ranked[0].transpose(0, 2, 1))
     cold = np.ascontiguousarray(ranked[1:])
-    return np.concatenate([ranked[0].ravel(), cold.ravel()])
+    return np.concatenate([hot.ravel(), cold.ravel()])
 
 
 class FrameParams(NamedTuple):
@@ -128,14 +134,14 @@ def frame_params(alpha: float, scale: float, match_threshold: float, background_
 @njit(cache=True, inline="always")
 def _get(hot, cold, k, i, j, r):
     if k == 0:
-        return hot[i, j, r]
+        return hot[i, r, j]
     return cold[k - 1, i, j, r]
 
 
 @njit(cache=True, inline="always")
 def _put(hot, cold, k, i, j, r, v):
     if k == 0:
-        hot[i, j, r] = v
+        hot[i, r, j] = v
     else:
         cold[k - 1, i, j, r] = v
 
@@ -150,7 +156,7 @@ def _key_greater(hot, cold, a, b, i, j):
 
 @njit(cache=True, inline="always")
 def _swap(hot, cold, a, b, i, j):
-    for r in range(hot.shape[2]):
+    for r in range(hot.shape[1]):
         t = _get(hot, cold, a, i, j, r)
         _put(hot, cold, a, i, j, r, _get(hot, cold, b, i, j, r))
         _put(hot, cold, b, i, j, r, t)
@@ -217,7 +223,7 @@ def _zivkovic_prune(hot, cold, i, j, prune, u_total):
     """Zivkovic's Dirichlet prior: every weight loses ``prune``; those that reach zero are
     dropped (the survivors move up in order); then renormalise and restore the w/sigma order."""
     n_comp = cold.shape[0] + 1
-    n_rec = hot.shape[2]
+    n_rec = hot.shape[1]
     zero = np.float32(0.0)
     kept = 0
     used = 0
@@ -251,7 +257,7 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j):
     """Every rule for pixel (i, j): match, classify, update, keep the order."""
     n_comp = cold.shape[0] + 1
-    n_ch = hot.shape[2] - 2
+    n_ch = hot.shape[1] - 2
     zero = np.float32(0.0)
     inv_c = np.float32(1.0 / n_ch)
     # --- match: the first component by w/sigma within the threshold ---------------
@@ -371,9 +377,9 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
         cold[0, i, j, MEAN + c] = m + rho * (np.float32(frame[i, j, c]) - m)
     if not fell and un * un * v0 > u0 * u0 * vn:
         # it now outranks rank 0: swap the two records
-        for r in range(hot.shape[2]):
-            t = hot[i, j, r]
-            hot[i, j, r] = cold[0, i, j, r]
+        for r in range(hot.shape[1]):
+            t = hot[i, r, j]
+            hot[i, r, j] = cold[0, i, j, r]
             cold[0, i, j, r] = t
     return True
 
@@ -386,21 +392,20 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
     at rank 0, or known foreground ``kn[j]``).  ``slow`` lists the columns whose code is not 0,
     in order; returns how many.
 
-    x: the frame's row, flat (W C,) uint8; h: the row of ``hot``, flat (W R,); mask, kn, code,
-    slow: (W,).  Branch-free, with the record's stride a constant: each pixel computes its update
-    and stores either it or the old values, so that the loop runs in SIMD lanes.  Not inlined
-    into :func:`apply_frame` (inlined, the loop was not vectorised), and with NumPy's error
-    model (Python's checks every division for zero, which stops vectorisation; ``u + inc`` is
+    x: the frame's row, flat (W C,) uint8; h: the row of ``hot``, (R, W); mask, kn, code, slow:
+    (W,).  Branch-free: each pixel computes its update and stores either it or the old values,
+    so that the loop runs in SIMD lanes.  Not inlined into :func:`apply_frame` (inlined, the
+    loop was not vectorised), and with NumPy's error model (Python's checks every division for zero, which stops vectorisation; ``u + inc`` is
     never zero).  The same float32 operations, in the same order, as :func:`_pixel`."""
     zero = np.float32(0.0)
-    width = code.shape[0]
-    if h.shape[0] == 5 * width:
+    width = h.shape[1]
+    if h.shape[0] == 5:
         for j in range(width):
-            u0 = h[5 * j]
-            v0 = h[5 * j + 1]
-            m0 = h[5 * j + 2]
-            m1 = h[5 * j + 3]
-            m2 = h[5 * j + 4]
+            u0 = h[U, j]
+            v0 = h[VAR, j]
+            m0 = h[MEAN, j]
+            m1 = h[MEAN + 1, j]
+            m2 = h[MEAN + 2, j]
             e0 = np.float32(x[3 * j]) - m0
             e1 = np.float32(x[3 * j + 1]) - m1
             e2 = np.float32(x[3 * j + 2]) - m2
@@ -416,16 +421,16 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
             code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
             mask[j] = np.uint8(0)
-            h[5 * j] = u1 if ok else u0
-            h[5 * j + 1] = v1 if ok else v0
-            h[5 * j + 2] = m0 + rho * e0 if ok else m0
-            h[5 * j + 3] = m1 + rho * e1 if ok else m1
-            h[5 * j + 4] = m2 + rho * e2 if ok else m2
+            h[U, j] = u1 if ok else u0
+            h[VAR, j] = v1 if ok else v0
+            h[MEAN, j] = m0 + rho * e0 if ok else m0
+            h[MEAN + 1, j] = m1 + rho * e1 if ok else m1
+            h[MEAN + 2, j] = m2 + rho * e2 if ok else m2
     else:
         for j in range(width):
-            u0 = h[3 * j]
-            v0 = h[3 * j + 1]
-            m0 = h[3 * j + 2]
+            u0 = h[U, j]
+            v0 = h[VAR, j]
+            m0 = h[MEAN, j]
             e0 = np.float32(x[j]) - m0
             d2 = e0 * e0
             u1 = u0 + inc
@@ -437,9 +442,9 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
             code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
             mask[j] = np.uint8(0)
-            h[3 * j] = u1 if ok else u0
-            h[3 * j + 1] = v1 if ok else v0
-            h[3 * j + 2] = m0 + rho * e0 if ok else m0
+            h[U, j] = u1 if ok else u0
+            h[VAR, j] = v1 if ok else v0
+            h[MEAN, j] = m0 + rho * e0 if ok else m0
     n_slow = 0
     for j in range(width):  # the list of the others, without a branch
         slow[n_slow] = j
@@ -460,7 +465,7 @@ def _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u):
     whose first component alone is its background is never read in ``cold``): the result is
     the same test over the same components, in another order."""
     height = hot.shape[0]
-    width = hot.shape[1]
+    width = hot.shape[2]
     n_comp = cold.shape[0] + 1
     zero = np.float32(0.0)
     i0 = max(i - 1, 0)
@@ -477,34 +482,34 @@ def _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u):
             x2 = np.float32(frame[i, j, 2])
             for ii in range(i0, i1):
                 for jj in range(j0, j1):
-                    if (ii == i and jj == j) or hot[ii, jj, U] <= zero:
+                    if (ii == i and jj == j) or hot[ii, U, jj] <= zero:
                         continue
-                    e0 = x0 - hot[ii, jj, MEAN]
-                    e1 = x1 - hot[ii, jj, MEAN + 1]
-                    e2 = x2 - hot[ii, jj, MEAN + 2]
+                    e0 = x0 - hot[ii, MEAN, jj]
+                    e1 = x1 - hot[ii, MEAN + 1, jj]
+                    e2 = x2 - hot[ii, MEAN + 2, jj]
                     d2 = zero
                     d2 += e0 * e0
                     d2 += e1 * e1
                     d2 += e2 * e2
-                    if d2 < thr2n * hot[ii, jj, VAR]:
+                    if d2 < thr2n * hot[ii, VAR, jj]:
                         hit = True
         else:
             for ii in range(i0, i1):
                 for jj in range(j0, j1):
-                    if (ii == i and jj == j) or hot[ii, jj, U] <= zero:
+                    if (ii == i and jj == j) or hot[ii, U, jj] <= zero:
                         continue
                     d2 = zero
                     for c in range(n_ch):
-                        diff = np.float32(frame[i, j, c]) - hot[ii, jj, MEAN + c]
+                        diff = np.float32(frame[i, j, c]) - hot[ii, MEAN + c, jj]
                         d2 += diff * diff
-                    if d2 < thr2n * hot[ii, jj, VAR]:
+                    if d2 < thr2n * hot[ii, VAR, jj]:
                         hit = True
         if not hit and n_comp > 1:
             for ii in range(i0, i1):
                 for jj in range(j0, j1):
                     if ii == i and jj == j:
                         continue
-                    prefix = hot[ii, jj, U]
+                    prefix = hot[ii, U, jj]
                     if prefix <= zero:
                         continue
                     for k in range(n_comp - 1):
@@ -549,8 +554,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     gives the same result for the common case).
     """
     height = hot.shape[0]
-    width = hot.shape[1]
-    n_ch = hot.shape[2] - 2
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
     inv_c = np.float32(1.0 / n_ch)
     zero = np.float32(0.0)
     fast = learn and rho_rule == RHO_WEIGHT
@@ -566,7 +571,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
             if fast:
                 kn = known[i] if use_known else no_known
                 n_slow = _fast_row(frame[i].reshape(width * n_ch),
-                                   hot[i].reshape(width * (n_ch + 2)), mask[i], kn, code, slow,
+                                   hot[i], mask[i], kn, code, slow,
                                    inc, thr2, inv_c, var_min, var_max, single)
             for s in range(n_slow):
                 j = slow[s]
@@ -574,9 +579,9 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                     _sink(hot, cold, 0, i, j)
                     continue
                 if fast and not (use_known and known[i, j] != 0):
-                    u0 = hot[i, j, U]
+                    u0 = hot[i, U, j]
                     if u0 > zero and not single and cold[0, i, j, U] > zero:
-                        v0 = hot[i, j, VAR]
+                        v0 = hot[i, VAR, j]
                         if not _dist2(frame, hot, cold, 0, i, j, n_ch) < thr2 * v0:
                             # second most common: the pixel matches its component of rank 1
                             if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2,
@@ -600,7 +605,7 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
     pixel loses ``prune`` (alpha c_T in scaled units) and exhausted components are dropped.
     A kernel of its own, so that the default kernel's loop stays small."""
     height = hot.shape[0]
-    width = hot.shape[1]
+    width = hot.shape[2]
     for i in prange(height):
         for j in range(width):
             _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
@@ -609,7 +614,7 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
             if learn and not (use_known and known[i, j] != 0):
                 _zivkovic_prune(hot, cold, i, j, prune, u_total)
     if thr2n > np.float32(0.0):
-        n_ch = hot.shape[2] - 2
+        n_ch = hot.shape[1] - 2
         for i in prange(height):
             _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u)
 
@@ -621,24 +626,24 @@ def init_from_frame(frame, hot, cold, var_init, clear_cold):
     clear_cold=False skips zeroing the other components: only for a state known to be empty.
     """
     height = hot.shape[0]
-    width = hot.shape[1]
-    n_ch = hot.shape[2] - 2
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
     for i in range(height):
         if clear_cold:
             cold[:, i, :, :] = np.float32(0.0)
         for j in range(width):
-            hot[i, j, U] = np.float32(1.0)
-            hot[i, j, VAR] = var_init
+            hot[i, U, j] = np.float32(1.0)
+            hot[i, VAR, j] = var_init
             for c in range(n_ch):
-                hot[i, j, MEAN + c] = np.float32(frame[i, j, c])
+                hot[i, MEAN + c, j] = np.float32(frame[i, j, c])
 
 
 @njit(cache=True, nogil=True)
 def scale_weights(hot, cold, factor):
     """Multiply every weight by ``factor``."""
     for i in range(hot.shape[0]):
-        for j in range(hot.shape[1]):
-            hot[i, j, U] *= factor
+        for j in range(hot.shape[2]):
+            hot[i, U, j] *= factor
             for k in range(cold.shape[0]):
                 cold[k, i, j, U] *= factor
 
@@ -648,8 +653,8 @@ def background_image(hot, cold, background_ratio, out):
     """Weighted mean of each pixel's background components into ``out`` (uint8 (H, W, C))."""
     n_comp = cold.shape[0] + 1
     height = hot.shape[0]
-    width = hot.shape[1]
-    n_ch = hot.shape[2] - 2
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
     for i in range(height):
         for j in range(width):
             total = 0.0
