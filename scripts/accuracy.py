@@ -5,7 +5,10 @@
 Sequences: every CDnet-layout folder in ``../shared/data/sequences`` (or ``$BGSUB_DATA``) and in
 ``sample_videos/``, and the lighting variants of ``scripts/make_lighting.py`` (made from the real
 sequences into ``$BGSUB_DERIVED`` or ``/tmp/bgsub-derived`` when missing; ``--no-lighting``
-skips them), reported in a second table scored from the brightness change on.  Every method runs at its defaults (bgsub: ``MixtureSubtractor()``).
+skips them), reported in a second table scored from the brightness change on, and the held-out
+variants (``make_lighting.HELD_OUT``: other bases, changes and change frames, never used to
+choose the defaults) in a third.  Every method runs at its defaults (bgsub:
+``MixtureSubtractor()``).
 Prints a markdown table of F-measure, precision and recall per sequence, the mean over the real
 sequences and over all, and the real sequences on which bgsub scores a lower F than each OpenCV
 method (a report, not a check: nothing here fails when bgsub is behind); ``--readme`` also
@@ -151,19 +154,23 @@ def main(argv=None):
     if not real_paths:
         print(f"accuracy: no real sequences under {data_dir(args.data)}; synthetic only",
               file=sys.stderr)
-    light_paths = []
+    light_paths = held_paths = []
     if real_paths and not args.no_lighting:
         import make_lighting
 
         light_paths = make_lighting.make_all(data_dir(args.data) / "sequences",
                                              make_lighting.derived_dir())
+        held_paths = make_lighting.make_all(data_dir(args.data) / "sequences",
+                                            make_lighting.derived_dir(),
+                                            names=list(make_lighting.HELD_OUT))
     t0 = time.time()
-    loaded, skipped = load_all(real_paths + synth_paths + light_paths)
+    loaded, skipped = load_all(real_paths + synth_paths + light_paths + held_paths)
     results = run_all(loaded)
     opened = {seq.name for seq, _ in loaded}
     real = [p.name for p in real_paths if p.name in opened]
     synth = [p.name for p in synth_paths if p.name in opened]
     light = [p.name for p in light_paths if p.name in opened]
+    held = [p.name for p in held_paths if p.name in opened]
     text = table(results, real, synth)
     if real:
         text += "\n\n" + behind(results, real)
@@ -171,6 +178,9 @@ def main(argv=None):
         text += ("\n\nLighting variants (`scripts/make_lighting.py`: a real sequence with a "
                  "global brightness change, scored from the change on):\n\n"
                  + lighting_table(results, light))
+    if held:
+        text += ("\n\nHeld-out lighting variants (other bases, changes and change frames, never "
+                 "used to choose the defaults):\n\n" + lighting_table(results, held))
     for name, why in skipped.items():
         text += f"\n- not scored: {name}: {why}"
     print(text)
