@@ -388,8 +388,8 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
 def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, single):
     """The common case of one row: a pixel that matches its first component is classified
     (background) and learned here.  ``code[j]``: 0 done; 2 done, but the component's key fell
-    and a rank 1 may now outrank it (never when ``single``: K = 1); 1 left untouched (no match
-    at rank 0, or known foreground ``kn[j]``).  ``slow`` lists the columns whose code is not 0,
+    and a rank 1 may now outrank it (never when ``single``: K = 1); left untouched: 3 a used
+    rank 0 that does not match, 1 any other (an empty model, known foreground ``kn[j]``).  ``slow`` lists the columns whose code is not 0,
     in order; returns how many.
 
     x: the frame's row, flat (W C,) uint8; h: the row of ``hot``, (R, W); mask, kn, code, slow:
@@ -419,7 +419,9 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             v1 = var_max if v1 > var_max else v1
             ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
             fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
-            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
+            miss = (u0 > zero) & (kn[j] == 0)  # when not ok: no match at rank 0
+            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else (
+                np.uint8(3) if miss else np.uint8(1))
             mask[j] = np.uint8(0)
             h[U, j] = u1 if ok else u0
             h[VAR, j] = v1 if ok else v0
@@ -440,7 +442,9 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             v1 = var_max if v1 > var_max else v1
             ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
             fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
-            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else np.uint8(1)
+            miss = (u0 > zero) & (kn[j] == 0)  # when not ok: no match at rank 0
+            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else (
+                np.uint8(3) if miss else np.uint8(1))
             mask[j] = np.uint8(0)
             h[U, j] = u1 if ok else u0
             h[VAR, j] = v1 if ok else v0
@@ -570,23 +574,20 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
         for i in range(t, height, SLICES):
             if fast:
                 kn = known[i] if use_known else no_known
-                n_slow = _fast_row(frame[i].reshape(width * n_ch),
-                                   hot[i], mask[i], kn, code, slow,
-                                   inc, thr2, inv_c, var_min, var_max, single)
+                n_slow = _fast_row(frame[i].reshape(width * n_ch), hot[i], mask[i], kn, code,
+                                   slow, inc, thr2, inv_c, var_min, var_max, single)
             for s in range(n_slow):
                 j = slow[s]
-                if code[j] == 2:
+                c = code[j]
+                if c == 2:
                     _sink(hot, cold, 0, i, j)
                     continue
-                if fast and not (use_known and known[i, j] != 0):
-                    u0 = hot[i, U, j]
-                    if u0 > zero and not single and cold[0, i, j, U] > zero:
-                        v0 = hot[i, VAR, j]
-                        if not _dist2(frame, hot, cold, 0, i, j, n_ch) < thr2 * v0:
-                            # second most common: the pixel matches its component of rank 1
-                            if _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2,
-                                            bg_u, inc, inv_c, var_min, var_max, fg, shadow, tau):
-                                continue
+                if c == 3 and not single and cold[0, i, j, U] > zero:
+                    # second most common: no match at rank 0, maybe one at rank 1
+                    if _match_rank1(frame, hot, cold, mask, i, j, n_ch, hot[i, U, j],
+                                    hot[i, VAR, j], thr2, bg_u, inc, inv_c, var_min, var_max, fg,
+                                    shadow, tau):
+                        continue
                 _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
                        tau, i, j)
