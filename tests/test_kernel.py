@@ -146,6 +146,21 @@ def test_kernel_matches_reference_with_overrides_and_known_foreground():
     run_both(frames, schedule=schedule, knowns=knowns, n_components=3, learning_rate=0.03)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("k", [1, 3])
+def test_kernel_matches_reference_on_wide_rows(channels, k):
+    # rows wider than the SIMD loop's step (up to 64 pixels a step with AVX-512, 4 vectors of
+    # 16), and not a multiple of it, so that the row pass runs its vector body and its
+    # remainder; some frames with known foreground
+    h, w = 3, 203
+    frames = structured_frames(30, h, w, channels, seed=40 + k + channels)
+    rng = np.random.default_rng(k)
+    knowns = [rng.random((h, w)) < 0.2 if t % 5 == 3 else None for t in range(30)]
+    model = run_both(frames, knowns=knowns, n_components=k, learning_rate=0.05,
+                     min_variance=4.0, initial_variance=60.0)
+    assert (model.components()[:, :, :, 0] > 0).sum(axis=0).max() == k
+
+
 def test_global_rescale_is_exact():
     # a fast rate drives the global scale below 2**-16 within the run: the rescaled model must
     # still agree with the reference bit for bit
