@@ -389,14 +389,15 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
     """The common case of one row: a pixel that matches its first component is classified
     (background) and learned here.  ``code[j]``: 0 done; 2 done, but the component's key fell
     and a rank 1 may now outrank it (never when ``single``: K = 1); left untouched: 3 a used
-    rank 0 that does not match, 1 any other (an empty model, known foreground ``kn[j]``).  ``slow`` lists the columns whose code is not 0,
-    in order; returns how many.
+    rank 0 that does not match, 1 any other (an empty model, known foreground ``kn[j]``).
+    ``slow`` lists the columns whose code is not 0, in order; returns how many.
 
     x: the frame's row, flat (W C,) uint8; h: the row of ``hot``, (R, W); mask, kn, code, slow:
     (W,).  Branch-free: each pixel computes its update and stores either it or the old values,
     so that the loop runs in SIMD lanes.  Not inlined into :func:`apply_frame` (inlined, the
-    loop was not vectorised), and with NumPy's error model (Python's checks every division for zero, which stops vectorisation; ``u + inc`` is
-    never zero).  The same float32 operations, in the same order, as :func:`_pixel`."""
+    loop was not vectorised), and with NumPy's error model (Python's tests every division for
+    zero, a branch that stops vectorisation; ``u + inc`` is never zero).  The same float32
+    operations, in the same order, as :func:`_pixel`."""
     zero = np.float32(0.0)
     width = h.shape[1]
     if h.shape[0] == 5:
