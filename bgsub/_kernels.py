@@ -384,6 +384,25 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     return True
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _rank0_step(u0, v0, d2, kn_j, inc, thr2, inv_c, var_min, var_max, single):
+    """One pixel of :func:`_fast_row` given its squared distance ``d2`` to rank 0: (ok, rho,
+    u1, v1, code), with ``ok`` whether it matches (then u1, v1 and rho update the component)
+    and ``code`` as in :func:`_fast_row`.  Branch-free."""
+    zero = np.float32(0.0)
+    u1 = u0 + inc
+    rho = inc / u1
+    v1 = v0 + rho * (d2 * inv_c - v0)
+    v1 = var_min if v1 < var_min else v1
+    v1 = var_max if v1 > var_max else v1
+    ok = (u0 > zero) & (d2 < thr2 * v0) & (kn_j == 0)
+    fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
+    miss = (u0 > zero) & (kn_j == 0)  # when not ok: no match at rank 0
+    code = (np.uint8(2) if fell else np.uint8(0)) if ok else (
+        np.uint8(3) if miss else np.uint8(1))
+    return ok, rho, u1, v1, code
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, single):
     """The common case of one row: a pixel that matches its first component is classified
@@ -398,7 +417,6 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
     loop was not vectorised), and with NumPy's error model (Python's tests every division for
     zero, a branch that stops vectorisation; ``u + inc`` is never zero).  The same float32
     operations, in the same order, as :func:`_pixel`."""
-    zero = np.float32(0.0)
     width = h.shape[1]
     if h.shape[0] == 5:
         for j in range(width):
@@ -413,16 +431,8 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             d2 = e0 * e0
             d2 += e1 * e1
             d2 += e2 * e2
-            u1 = u0 + inc
-            rho = inc / u1
-            v1 = v0 + rho * (d2 * inv_c - v0)
-            v1 = var_min if v1 < var_min else v1
-            v1 = var_max if v1 > var_max else v1
-            ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
-            fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
-            miss = (u0 > zero) & (kn[j] == 0)  # when not ok: no match at rank 0
-            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else (
-                np.uint8(3) if miss else np.uint8(1))
+            ok, rho, u1, v1, code[j] = _rank0_step(u0, v0, d2, kn[j], inc, thr2, inv_c,
+                                                   var_min, var_max, single)
             mask[j] = np.uint8(0)
             h[U, j] = u1 if ok else u0
             h[VAR, j] = v1 if ok else v0
@@ -436,16 +446,8 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
             m0 = h[MEAN, j]
             e0 = np.float32(x[j]) - m0
             d2 = e0 * e0
-            u1 = u0 + inc
-            rho = inc / u1
-            v1 = v0 + rho * (d2 * inv_c - v0)
-            v1 = var_min if v1 < var_min else v1
-            v1 = var_max if v1 > var_max else v1
-            ok = (u0 > zero) & (d2 < thr2 * v0) & (kn[j] == 0)
-            fell = (u1 * u1 * v0 < u0 * u0 * v1) & (not single)
-            miss = (u0 > zero) & (kn[j] == 0)  # when not ok: no match at rank 0
-            code[j] = (np.uint8(2) if fell else np.uint8(0)) if ok else (
-                np.uint8(3) if miss else np.uint8(1))
+            ok, rho, u1, v1, code[j] = _rank0_step(u0, v0, d2, kn[j], inc, thr2, inv_c,
+                                                   var_min, var_max, single)
             mask[j] = np.uint8(0)
             h[U, j] = u1 if ok else u0
             h[VAR, j] = v1 if ok else v0
