@@ -472,7 +472,10 @@ class MixtureSubtractor:
         params.setdefault("neighbour_threshold", 0.0)  # a file from before the rule
         model = cls(**params)
         if state.size:
-            h, w, c = frame_shape if len(frame_shape) == 3 else (0, 0, 0)
+            if len(frame_shape) != 3:
+                raise ValueError(f"{path}: not a bgsub model file (frame shape {frame_shape} "
+                                 f"is not (H, W, C))")
+            h, w, c = frame_shape
             if state.size != model.n_components * h * w * (c + 2):
                 raise ValueError(f"{path}: not a bgsub model file (a state of {state.size} "
                                  f"values does not fit K={model.n_components}, {w}x{h}x{c})")

@@ -121,6 +121,26 @@ def test_load_rejects_a_file_that_is_not_a_model(tmp_path):
         MixtureSubtractor.load(p)
 
 
+def test_a_model_file_holds_the_ranked_state_and_a_state_that_does_not_fit_is_refused(
+        tmp_path, scene_frames):
+    a = MixtureSubtractor(n_components=3)
+    for f, _ in scene_frames[:10]:
+        a.apply(f)
+    a.save(tmp_path / "m.npz")
+    z = dict(np.load(tmp_path / "m.npz"))
+    # the file's state is the ranked array (K, H, W, C + 2), whatever the kernels' layout
+    ranked = a.components()
+    ranked[..., 0] /= np.float32(a.scale_)
+    h, w, c = a.frame_shape_
+    np.testing.assert_allclose(z["state"].reshape(3, h, w, c + 2), ranked, rtol=1e-6)
+    for key, value, why in (("state", z["state"][:-1], "does not fit K=3"),
+                            ("frame_shape", np.array([h, w]), "is not \\(H, W, C\\)")):
+        bad = dict(z, **{key: value})
+        np.savez(tmp_path / "bad.npz", **bad)
+        with pytest.raises(ValueError, match=f"not a bgsub model file.*{why}"):
+            MixtureSubtractor.load(tmp_path / "bad.npz")
+
+
 def test_frame_size_change_raises_naming_both_shapes_and_reset_allows_it():
     m = MixtureSubtractor()
     m.apply(np.zeros((10, 20, 3), np.uint8))
