@@ -56,6 +56,7 @@ RHO_DENSITY = 1  # rho = alpha * N(x; mu, sigma) (Stauffer & Grimson 1999)
 RESCALE = 2.0**-16
 
 SLICES = 64  # row slices of the model kernel's parallel loop
+NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
 
 
 def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:
@@ -459,86 +460,201 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
     return n_slow
 
 
-@njit(cache=True, inline="always")
-def _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u):
+@njit(cache=True, inline="always", error_model="numpy")
+def _near(d2, hn, jj, thr2n, bg_u):
+    """The neighbourhood rule's tests of a pixel at squared distance ``d2`` from the rank-0
+    component of column ``jj`` of the hot row ``hn``: (it matches, that neighbour's background
+    reaches past rank 0: 0 < u <= bg_u).  Branch-free."""
+    u = hn[U, jj]
+    used = u > np.float32(0.0)
+    return used & (d2 < thr2n * hn[VAR, jj]), used & (u <= bg_u)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _d2_3(x0, x1, x2, hn, jj):
+    e0 = x0 - hn[MEAN, jj]
+    e1 = x1 - hn[MEAN + 1, jj]
+    e2 = x2 - hn[MEAN + 2, jj]
+    d2 = e0 * e0
+    d2 += e1 * e1
+    d2 += e2 * e2
+    return d2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _neighbour_hits(x, hn, hit, cand, p0, p1, own_row, thr2n, bg_u):
+    """The rank-0 part of the neighbourhood rule for the pixels p in [p0, p1) of a row (the
+    first and last column excepted: see :func:`_neighbour_edge`) against the hot row ``hn``
+    at p - 1, p and p + 1 (p itself left out when ``hn`` is the pixel's own row): sets
+    ``hit[p]`` when one matches and ``cand[p]`` when one's background reaches past rank 0.
+
+    x: the frame's row, flat (W C,) uint8.  Branch-free, over every pixel of the span
+    whatever its label, so that the loop runs in SIMD lanes (the caller keeps the spans to
+    where there is foreground); indexed from a non-negative base so that Numba's negative-index
+    wrap-around does not stop the vectoriser."""
+    width = hn.shape[1]
+    p0 = max(p0, 1)
+    p1 = min(p1, width - 1)
+    mid = not own_row
+    one = np.uint8(1)
+    if hn.shape[0] == 5:
+        for q in range(p1 - p0):
+            p = p0 + q
+            j = p - 1
+            x0 = np.float32(x[3 * p])
+            x1 = np.float32(x[3 * p + 1])
+            x2 = np.float32(x[3 * p + 2])
+            a, ca = _near(_d2_3(x0, x1, x2, hn, j), hn, j, thr2n, bg_u)
+            b, cb = _near(_d2_3(x0, x1, x2, hn, j + 1), hn, j + 1, thr2n, bg_u)
+            c, cc = _near(_d2_3(x0, x1, x2, hn, j + 2), hn, j + 2, thr2n, bg_u)
+            hit[p] = one if a | (b & mid) | c else hit[p]
+            cand[p] = one if ca | (cb & mid) | cc else cand[p]
+    else:
+        for q in range(p1 - p0):
+            p = p0 + q
+            j = p - 1
+            x0 = np.float32(x[p])
+            e = x0 - hn[MEAN, j]
+            a, ca = _near(e * e, hn, j, thr2n, bg_u)
+            e = x0 - hn[MEAN, j + 1]
+            b, cb = _near(e * e, hn, j + 1, thr2n, bg_u)
+            e = x0 - hn[MEAN, j + 2]
+            c, cc = _near(e * e, hn, j + 2, thr2n, bg_u)
+            hit[p] = one if a | (b & mid) | c else hit[p]
+            cand[p] = one if ca | (cb & mid) | cc else cand[p]
+
+
+@njit(cache=True, nogil=True)
+def _neighbour_edge(x, hn, hit, cand, p, own_row, thr2n, bg_u):
+    """:func:`_neighbour_hits` for the one pixel ``p``, any column (the first and the last)."""
+    width = hn.shape[1]
+    n_ch = hn.shape[0] - 2
+    for jj in range(max(p - 1, 0), min(p + 2, width)):
+        if own_row and jj == p:
+            continue
+        d2 = np.float32(0.0)
+        for c in range(n_ch):
+            e = np.float32(x[n_ch * p + c]) - hn[MEAN + c, jj]
+            d2 += e * e
+        a, ca = _near(d2, hn, jj, thr2n, bg_u)
+        if a:
+            hit[p] = 1
+        if ca:
+            cand[p] = 1
+
+
+@njit(cache=True, nogil=True)
+def _foreground_spans(m, fg, spans):
+    """The spans of NB_CHUNK-column chunks of the mask row ``m`` that hold a pixel ``fg``, as
+    [p0, p1) pairs in ``spans``, adjacent chunks merged; returns how many."""
+    width = m.shape[0]
+    one = np.uint8(1)
+    zero = np.uint8(0)
+    a = zero
+    for j in range(width):  # most rows of most frames have none: one vectorised test
+        a |= one if m[j] == fg else zero
+    if a == 0:
+        return 0
+    n = 0
+    prev = False
+    for c in range((width + NB_CHUNK - 1) // NB_CHUNK):
+        c0 = c * NB_CHUNK
+        c1 = min(c0 + NB_CHUNK, width)
+        a = zero
+        for q in range(c1 - c0):
+            a |= one if m[c0 + q] == fg else zero
+        if a != 0:
+            if prev:
+                spans[2 * n - 1] = c1
+            else:
+                spans[2 * n] = c0
+                spans[2 * n + 1] = c1
+                n += 1
+        prev = a != 0
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _neighbour_cold(frame, hot, cold, i, j, thr2n, bg_u):
+    """Whether pixel (i, j) matches a background component beyond rank 0 of one of its 8
+    neighbours: read in ``cold`` only while the neighbour's prefix weight is within
+    ``bg_u``."""
+    height = hot.shape[0]
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
+    zero = np.float32(0.0)
+    for ii in range(max(i - 1, 0), min(i + 2, height)):
+        for jj in range(max(j - 1, 0), min(j + 2, width)):
+            if ii == i and jj == j:
+                continue
+            prefix = hot[ii, U, jj]
+            if prefix <= zero:
+                continue
+            for k in range(cold.shape[0]):
+                if prefix > bg_u:
+                    break
+                u = cold[k, ii, jj, U]
+                if u <= zero:
+                    break
+                d2 = zero
+                for c in range(n_ch):
+                    diff = np.float32(frame[i, j, c]) - cold[k, ii, jj, MEAN + c]
+                    d2 += diff * diff
+                if d2 < thr2n * cold[k, ii, jj, VAR]:
+                    return True
+                prefix += u
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans, todo):
     """The neighbourhood rule on row ``i`` of the updated model: a foreground pixel (``fg``)
     whose value matches (d2 < thr2n var) a background component (the first B, as in the
     classification) of one of its 8 neighbours becomes background.  Swaying leaves and waves
     that move a few pixels land on a neighbour's background; an object covers its neighbours'
     background too.  Reads the state, writes only the mask.
 
-    The neighbours' rank-0 records (``hot``) are tried first, all eight, and a neighbour's
-    other ranks only then, and only while its prefix weight is within ``bg_u`` (a neighbour
-    whose first component alone is its background is never read in ``cold``): the result is
-    the same test over the same components, in another order."""
+    Only the spans of the row that hold foreground are visited (:func:`_foreground_spans`).
+    There the neighbours' rank-0 components are tried for every pixel in SIMD lanes
+    (:func:`_neighbour_hits`); a foreground pixel that none matches, and that has a neighbour
+    whose background reaches past rank 0, then tries that neighbour's other components
+    (:func:`_neighbour_cold`).  The same test over the same components as trying each
+    neighbour's in turn, in another order.  hit, cand, todo: (W,) scratch; spans: (2 (W /
+    NB_CHUNK + 1),) scratch."""
     height = hot.shape[0]
     width = hot.shape[2]
-    n_comp = cold.shape[0] + 1
-    zero = np.float32(0.0)
-    i0 = max(i - 1, 0)
-    i1 = min(i + 2, height)
-    for j in range(width):
-        if mask[i, j] != fg:
-            continue
-        j0 = max(j - 1, 0)
-        j1 = min(j + 2, width)
-        hit = False
-        if n_ch == 3:  # written out: a loop over a run-time channel count measured 1.4x slower
-            x0 = np.float32(frame[i, j, 0])
-            x1 = np.float32(frame[i, j, 1])
-            x2 = np.float32(frame[i, j, 2])
-            for ii in range(i0, i1):
-                for jj in range(j0, j1):
-                    if (ii == i and jj == j) or hot[ii, U, jj] <= zero:
-                        continue
-                    e0 = x0 - hot[ii, MEAN, jj]
-                    e1 = x1 - hot[ii, MEAN + 1, jj]
-                    e2 = x2 - hot[ii, MEAN + 2, jj]
-                    d2 = zero
-                    d2 += e0 * e0
-                    d2 += e1 * e1
-                    d2 += e2 * e2
-                    if d2 < thr2n * hot[ii, VAR, jj]:
-                        hit = True
-        else:
-            for ii in range(i0, i1):
-                for jj in range(j0, j1):
-                    if (ii == i and jj == j) or hot[ii, U, jj] <= zero:
-                        continue
-                    d2 = zero
-                    for c in range(n_ch):
-                        diff = np.float32(frame[i, j, c]) - hot[ii, MEAN + c, jj]
-                        d2 += diff * diff
-                    if d2 < thr2n * hot[ii, VAR, jj]:
-                        hit = True
-        if not hit and n_comp > 1:
-            for ii in range(i0, i1):
-                for jj in range(j0, j1):
-                    if ii == i and jj == j:
-                        continue
-                    prefix = hot[ii, U, jj]
-                    if prefix <= zero:
-                        continue
-                    for k in range(n_comp - 1):
-                        if prefix > bg_u:
-                            break
-                        u = cold[k, ii, jj, U]
-                        if u <= zero:
-                            break
-                        d2 = zero
-                        for c in range(n_ch):
-                            diff = np.float32(frame[i, j, c]) - cold[k, ii, jj, MEAN + c]
-                            d2 += diff * diff
-                        if d2 < thr2n * cold[k, ii, jj, VAR]:
-                            hit = True
-                            break
-                        prefix += u
-                    if hit:
-                        break
-                if hit:
-                    break
-        if hit:
-            mask[i, j] = np.uint8(0)
+    m = mask[i]
+    x = frame[i].reshape(width * (hot.shape[1] - 2))
+    for s in range(_foreground_spans(m, fg, spans)):
+        p0 = spans[2 * s]
+        p1 = spans[2 * s + 1]
+        hit[p0:p1] = 0
+        cand[p0:p1] = 0
+        for ii in range(max(i - 1, 0), min(i + 2, height)):
+            _neighbour_hits(x, hot[ii], hit, cand, p0, p1, ii == i, thr2n, bg_u)
+            if p0 == 0:
+                _neighbour_edge(x, hot[ii], hit, cand, 0, ii == i, thr2n, bg_u)
+            if p1 == width and width > 1:
+                _neighbour_edge(x, hot[ii], hit, cand, width - 1, ii == i, thr2n, bg_u)
+        n = 0
+        for q in range(p1 - p0):  # without a branch: clear the hits, list the others
+            j = p0 + q
+            f = m[j] == fg
+            h = hit[j] != 0
+            m[j] = np.uint8(0) if f & h else m[j]
+            todo[n] = j
+            n += f & (not h) & (cand[j] != 0)
+        for t in range(n):
+            j = todo[t]
+            if _neighbour_cold(frame, hot, cold, i, j, thr2n, bg_u):
+                m[j] = np.uint8(0)
+
+
+@njit(cache=True, inline="always")
+def _neighbour_scratch(width):
+    """The scratch arrays of :func:`_neighbour_row` for rows ``width`` wide."""
+    return (np.empty(width, np.uint8), np.empty(width, np.uint8),
+            np.empty(2 * (width // NB_CHUNK + 1), np.int64), np.empty(width, np.int64))
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -597,8 +713,10 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     if thr2n > zero:
         # a second parallel loop: the neighbours' models must all be updated first
         for t in prange(SLICES):
+            hit, cand, spans, todo = _neighbour_scratch(width)
             for i in range(t, height, SLICES):
-                _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u)
+                _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
+                               todo)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -618,9 +736,11 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
             if learn and not (use_known and known[i, j] != 0):
                 _zivkovic_prune(hot, cold, i, j, prune, u_total)
     if thr2n > np.float32(0.0):
-        n_ch = hot.shape[1] - 2
-        for i in prange(height):
-            _neighbour_row(frame, hot, cold, mask, i, n_ch, fg, thr2n, bg_u)
+        for t in prange(SLICES):
+            hit, cand, spans, todo = _neighbour_scratch(width)
+            for i in range(t, height, SLICES):
+                _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
+                               todo)
 
 
 @njit(cache=True, nogil=True)

@@ -226,6 +226,26 @@ def test_neighbourhood_rule_matches_reference(threshold, smoothing, channels):
         assert 0 < fg_on < fg_off
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_neighbourhood_rule_matches_reference_on_wide_rows(channels):
+    # rows wider than the rule's chunks (32 columns) and its SIMD step, not a multiple of
+    # either: the search for spans of foreground, merged and single spans, the first and last
+    # columns, and the vector body and remainder of the rank-0 test
+    h, w = 5, 203
+    frames = structured_frames(30, h, w, channels, seed=50 + channels)
+    for t in range(12, 30, 3):
+        frames[t] = np.ascontiguousarray(np.roll(frames[t], 1 if t % 2 else -1, axis=1))
+    masks = []
+    params = dict(n_components=3, learning_rate=0.05, smoothing=1, neighbour_threshold=2.5)
+    run_both(frames, masks=masks, **params)
+    off = MixtureSubtractor(**dict(params, neighbour_threshold=0.0, gain_compensation=False))
+    fg_off = [off.apply(f) == 255 for f in frames]
+    fg_on = [m == 255 for m in masks]
+    assert 0 < sum(int(m.sum()) for m in fg_on) < sum(int(m.sum()) for m in fg_off)
+    # the rule cleared pixels in the first and last columns too
+    assert any((a[:, [0, -1]] & ~b[:, [0, -1]]).any() for a, b in zip(fg_off, fg_on))
+
+
 def test_neighbourhood_rule_with_shadows_and_zivkovic_matches_reference():
     frames = structured_frames(30, 10, 14, 3, seed=44)
     for t in range(10, 30):
