@@ -348,6 +348,22 @@ def background_image(hot, cold, background_ratio, out):
             o[:, c] = np.where(empty, 0, np.nan_to_num(v)).astype(np.uint8)
 
 
+def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
+    """:func:`bgsub._kernels.gain_estimate` in NumPy."""
+    mu = hot[start::step, MEAN + channel, start::step]
+    x = frame[start::step, start::step, channel]
+    sel = (mu >= f32(16.0)) & (mu <= f32(240.0)) & (x >= 4) & (x <= 251)
+    if use_prev:
+        sel &= prev_bg
+    r = (x / np.maximum(mu, f32(1.0)))[sel]
+    ratios[:r.size] = r
+    return r.size, (np.float32(np.median(r)) if r.size else f32(0.0))
+
+
+def grid_background(mask, start, step, out):
+    out[...] = mask[start::step, start::step] == 0
+
+
 def vote_mask(raw, colsum, out, radius, need):
     """:func:`bgsub._kernels.vote_mask` in NumPy (integer counts, exact)."""
     h, w = raw.shape

@@ -155,7 +155,8 @@ def kernels():
 
         _KERNELS = {name: Kernel(getattr(kern, name), getattr(fb, name, None))
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
-                                 "scale_weights", "background_image", "vote_mask")}
+                                 "scale_weights", "background_image", "vote_mask",
+                                 "gain_estimate", "grid_background")}
         _KERNELS["blob_stats"] = Kernel(_blob.blob_stats, _blob.blob_stats_numpy)
     return _KERNELS
 

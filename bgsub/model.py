@@ -156,6 +156,7 @@ class MixtureSubtractor:
         self._raw = self._sums = None  # scratch masks for the vote
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
+        self._ratios = None  # scratch: the gain estimate's samples
         self._lut_out = None  # the compensated frame
         self._lut = None  # (gain, the 256-entry table that undoes it)
 
@@ -285,27 +286,37 @@ class MixtureSubtractor:
         return out
 
     def _grid(self, h, w):
+        """(start, step, shape) of the gain-estimation grid: rows and columns start,
+        start + step, ..."""
         step = max(1, int(np.sqrt(h * w / _GAIN_SAMPLES)))
-        return slice(step // 2, None, step), slice(step // 2, None, step)
+        start = step // 2
+        return start, step, (len(range(start, h, step)), len(range(start, w, step)))
 
     def _compensate(self, f):
         """``f`` divided by the global gain (see ``gain_compensation``); ``f`` itself when the
         gain is within ``_GAIN_DEADBAND`` of 1."""
         h, w, c = f.shape
-        gy, gx = self._grid(h, w)
+        start, step, shape = self._grid(h, w)
         ch = c // 2  # green of BGR, or the gray channel
         hot, _ = self._views()
-        mu = kern.mean_plane(hot, ch)[gy, gx]
-        x = f[gy, gx, ch]
-        sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
-        if self._prev_sub is not None and self._prev_sub.shape == sel.shape:
-            sel &= self._prev_sub
-        if np.count_nonzero(sel) >= _GAIN_MIN_SAMPLES:
-            r = x / np.maximum(mu, np.float32(1.0))
-            g = float(np.median(r[sel]))  # the model keeps the brightness it learned first
+        if self._ratios is None or self._ratios.size != shape[0] * shape[1]:
+            self._ratios = np.empty(shape[0] * shape[1], np.float32)
+        prev = self._prev_sub
+        use_prev = prev is not None and prev.shape == shape
+        n, med = _jit.kernels()["gain_estimate"](f, hot, ch, start, step,
+                                                 prev if use_prev else _NO_GRID, use_prev,
+                                                 self._ratios)
+        if n >= _GAIN_MIN_SAMPLES:
+            g = float(med)  # the model keeps the brightness it learned first
             # a new gain only when it moved and the change is global
-            if abs(g / self.gain_ - 1.0) > _GAIN_STEP and self._global(r, sel, g):
-                self.gain_ = g
+            if abs(g / self.gain_ - 1.0) > _GAIN_STEP:
+                mu = kern.mean_plane(hot, ch)[start::step, start::step]
+                x = f[start::step, start::step, ch]
+                sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
+                if use_prev:
+                    sel &= prev
+                if self._global(x / np.maximum(mu, np.float32(1.0)), sel, g):
+                    self.gain_ = g
         if abs(self.gain_ - 1.0) <= _GAIN_DEADBAND:
             return f
         import cv2
@@ -337,8 +348,10 @@ class MixtureSubtractor:
 
     def _after_mask(self, mask):
         """Keep the background of this mask on the gain grid for the next frame's estimate."""
-        gy, gx = self._grid(*mask.shape)
-        self._prev_sub = mask[gy, gx] == 0
+        start, step, shape = self._grid(*mask.shape)
+        if self._prev_sub is None or self._prev_sub.shape != shape:
+            self._prev_sub = np.empty(shape, bool)
+        _jit.kernels()["grid_background"](mask, start, step, self._prev_sub)
 
     def _vote(self, raw, out):
         """out = 255 where at least ``vote`` of the window around the pixel is foreground in
@@ -490,6 +503,7 @@ class MixtureSubtractor:
 
 
 _DUMMY = np.zeros((1, 1), np.uint8)
+_NO_GRID = np.zeros((1, 1), bool)
 _GAIN_SAMPLES = 2048  # pixels on the gain-estimation grid (about)
 _GAIN_MIN_SAMPLES = 64
 _GAIN_DEADBAND = 0.02

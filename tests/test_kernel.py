@@ -256,3 +256,40 @@ def test_neighbourhood_rule_with_shadows_and_zivkovic_matches_reference():
         frames[t] = np.ascontiguousarray(np.roll(frames[t], -1, axis=0))
     run_both(frames, n_components=4, learning_rate=0.05, detect_shadows=True,
              variant="zivkovic", complexity_prior=0.2, neighbour_threshold=3.0)
+
+
+@pytest.mark.parametrize("size, use_prev", [((37, 53), False), ((37, 53), True), ((48, 64), True),
+                                            ((5, 4), False)])
+def test_gain_estimate_matches_numpy(size, use_prev):
+    # the gain's samples and their median, against the NumPy expression they replace: values
+    # on both sides of each bound, even and odd counts (the median of an even count is the
+    # float32 mean of the middle two), repeated ratios, a grid not starting at 0
+    h, w = size
+    rng = np.random.default_rng(h * w + use_prev)
+    k = _jit.kernels()
+    for trial in range(6):
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        frame[rng.random((h, w)) < 0.2] = 4 + trial % 2  # ties in the ratios, a bound
+        state = kern.new_state(2, h, w, 3)
+        hot, _ = kern.views(state, 2, h, w, 3)
+        hot[:, kern.MEAN:, :] = rng.choice([15.5, 16.0, 100.25, 240.0, 240.5, 0.5, 77.0],
+                                           (h, 3, w)).astype(np.float32)
+        start, step, ch = trial % 3, 1 + trial % 2, trial % 3
+        gh, gw = len(range(start, h, step)), len(range(start, w, step))
+        prev = rng.random((gh, gw)) < 0.7
+        mu = hot[start::step, kern.MEAN + ch, start::step]
+        x = frame[start::step, start::step, ch]
+        sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
+        if use_prev:
+            sel &= prev
+        want = (x / np.maximum(mu, np.float32(1.0)))[sel]
+        ratios = np.full(gh * gw, np.nan, np.float32)
+        n, med = k["gain_estimate"](frame, hot, ch, start, step, prev, use_prev, ratios)
+        assert n == want.size
+        np.testing.assert_array_equal(ratios[:n], want)
+        if n:
+            assert np.float32(med) == np.median(want)  # bit for bit
+        grid = np.zeros((gh, gw), bool)
+        mask = np.where(rng.random((h, w)) < 0.5, 255, 0).astype(np.uint8)
+        k["grid_background"](mask, start, step, grid)
+        np.testing.assert_array_equal(grid, mask[start::step, start::step] == 0)
