@@ -87,3 +87,52 @@ def blob_stats_numpy(labels, words, n, st):
     st[:, 4] = np.bincount(lab, minlength=n)[:n]
     st[0, 2] = 0
     st[0, 3] = 0
+
+
+@njit(cache=True, nogil=True)
+def drop_small(m, labels, st, n, min_area):
+    """Erase from the mask ``m`` the blobs 1 .. n-1 of ``labels`` whose area (``st``, from
+    :func:`blob_stats`) is below ``min_area``, and move the stats of the others, in label
+    order, to the first rows of ``st``; returns (how many kept, their total area).
+
+    A few small blobs are erased inside their boxes; past 64, in one pass over the labels.
+    One call without the GIL: the same steps as NumPy calls held it for about half of the
+    post-processing stage's time, against the model and reader threads."""
+    n_small = 0
+    for k in range(1, n):
+        n_small += st[k, 4] < min_area
+    if n_small > 64:
+        small = np.zeros(n, np.bool_)
+        for k in range(1, n):
+            small[k] = st[k, 4] < min_area
+        for i in range(labels.shape[0]):
+            for j in range(labels.shape[1]):
+                if small[labels[i, j]]:
+                    m[i, j] = 0
+    kept = 0
+    area = 0
+    for k in range(1, n):
+        if st[k, 4] < min_area:
+            if n_small <= 64:
+                x0, y0 = st[k, 0], st[k, 1]
+                for i in range(y0, y0 + st[k, 3]):
+                    for j in range(x0, x0 + st[k, 2]):
+                        if labels[i, j] == k:
+                            m[i, j] = 0
+            continue
+        area += st[k, 4]
+        for c in range(5):
+            st[kept, c] = st[k, c]
+        kept += 1
+    return kept, area
+
+
+def drop_small_numpy(m, labels, st, n, min_area):
+    """:func:`drop_small` in NumPy (the same result)."""
+    areas = st[1:n, 4]
+    small = np.flatnonzero(areas < min_area) + 1
+    if len(small):
+        m[np.isin(labels, small)] = 0
+    keep = st[1:n][areas >= min_area]
+    st[:len(keep)] = keep
+    return len(keep), int(keep[:, 4].sum())

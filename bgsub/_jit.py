@@ -158,6 +158,7 @@ def kernels():
                                  "scale_weights", "background_image", "vote_mask",
                                  "gain_estimate", "grid_background")}
         _KERNELS["blob_stats"] = Kernel(_blob.blob_stats, _blob.blob_stats_numpy)
+        _KERNELS["drop_small"] = Kernel(_blob.drop_small, _blob.drop_small_numpy)
     return _KERNELS
 
 

@@ -43,7 +43,9 @@ def warm():
     _jit.kernels()["scale_weights"](hot, cold, np.float32(1.0))
     from .motion import PostProcessor
 
-    PostProcessor(kernel=0)(np.full((4, 8), 255, np.uint8))  # blob_stats
+    mask = np.zeros((4, 8), np.uint8)
+    mask[:, :3] = mask[0, 6] = 255
+    PostProcessor(kernel=0, min_area=2)(mask)  # blob_stats, drop_small
 
 
 def main():
