@@ -348,14 +348,21 @@ def background_image(hot, cold, background_ratio, out):
             o[:, c] = np.where(empty, 0, np.nan_to_num(v)).astype(np.uint8)
 
 
-def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
-    """:func:`bgsub._kernels.gain_estimate` in NumPy."""
+def gain_grid(frame, hot, channel, start, step, prev_bg, use_prev):
+    """(ratios, selected) on the grid of :func:`bgsub._kernels.gain_estimate`, both (grid
+    rows, grid columns): every grid pixel's ratio, and which of them are samples."""
     mu = hot[start::step, MEAN + channel, start::step]
     x = frame[start::step, start::step, channel]
     sel = (mu >= f32(16.0)) & (mu <= f32(240.0)) & (x >= 4) & (x <= 251)
     if use_prev:
         sel &= prev_bg
-    r = (x / np.maximum(mu, f32(1.0)))[sel]
+    return x / np.maximum(mu, f32(1.0)), sel
+
+
+def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
+    """:func:`bgsub._kernels.gain_estimate` in NumPy."""
+    r, sel = gain_grid(frame, hot, channel, start, step, prev_bg, use_prev)
+    r = r[sel]
     ratios[:r.size] = r
     return r.size, (np.float32(np.median(r)) if r.size else f32(0.0))
 

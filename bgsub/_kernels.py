@@ -76,11 +76,6 @@ def views(state: np.ndarray, n_components: int, height: int, width: int, channel
     return hot, cold
 
 
-def mean_plane(hot: np.ndarray, channel: int) -> np.ndarray:
-    """The (H, W) view of every pixel's rank-0 mean of ``channel``."""
-    return hot[:, MEAN + channel, :]
-
-
 def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
               channels: int) -> np.ndarray:
     """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""

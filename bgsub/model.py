@@ -309,13 +309,10 @@ class MixtureSubtractor:
         if n >= _GAIN_MIN_SAMPLES:
             g = float(med)  # the model keeps the brightness it learned first
             # a new gain only when it moved and the change is global
-            if abs(g / self.gain_ - 1.0) > _GAIN_STEP:
-                mu = kern.mean_plane(hot, ch)[start::step, start::step]
-                x = f[start::step, start::step, ch]
-                sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
-                if use_prev:
-                    sel &= prev
-                if self._global(x / np.maximum(mu, np.float32(1.0)), sel, g):
+            if abs(g / self.gain_ - 1.0) > _GAIN_STEP:  # rare: the quadrants, in NumPy
+                from ._fallback import gain_grid
+
+                if self._global(*gain_grid(f, hot, ch, start, step, prev, use_prev), g):
                     self.gain_ = g
         if abs(self.gain_ - 1.0) <= _GAIN_DEADBAND:
             return f

@@ -74,7 +74,7 @@ class PostProcessor:
         from . import _blob, _jit
 
         n, labels, stats = _components(m)
-        if m is mask:  # the caller's mask is not written to
+        if m is mask and self.min_area > 0:  # the caller's mask is not written to
             m = m.copy()
         drop = _jit.kernels()["drop_small"] if labels.dtype == np.uint16 else \
             _blob.drop_small_numpy  # past 65,534 blobs: no second compiled signature
