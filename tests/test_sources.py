@@ -187,6 +187,21 @@ def test_real_videos_decode_completely(name):
     assert first[2].time == pytest.approx(2 / s.fps, rel=0.01)
 
 
+@needs_videos
+def test_one_decoding_thread_gives_the_same_frames_and_times():
+    """A run decodes on one thread (its stages keep the cores busy): every frame and time is
+    the one FFmpeg's own threading gives."""
+    path = DATA / "videos" / "bridge_traffic_640x360.mp4"
+    with open_video(path) as auto, open_video(path, decode_threads=1) as one:
+        assert one.cap.get(cv2.CAP_PROP_N_THREADS) == 1
+        n = 0
+        for a, b in zip(auto, one, strict=True):
+            assert a.index == b.index and a.time == b.time
+            assert np.array_equal(a.image, b.image)
+            n += 1
+    assert n > 900
+
+
 # ---------------------------------------------------------------------------- live MJPEG
 class MjpegServer:
     """multipart/x-mixed-replace JPEG stream on 127.0.0.1: each connection gets

@@ -76,9 +76,10 @@ class VideoStream:
 
 # ---------------------------------------------------------------------------- files
 class FileStream(VideoStream):
-    """A video file through OpenCV's FFmpeg backend."""
+    """A video file through OpenCV's FFmpeg backend.  ``threads``: the decoder's threads (None:
+    FFmpeg's choice, one per core)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         import cv2
 
         self.path = Path(path)
@@ -89,7 +90,8 @@ class FileStream(VideoStream):
             raise SourceError(f"{path}: is a folder with no images")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{path}: empty file")
-        self.cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        params = [cv2.CAP_PROP_N_THREADS, threads] if threads else []
+        self.cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, params)
         if not self.cap.isOpened():
             self.cap.release()
             raise SourceError(f"{path}: not a video OpenCV can decode")
@@ -466,9 +468,11 @@ def _url_name(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------- factory
-def open_video(source, reconnect_timeout: float = 30.0, fps: float | None = None) -> VideoStream:
+def open_video(source, reconnect_timeout: float = 30.0, fps: float | None = None,
+               decode_threads: int | None = None) -> VideoStream:
     """Open ``source``: an int or digit string (camera index), a URL, a folder of images, a
-    printf pattern (``frames/in%06d.jpg``) or a video file."""
+    printf pattern (``frames/in%06d.jpg``) or a video file (decoded on ``decode_threads``
+    threads: None lets FFmpeg choose)."""
     if isinstance(source, (int, np.integer)) or (isinstance(source, str) and source.isdigit()):
         return LiveStream(int(source), reconnect_timeout=reconnect_timeout)
     s = str(source)
@@ -479,4 +483,4 @@ def open_video(source, reconnect_timeout: float = 30.0, fps: float | None = None
         return ImageSequenceStream(s, fps=fps or 25.0)
     if p.is_dir():
         return ImageSequenceStream(p, fps=fps or 25.0)
-    return FileStream(p)
+    return FileStream(p, threads=decode_threads)
