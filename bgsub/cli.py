@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import signal
@@ -16,6 +18,12 @@ from . import __version__
 # OpenCV and FFmpeg log to stderr on their own; the command line reports problems itself
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+# The interpreter's last garbage collection, at exit, walks every object that Numba's typing
+# and the imports made: 0.18 s of a 2 s run (measured with perf after main returned).  Frozen
+# objects are skipped; exit handlers, thread joins and reference-counted clean-up still run, and
+# every output is closed and renamed before main returns.
+atexit.register(gc.freeze)
 
 
 def _model_options(fn):
