@@ -127,8 +127,12 @@ class Axes:
         a, b = int(max(self.x0, a)), int(min(self.x1, max(b, a + 1)))
         if b <= a:
             b = a + 1
+        import cv2
+
         roi = self.img[self.y0 + 1:self.y1, a:b]
-        roi[:] = (roi * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
+        # in OpenCV, on the bytes: the same blend in NumPy floats took 24 ms for a band as
+        # wide as the plot, a fifth of the time a run spends on its report
+        cv2.addWeighted(roi, 1 - alpha, np.full_like(roi, color), alpha, 0.0, dst=roi)
         return a, b
 
     def line(self, x, y, color, thickness=2):
