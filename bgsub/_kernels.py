@@ -250,18 +250,21 @@ def _zivkovic_prune(hot, cold, i, j, prune, u_total):
 
 @njit(cache=True, inline="always")
 def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j):
-    """Every rule for pixel (i, j): match, classify, update, keep the order."""
+           thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, i, j,
+           k0=0, prefix0=np.float32(0.0)):
+    """Every rule for pixel (i, j): match, classify, update, keep the order.  ``k0`` > 0: the
+    caller found components 0 .. k0 - 1 used and not matching, their weights summing (in
+    order, from zero) to ``prefix0``; the match starts at rank ``k0``."""
     n_comp = cold.shape[0] + 1
     n_ch = hot.shape[1] - 2
     zero = np.float32(0.0)
     inv_c = np.float32(1.0 / n_ch)
     # --- match: the first component by w/sigma within the threshold ---------------
     matched = -1
-    used = 0
-    prefix = zero
+    used = k0
+    prefix = prefix0
     d2m = zero
-    for k in range(n_comp):
+    for k in range(k0, n_comp):
         u = _get(hot, cold, k, i, j, U)
         if u <= zero:
             break
@@ -336,9 +339,9 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
 def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, inv_c, var_min,
                  var_max, fg, shadow, tau):
     """The rules of :func:`_pixel` for a pixel that does not match rank 0 and does match rank 1,
-    written out; returns False, having written nothing, when it does not apply (no match at
-    rank 1, the matched key fell and a rank-2 component exists, or a foreground pixel needs
-    the shadow test).
+    written out.  Returns 0 when done; having written nothing, 1 when rank 1 matches but this
+    does not apply (the matched key fell and a rank-2 component exists, or a foreground pixel
+    needs the shadow test), 2 when rank 1 does not match.
 
     The matched component's update (u + inc, rho = inc / u, the clamped variance) is written
     out here, in :func:`_pixel` and in the rank-0 path rather than shared through a helper
@@ -352,7 +355,7 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
         diff = np.float32(frame[i, j, c]) - cold[0, i, j, MEAN + c]
         d2 += diff * diff
     if not d2 < thr2 * v1:
-        return False
+        return 2
     un = u1 + inc
     rho = inc / un
     vn = v1 + rho * (d2 * inv_c - v1)
@@ -362,9 +365,9 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
         vn = var_max
     fell = un * un * v1 < u1 * u1 * vn
     if fell and cold.shape[0] > 1 and cold[1, i, j, U] > zero:
-        return False
+        return 1
     if u0 > bg_u and shadow:
-        return False  # foreground that may be a shadow: the general path decides
+        return 1  # foreground that may be a shadow: the general path decides
     mask[i, j] = np.uint8(0) if u0 <= bg_u else fg
     cold[0, i, j, U] = un
     cold[0, i, j, VAR] = vn
@@ -377,7 +380,7 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
             t = hot[i, r, j]
             hot[i, r, j] = cold[0, i, j, r]
             cold[0, i, j, r] = t
-    return True
+    return 0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -696,15 +699,21 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 if c == 2:
                     _sink(hot, cold, 0, i, j)
                     continue
+                k0 = 0
+                prefix0 = zero
                 if c == 3 and not single and cold[0, i, j, U] > zero:
                     # second most common: no match at rank 0, maybe one at rank 1
-                    if _match_rank1(frame, hot, cold, mask, i, j, n_ch, hot[i, U, j],
-                                    hot[i, VAR, j], thr2, bg_u, inc, inv_c, var_min, var_max, fg,
-                                    shadow, tau):
+                    u0 = hot[i, U, j]
+                    r1 = _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, hot[i, VAR, j],
+                                      thr2, bg_u, inc, inv_c, var_min, var_max, fg, shadow, tau)
+                    if r1 == 0:
                         continue
+                    if r1 == 2:  # neither rank 0 nor rank 1 matches: start at rank 2
+                        k0 = 2
+                        prefix0 = (zero + u0) + cold[0, i, j, U]
                 _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
-                       tau, i, j)
+                       tau, i, j, k0, prefix0)
     if thr2n > zero:
         # a second parallel loop: the neighbours' models must all be updated first
         for t in prange(SLICES):
