@@ -655,6 +655,17 @@ def _neighbour_scratch(width):
             np.empty(2 * (width // NB_CHUNK + 1), np.int64), np.empty(width, np.int64))
 
 
+@njit(cache=True, inline="always")
+def _bitrev(t):
+    """``t`` in [0, SLICES) with its bits reversed."""
+    r = 0
+    bit = 1
+    while bit < SLICES:
+        r = r * 2 + (1 if t & bit else 0)
+        bit *= 2
+    return r
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
@@ -715,10 +726,13 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
                        tau, i, j, k0, prefix0)
     if thr2n > zero:
-        # a second parallel loop: the neighbours' models must all be updated first
+        # a second parallel loop: the neighbours' models must all be updated first; blocks
+        # of rows in bit-reversed order, so that each thread has blocks all over the frame and
+        # a row's neighbours are still in cache from the row before
         for t in prange(SLICES):
             hit, cand, spans, todo = _neighbour_scratch(width)
-            for i in range(t, height, SLICES):
+            b = _bitrev(t)
+            for i in range(b * height // SLICES, (b + 1) * height // SLICES):
                 _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
                                todo)
 
