@@ -151,11 +151,20 @@ def _key_greater(hot, cold, a, b, i, j):
 
 
 @njit(cache=True, inline="always")
+def _swap1(hot, cold, a, b, i, j, r):
+    t = _get(hot, cold, a, i, j, r)
+    _put(hot, cold, a, i, j, r, _get(hot, cold, b, i, j, r))
+    _put(hot, cold, b, i, j, r, t)
+
+
+@njit(cache=True, inline="always")
 def _swap(hot, cold, a, b, i, j):
-    for r in range(hot.shape[1]):
-        t = _get(hot, cold, a, i, j, r)
-        _put(hot, cold, a, i, j, r, _get(hot, cold, b, i, j, r))
-        _put(hot, cold, b, i, j, r, t)
+    if hot.shape[1] == 5:  # colour written out: a loop of a known count, unrolled
+        for r in range(5):
+            _swap1(hot, cold, a, b, i, j, r)
+    else:
+        for r in range(hot.shape[1]):
+            _swap1(hot, cold, a, b, i, j, r)
 
 
 @njit(cache=True, inline="always")
@@ -178,6 +187,11 @@ def _sink(hot, cold, k, i, j):
 @njit(cache=True, inline="always")
 def _dist2(frame, hot, cold, k, i, j, n_ch):
     d2 = np.float32(0.0)
+    if n_ch == 3:  # colour written out: a loop of a known count, unrolled
+        for c in range(3):
+            diff = np.float32(frame[i, j, c]) - _get(hot, cold, k, i, j, MEAN + c)
+            d2 += diff * diff
+        return d2
     for c in range(n_ch):
         diff = np.float32(frame[i, j, c]) - _get(hot, cold, k, i, j, MEAN + c)
         d2 += diff * diff
@@ -304,9 +318,14 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
             dens = math.exp(-0.5 * float(d2m) / float(var_old)) * math.pow(
                 2.0 * math.pi * float(var_old), -0.5 * n_ch)
             rho = np.float32(min(float(alpha) * dens, 1.0))
-        for c in range(n_ch):
-            m = _get(hot, cold, k, i, j, MEAN + c)
-            _put(hot, cold, k, i, j, MEAN + c, m + rho * (np.float32(frame[i, j, c]) - m))
+        if n_ch == 3:  # colour written out: a loop of a known count, unrolled
+            for c in range(3):
+                m = _get(hot, cold, k, i, j, MEAN + c)
+                _put(hot, cold, k, i, j, MEAN + c, m + rho * (np.float32(frame[i, j, c]) - m))
+        else:
+            for c in range(n_ch):
+                m = _get(hot, cold, k, i, j, MEAN + c)
+                _put(hot, cold, k, i, j, MEAN + c, m + rho * (np.float32(frame[i, j, c]) - m))
         v1 = var_old + rho * (d2m * inv_c - var_old)
         if v1 < var_min:
             v1 = var_min
@@ -324,8 +343,12 @@ def _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_
         slot = used if used < n_comp else n_comp - 1
         _put(hot, cold, slot, i, j, U, u_new)
         _put(hot, cold, slot, i, j, VAR, var_init)
-        for c in range(n_ch):
-            _put(hot, cold, slot, i, j, MEAN + c, np.float32(frame[i, j, c]))
+        if n_ch == 3:  # colour written out: a loop of a known count, unrolled
+            for c in range(3):
+                _put(hot, cold, slot, i, j, MEAN + c, np.float32(frame[i, j, c]))
+        else:
+            for c in range(n_ch):
+                _put(hot, cold, slot, i, j, MEAN + c, np.float32(frame[i, j, c]))
         total = zero
         for k in range(slot + 1):
             total += _get(hot, cold, k, i, j, U)
@@ -351,9 +374,14 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     u1 = cold[0, i, j, U]
     v1 = cold[0, i, j, VAR]
     d2 = zero
-    for c in range(n_ch):
-        diff = np.float32(frame[i, j, c]) - cold[0, i, j, MEAN + c]
-        d2 += diff * diff
+    if n_ch == 3:  # colour written out: a loop of a known count, unrolled
+        for c in range(3):
+            diff = np.float32(frame[i, j, c]) - cold[0, i, j, MEAN + c]
+            d2 += diff * diff
+    else:
+        for c in range(n_ch):
+            diff = np.float32(frame[i, j, c]) - cold[0, i, j, MEAN + c]
+            d2 += diff * diff
     if not d2 < thr2 * v1:
         return 2
     un = u1 + inc
@@ -371,15 +399,26 @@ def _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, v0, thr2, bg_u, inc, in
     mask[i, j] = np.uint8(0) if u0 <= bg_u else fg
     cold[0, i, j, U] = un
     cold[0, i, j, VAR] = vn
-    for c in range(n_ch):
-        m = cold[0, i, j, MEAN + c]
-        cold[0, i, j, MEAN + c] = m + rho * (np.float32(frame[i, j, c]) - m)
+    if n_ch == 3:  # colour written out: a loop of a known count, unrolled
+        for c in range(3):
+            m = cold[0, i, j, MEAN + c]
+            cold[0, i, j, MEAN + c] = m + rho * (np.float32(frame[i, j, c]) - m)
+    else:
+        for c in range(n_ch):
+            m = cold[0, i, j, MEAN + c]
+            cold[0, i, j, MEAN + c] = m + rho * (np.float32(frame[i, j, c]) - m)
     if not fell and un * un * v0 > u0 * u0 * vn:
         # it now outranks rank 0: swap the two records
-        for r in range(hot.shape[1]):
-            t = hot[i, r, j]
-            hot[i, r, j] = cold[0, i, j, r]
-            cold[0, i, j, r] = t
+        if hot.shape[1] == 5:  # colour written out: a loop of a known count, unrolled
+            for r in range(5):
+                t = hot[i, r, j]
+                hot[i, r, j] = cold[0, i, j, r]
+                cold[0, i, j, r] = t
+        else:
+            for r in range(hot.shape[1]):
+                t = hot[i, r, j]
+                hot[i, r, j] = cold[0, i, j, r]
+                cold[0, i, j, r] = t
     return 0
 
 
@@ -653,6 +692,17 @@ def _neighbour_scratch(width):
     """The scratch arrays of :func:`_neighbour_row` for rows ``width`` wide."""
     return (np.empty(width, np.uint8), np.empty(width, np.uint8),
             np.empty(2 * (width // NB_CHUNK + 1), np.int64), np.empty(width, np.int64))
+
+
+@njit(cache=True, inline="always")
+def _bitrev(t):
+    """``t`` in [0, SLICES) with its bits reversed."""
+    r = 0
+    bit = 1
+    while bit < SLICES:
+        r = r * 2 + (1 if t & bit else 0)
+        bit *= 2
+    return r
 
 
 @njit(cache=True, inline="always")
