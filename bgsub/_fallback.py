@@ -371,14 +371,21 @@ def grid_background(mask, start, step, out):
     out[...] = mask[start::step, start::step] == 0
 
 
-def vote_mask(raw, colsum, out, radius, need):
-    """:func:`bgsub._kernels.vote_mask` in NumPy (integer counts, exact)."""
-    h, w = raw.shape
-    fg = (raw & np.uint8(1)).astype(np.int32)
+def _window_sums(fg, radius):
+    """The number of 1s of ``fg`` in the (2 radius + 1)^2 window around each pixel, edges
+    replicated."""
+    h, w = fg.shape
     padded = np.pad(fg, radius, mode="edge")
     c = np.cumsum(np.cumsum(padded, 0), 1)
     c = np.pad(c, ((1, 0), (1, 0)))
     s = 2 * radius + 1
-    sums = c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]
-    out[...] = np.where(sums >= need, np.uint8(255),
-                        np.where(raw == 2, np.uint8(127), np.uint8(0)))
+    return c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]
+
+
+def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
+    """:func:`bgsub._kernels.vote_mask` in NumPy (integer counts, exact)."""
+    fg = (raw & np.uint8(1)).astype(np.int32)
+    keep = _window_sums(fg, radius) >= need
+    if solid_radius > 0:
+        keep |= _window_sums(fg, solid_radius) == (2 * solid_radius + 1) ** 2
+    out[...] = np.where(keep, np.uint8(255), np.where(raw == 2, np.uint8(127), np.uint8(0)))

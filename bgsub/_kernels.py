@@ -945,11 +945,50 @@ def grid_background(mask, start, step, out):
         gi += 1
 
 
+@njit(cache=True, inline="always")
+def _window_sums(raw, colsum, out, i, radius):
+    """out[i] = the number of 1s of ``raw`` in the (2 radius + 1)^2 window around each pixel of
+    row i (edges replicated); colsum[i]: the column sums, scratch.  Interior loops over
+    unsigned indices, which Numba does not wrap-around check, so that they vectorise."""
+    height = raw.shape[0]
+    width = raw.shape[1]
+    r = np.uint64(radius)
+    w = np.uint64(width)
+    span = np.uint64(2 * radius + 1)
+    lo = min(radius, width)
+    hi = max(width - radius, lo)
+    n_in = np.uint64(hi - lo)
+    for j in range(w):
+        colsum[i, j] = 0
+    for d in range(-radius, radius + 1):
+        ii = np.uint64(min(max(i + d, 0), height - 1))
+        for j in range(w):
+            colsum[i, j] += raw[ii, j] & np.uint8(1)
+    for j in range(w):
+        out[i, j] = 0
+    for dd in range(span):
+        for jj in range(n_in):
+            out[i, jj + r] += colsum[i, jj + dd]
+    for j in range(0, lo):
+        acc = 0
+        for d in range(-radius, radius + 1):
+            acc += colsum[i, min(max(j + d, 0), width - 1)]
+        out[i, j] = acc
+    for j in range(hi, width):
+        acc = 0
+        for d in range(-radius, radius + 1):
+            acc += colsum[i, min(max(j + d, 0), width - 1)]
+        out[i, j] = acc
+
+
 @njit(cache=True, parallel=True, nogil=True)
-def vote_mask(raw, colsum, out, radius, need):
+def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
     """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
-    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow), edges replicated; elsewhere 127
-    where ``raw`` is a shadow, else 0.  ``colsum``: uint8 scratch of raw's shape.
+    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow), or, when ``solid_radius`` > 0,
+    where every pixel of the (2 solid_radius + 1)^2 window is (a small, solid object survives
+    a wide vote), edges replicated; elsewhere 127 where ``raw`` is a shadow, else 0.
+    ``colsum``, ``solid_sum``: uint8 scratch of raw's shape (``solid_sum`` unused when
+    ``solid_radius`` is 0).
 
     Runs on Numba's threads, like the model kernel, so that no second thread pool competes
     for the cores right after it.  The interior loops use unsigned indices, which Numba does
@@ -960,33 +999,14 @@ def vote_mask(raw, colsum, out, radius, need):
     f255 = np.uint8(255)
     f127 = np.uint8(127)
     f0 = np.uint8(0)
-    r = np.uint64(radius)
-    w = np.uint64(width)
-    span = np.uint64(2 * radius + 1)
-    lo = min(radius, width)
-    hi = max(width - radius, lo)
-    n_in = np.uint64(hi - lo)
+    full = (2 * solid_radius + 1) ** 2
     for i in prange(height):
-        for j in range(w):
-            colsum[i, j] = 0
-        for d in range(-radius, radius + 1):
-            ii = np.uint64(min(max(i + d, 0), height - 1))
-            for j in range(w):
-                colsum[i, j] += raw[ii, j] & np.uint8(1)
-        for j in range(w):
-            out[i, j] = 0
-        for dd in range(span):
-            for jj in range(n_in):
-                out[i, jj + r] += colsum[i, jj + dd]
-        for j in range(0, lo):
-            acc = 0
-            for d in range(-radius, radius + 1):
-                acc += colsum[i, min(max(j + d, 0), width - 1)]
-            out[i, j] = acc
-        for j in range(hi, width):
-            acc = 0
-            for d in range(-radius, radius + 1):
-                acc += colsum[i, min(max(j + d, 0), width - 1)]
-            out[i, j] = acc
-        for j in range(w):
-            out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)
+        _window_sums(raw, colsum, out, i, radius)
+        if solid_radius > 0:
+            _window_sums(raw, colsum, solid_sum, i, solid_radius)
+            for j in range(width):
+                out[i, j] = f255 if out[i, j] >= need or solid_sum[i, j] == full else (
+                    f127 if raw[i, j] == 2 else f0)
+        else:
+            for j in range(width):
+                out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)

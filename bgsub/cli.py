@@ -34,7 +34,7 @@ def _model_options(fn):
         click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
                      help="alpha: per-frame weight decay (default 0.003)."),
         click.option("--threshold", "match_threshold", type=click.FloatRange(0, min_open=True),
-                     help="Match within this many standard deviations (default 3.5)."),
+                     help="Match within this many standard deviations (default 2.4)."),
         click.option("--background-ratio", type=click.FloatRange(0, 1, min_open=True),
                      help="Weight share that makes up the background (default 0.5)."),
         click.option("--initial-variance", type=click.FloatRange(0, min_open=True),
@@ -42,15 +42,18 @@ def _model_options(fn):
         click.option("--min-variance", type=click.FloatRange(0, min_open=True),
                      help="Lower variance clamp (default 25)."),
         click.option("--max-variance", type=click.FloatRange(0, min_open=True),
-                     help="Upper variance clamp (default 1600)."),
+                     help="Upper variance clamp (default 121)."),
         click.option("--rho", type=click.Choice(["weight", "density"]),
                      help="Mean/variance rate: alpha/w (default) or alpha*N(x)."),
         click.option("--warmup", type=click.FloatRange(0),
                      help="Warm-up c: rate max(alpha, 1/(c t)); 0 = off (default 4)."),
         click.option("--smoothing", type=click.IntRange(1, 15),
-                     help="Spatial vote window (odd; 1 = off; default 5)."),
+                     help="Spatial vote window (odd; 1 = off; default 11)."),
         click.option("--vote", type=click.FloatRange(0, 1, min_open=True),
-                     help="Fraction of the window that must be foreground (default 0.4)."),
+                     help="Fraction of the window that must be foreground (default 0.67)."),
+        click.option("--solid", type=click.IntRange(1, 15),
+                     help="A pixel whose solid x solid window is all foreground stays foreground "
+                          "whatever the vote (odd; 1 = off; default 3)."),
         click.option("--variant", type=click.Choice(["stauffer-grimson", "zivkovic"]),
                      help="Weight update: plain (default) or Zivkovic's pruning prior."),
         click.option("--complexity-prior", type=click.FloatRange(0, 1, max_open=True),
@@ -73,8 +76,8 @@ def _model_options(fn):
 
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
-               "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
-               "gain_compensation", "neighbour_threshold")
+               "vote", "solid", "detect_shadows", "shadow_threshold", "variant",
+               "complexity_prior", "gain_compensation", "neighbour_threshold")
 
 
 def _fail(message, code=1):

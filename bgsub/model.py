@@ -64,6 +64,10 @@ class MixtureSubtractor:
         ``vote`` fraction of the ``smoothing x smoothing`` window around it is (1 = off).
     vote : float in (0, 1]
         The fraction of the window that must be foreground.
+    solid : odd int >= 1
+        A pixel whose ``solid x solid`` window is all foreground (before the vote) is
+        foreground whatever the vote says, so that an object smaller than a wide vote window
+        survives it (1 = off).
     variant : "stauffer-grimson" or "zivkovic"
         Zivkovic (2004): a Dirichlet prior makes every weight also lose
         ``learning_rate * complexity_prior`` per frame, and components whose weight reaches
@@ -102,11 +106,12 @@ class MixtureSubtractor:
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
     # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
-    def __init__(self, n_components=5, learning_rate=0.003, match_threshold=3.5,
+    def __init__(self, n_components=5, learning_rate=0.003, match_threshold=2.4,
                  background_ratio=0.5, initial_variance=225.0, min_variance=25.0,
-                 max_variance=1600.0, rho="weight", warmup=4.0, smoothing=5, vote=0.4,
+                 max_variance=121.0, rho="weight", warmup=4.0, smoothing=11, vote=0.67,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
-                 complexity_prior=0.05, gain_compensation=True, neighbour_threshold=0.0):
+                 complexity_prior=0.05, gain_compensation=True, neighbour_threshold=0.0,
+                 solid=3):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -133,6 +138,10 @@ class MixtureSubtractor:
                 or smoothing < 1 or smoothing % 2 == 0 or smoothing > 15):
             raise ValueError(f"smoothing must be an odd integer from 1 to 15, got {smoothing!r}")
         self.smoothing = int(smoothing)
+        if (isinstance(solid, bool) or not isinstance(solid, (int, np.integer))
+                or solid < 1 or solid % 2 == 0 or solid > 15):
+            raise ValueError(f"solid must be an odd integer from 1 to 15, got {solid!r}")
+        self.solid = int(solid)
         self.vote = _check_number("vote", vote, 0.0, 1.0, low_open=True)
         if variant not in ("stauffer-grimson", "zivkovic"):
             raise ValueError(f"variant must be 'stauffer-grimson' or 'zivkovic', got {variant!r}")
@@ -153,7 +162,7 @@ class MixtureSubtractor:
         self.scale_ = 1.0  # true weight = scale_ * stored weight
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
-        self._raw = self._sums = None  # scratch masks for the vote
+        self._raw = self._sums = self._solid_sums = None  # scratch masks for the vote
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
         self._ratios = None  # scratch: the gain estimate's samples
@@ -165,7 +174,7 @@ class MixtureSubtractor:
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
             "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
-            "gain_compensation", "neighbour_threshold")}
+            "gain_compensation", "neighbour_threshold", "solid")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -261,6 +270,7 @@ class MixtureSubtractor:
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
             self._sums = np.empty((h, w), np.uint8)
+            self._solid_sums = np.empty((h, w), np.uint8)
         args = (f, hot, cold, self._raw if smooth else out, known, known is not _DUMMY,
                 p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u,
                 p.u_new, p.u_total, np.float32(self.initial_variance),
@@ -352,10 +362,12 @@ class MixtureSubtractor:
 
     def _vote(self, raw, out):
         """out = 255 where at least ``vote`` of the window around the pixel is foreground in
-        ``raw`` (0/1); the window is clipped at the borders by replicating the edge."""
+        ``raw`` (0/1), or all of the ``solid`` x ``solid`` window is; the windows are clipped at
+        the borders by replicating the edge."""
         k = self.smoothing
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
-        _jit.kernels()["vote_mask"](raw, self._sums, out, k // 2, need)
+        _jit.kernels()["vote_mask"](raw, self._sums, out, k // 2, need, self.solid // 2,
+                                    self._solid_sums)
 
     def fit_frames(self, frames, n_iter=20):
         """Start the model from a per-pixel batch EM fit over ``frames`` (a sequence of uint8
@@ -475,11 +487,12 @@ class MixtureSubtractor:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
-        kinds = {"n_components": int, "rho": str, "smoothing": int, "variant": str,
+        kinds = {"n_components": int, "rho": str, "smoothing": int, "solid": int, "variant": str,
                  "detect_shadows": lambda v: v == "True",
                  "gain_compensation": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
         params.setdefault("neighbour_threshold", 0.0)  # a file from before the rule
+        params.setdefault("solid", 1)  # a file from before the solid-core rule
         model = cls(**params)
         if state.size:
             if len(frame_shape) != 3:

@@ -170,17 +170,25 @@ def reference_neighbours(frame, state, mask, p):
     return out
 
 
-def reference_vote(mask, size, vote):
-    """255 where at least ``vote`` of the size x size window (edges replicated) is 255."""
-    if size <= 1:
-        return mask
-    fg = (mask == 255).astype(np.int64)
+def _window_counts(fg, size):
     r = size // 2
     padded = np.pad(fg, r, mode="edge")
-    h, w = mask.shape
+    h, w = fg.shape
     sums = np.zeros((h, w), np.int64)
     for dy in range(size):
         for dx in range(size):
             sums += padded[dy:dy + h, dx:dx + w]
+    return sums
+
+
+def reference_vote(mask, size, vote, solid=1):
+    """255 where at least ``vote`` of the size x size window (edges replicated) is 255, or all
+    of the solid x solid window is."""
+    if size <= 1:
+        return mask
+    fg = (mask == 255).astype(np.int64)
     need = max(1, math.ceil(vote * size * size - 1e-9))
-    return np.where(sums >= need, 255, np.where(mask == 127, 127, 0)).astype(np.uint8)
+    keep = _window_counts(fg, size) >= need
+    if solid > 1:
+        keep |= _window_counts(fg, solid) == solid * solid
+    return np.where(keep, 255, np.where(mask == 127, 127, 0)).astype(np.uint8)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bgsub import MixtureSubtractor, _jit
+from bgsub import MixtureSubtractor, _fallback, _jit
 from bgsub import _kernels as kern
 
 from .reference import reference_apply, reference_neighbours, reference_vote
@@ -55,7 +55,7 @@ class ReferenceModel:
                                np.float32(m.min_variance), np.float32(m.max_variance),
                                m.detect_shadows, np.float32(m.shadow_threshold))
         mask = reference_neighbours(f, self.state, mask, p)
-        mask = reference_vote(mask, m.smoothing, m.vote)
+        mask = reference_vote(mask, m.smoothing, m.vote, m.solid)
         if p.learn:
             self.scale = p.new_scale
             self.t += 1
@@ -169,10 +169,44 @@ def test_global_rescale_is_exact():
     assert model.scale_ >= 2.0**-16
 
 
-@pytest.mark.parametrize("size, vote", [(3, 0.4), (5, 0.4), (5, 0.7)])
-def test_spatial_vote_matches_reference(size, vote):
+@pytest.mark.parametrize("size, vote, solid", [(3, 0.4, 1), (5, 0.4, 1), (5, 0.7, 1), (5, 0.7, 3),
+                                               (11, 0.67, 3), (7, 0.9, 5)])
+def test_spatial_vote_matches_reference(size, vote, solid):
     frames = structured_frames(25, 12, 17, 3, seed=size)
-    run_both(frames, n_components=3, learning_rate=0.05, smoothing=size, vote=vote)
+    run_both(frames, n_components=3, learning_rate=0.05, smoothing=size, vote=vote, solid=solid)
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_a_solid_object_smaller_than_the_vote_window_survives_it(kernels):
+    # hand-made raw mask: a 3x3 block of foreground (9 of the 121 pixels of an 11x11 window,
+    # far below a 0.67 vote) and a lone pixel; the block's pixels each have an all-foreground
+    # 3x3 window only at the block's centre
+    if kernels == "numpy":
+        k = _fallback.vote_mask
+    else:
+        k = _jit.kernels()["vote_mask"].disp
+    raw = np.zeros((15, 16), np.uint8)
+    raw[5:8, 6:9] = 1
+    raw[12, 2] = 1
+    raw[0, 0] = 2  # a shadow stays a shadow
+    out = np.empty_like(raw)
+    need = int(np.ceil(0.67 * 121))
+    k(raw, np.empty_like(raw), out, 5, need, 1, np.empty_like(raw))
+    expect = np.zeros_like(raw)
+    expect[6, 7] = 255
+    expect[0, 0] = 127
+    np.testing.assert_array_equal(out, expect)
+    k(raw, np.empty_like(raw), out, 5, need, 0, np.empty_like(raw))  # solid off: all gone
+    expect[6, 7] = 0
+    np.testing.assert_array_equal(out, expect)
+    # edges replicated: a 2x3 block in the corner has two pixels whose 3x3 window, with the
+    # last row repeated, is all foreground
+    raw = np.zeros((15, 16), np.uint8)
+    raw[13:15, 13:16] = 1
+    k(raw, np.empty_like(raw), out, 5, need, 1, np.empty_like(raw))
+    expect = np.zeros_like(raw)
+    expect[14, 14:16] = 255
+    np.testing.assert_array_equal(out, expect)
 
 
 @pytest.mark.parametrize("smoothing", [1, 5])
@@ -215,7 +249,7 @@ def test_neighbourhood_rule_matches_reference(threshold, smoothing, channels):
     for t in range(12, 30, 3):
         frames[t] = np.ascontiguousarray(np.roll(frames[t], 1, axis=1))
     masks = []
-    params = dict(n_components=3, learning_rate=0.05, smoothing=smoothing,
+    params = dict(n_components=3, learning_rate=0.05, smoothing=smoothing, vote=0.4, solid=1,
                   neighbour_threshold=threshold)
     run_both(frames, masks=masks, **params)
     if threshold:
