@@ -999,14 +999,15 @@ def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
     f255 = np.uint8(255)
     f127 = np.uint8(127)
     f0 = np.uint8(0)
-    full = (2 * solid_radius + 1) ** 2
+    full = np.uint8((2 * solid_radius + 1) ** 2)
+    w = np.uint64(width)
     for i in prange(height):
         _window_sums(raw, colsum, out, i, radius)
         if solid_radius > 0:
             _window_sums(raw, colsum, solid_sum, i, solid_radius)
-            for j in range(width):
-                out[i, j] = f255 if out[i, j] >= need or solid_sum[i, j] == full else (
-                    f127 if raw[i, j] == 2 else f0)
+            for j in range(w):  # without a branch, so that it vectorises
+                keep = (out[i, j] >= need) | (solid_sum[i, j] == full)
+                out[i, j] = f255 if keep else (f127 if raw[i, j] == 2 else f0)
         else:
-            for j in range(width):
+            for j in range(w):
                 out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)
