@@ -705,17 +705,6 @@ def _bitrev(t):
     return r
 
 
-@njit(cache=True, inline="always")
-def _bitrev(t):
-    """``t`` in [0, SLICES) with its bits reversed."""
-    r = 0
-    bit = 1
-    while bit < SLICES:
-        r = r * 2 + (1 if t & bit else 0)
-        bit *= 2
-    return r
-
-
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
