@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _LAZY = {
     "MixtureSubtractor": "bgsub.model",
+    "ACCURATE": "bgsub.model",
     "evaluate_sequence": "bgsub.evaluate",
     "Scores": "bgsub.evaluate",
     "Sequence": "bgsub.evaluate",

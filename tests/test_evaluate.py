@@ -242,6 +242,25 @@ def test_cli_eval_on_the_sample_video_json_and_masks(tmp_path):
     assert len(masks) == 120 and masks[0].name == "bin000001.png"
 
 
+def test_cli_accurate_is_the_accurate_setting_and_explicit_options_override_it():
+    from bgsub.model import ACCURATE
+
+    def cli_counts(*opts):
+        res = CliRunner().invoke(main, ["eval", str(SAMPLES / "park"), "--json", *opts])
+        assert res.exit_code == 0, res.output
+        s = json.loads(res.output)["sequences"][0]
+        return s["tp"], s["fp"], s["fn"], s["tn"]
+
+    def api_counts(**params):
+        s = evaluate_sequence(SAMPLES / "park", make_method("bgsub", **params))
+        return s.tp, s.fp, s.fn, s.tn
+
+    accurate = cli_counts("--accurate")
+    assert accurate == api_counts(**ACCURATE)
+    assert accurate != api_counts()  # not the defaults
+    assert cli_counts("--accurate", "--vote", "0.67") == api_counts(**{**ACCURATE, "vote": 0.67})
+
+
 def test_cli_eval_report_with_saved_masks_scores_once(tmp_path, monkeypatch):
     """--report with --save-masks: the chosen method's masks come from the report's own pass
     (the sequence is evaluated once per method, not twice for the chosen one)."""
@@ -351,20 +370,20 @@ def test_bgsub_defaults_stay_above_the_measured_f_floor(bgsub_scores, name, floo
     assert s.f_measure >= floor, f"{name}: F {s.f_measure:.4f} fell below {floor}"
 
 
-# The neighbourhood-rule setting of README's parameter table (the earlier accurate setting:
-# max_variance 81, match_threshold 3.0, the rule at 2.5, the 5x5 vote at 0.4 without the solid
-# core), measured the same way, floors 0.01 below: Board 0.868, Foliage 0.695, HighwayI 0.680,
-# IBMtest2 0.924, PeopleAndFoliage 0.757, Snellen 0.587, fall_subset 0.360, highway 0.947.
-ACCURATE = dict(max_variance=81.0, match_threshold=3.0, neighbour_threshold=2.5, smoothing=5,
-                vote=0.4, solid=1)
-ACCURATE_FLOORS = {"Board": 0.85, "Foliage": 0.68, "HighwayI": 0.67, "IBMtest2": 0.91,
-                   "PeopleAndFoliage": 0.74, "Snellen": 0.57, "fall_subset": 0.35,
-                   "highway": 0.93}
+# The accurate setting (bgsub.ACCURATE, `--accurate`: max_variance 81, the 11x11 vote at 0.5 and
+# the neighbourhood rule at 2.0 over the other defaults), measured the same way, floors 0.01
+# below: Board 0.886, Foliage 0.732, HighwayI 0.713, IBMtest2 0.931, PeopleAndFoliage 0.765,
+# Snellen 0.580, fall_subset 0.466, highway 0.956 (each above the defaults' figure).
+ACCURATE_FLOORS = {"Board": 0.87, "Foliage": 0.72, "HighwayI": 0.70, "IBMtest2": 0.92,
+                   "PeopleAndFoliage": 0.75, "Snellen": 0.57, "fall_subset": 0.45,
+                   "highway": 0.94}
 
 
 @needs_data
 @pytest.mark.parametrize("name, floor", sorted(ACCURATE_FLOORS.items()))
 def test_the_accurate_setting_stays_above_its_measured_f_floor(name, floor):
+    from bgsub.model import ACCURATE
+
     s = evaluate_sequence(DATA / "sequences" / name, make_method("bgsub", **ACCURATE))
     assert s.f_measure >= floor, f"{name}: F {s.f_measure:.4f} fell below {floor}"
 
