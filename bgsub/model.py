@@ -45,13 +45,13 @@ def _check_number(name, value, low=None, high=None, low_open=False, high_open=Fa
     return v
 
 
-
 # The accurate setting (``bgsub run --accurate``; README, "Accuracy"): the neighbourhood rule at
 # 2 sigma with a smaller variance clamp and a lighter vote.  Mean F 0.754 on the eight real
 # sequences against the defaults' 0.724, ahead of them on each, and of MOG2 and KNN on each by
 # 0.08 or more; 1.5-1.7x the defaults' time a frame (the rule's pass over foreground rows).
 ACCURATE = MappingProxyType(  # read-only: MixtureSubtractor(**ACCURATE)
     {"max_variance": 81.0, "vote": 0.5, "neighbour_threshold": 2.0})
+
 
 class MixtureSubtractor:
     """Per-pixel online Gaussian mixture background subtractor.
