@@ -156,6 +156,8 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
     temporalROI.txt) in each SEQUENCE folder."""
     from .evaluate import Sequence, SequenceError, evaluate_sequence, make_method, mean_scores
 
+    if kwargs.get("accurate") and method != "bgsub":
+        _fail("--accurate applies to --method bgsub only", 2)
     params = _model_params(kwargs)
     if params and method != "bgsub":
         _fail(f"model options ({', '.join(sorted(params))}) apply to --method bgsub only", 2)

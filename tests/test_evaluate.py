@@ -259,6 +259,10 @@ def test_cli_accurate_is_the_accurate_setting_and_explicit_options_override_it()
     assert accurate == api_counts(**ACCURATE)
     assert accurate != api_counts()  # not the defaults
     assert cli_counts("--accurate", "--vote", "0.67") == api_counts(**{**ACCURATE, "vote": 0.67})
+    res = CliRunner().invoke(main, ["eval", str(SAMPLES / "park"), "--method", "opencv-mog2",
+                                    "--accurate"])
+    assert res.exit_code == 2
+    assert res.output.strip() == "Error: --accurate applies to --method bgsub only"
 
 
 def test_cli_eval_report_with_saved_masks_scores_once(tmp_path, monkeypatch):
