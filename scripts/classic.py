@@ -151,7 +151,7 @@ def main(argv=None):
         names = [seq.name for seq, _ in loaded]
         text.append(f"**{title}** (F-measure; best in bold)\n\n" + table(scores, names, methods))
         lost += behind(scores, names, classic)
-    text.append("ms a frame (mean over the groups, one process, this machine): "
+    text.append("ms a frame (mean over the groups, one process, scoring included): "
                 + ", ".join(f"{m} {1e3 * sum(v) / len(v):.2f}" for m, v in spf_all.items()))
     text.append("bgsub below the best classic method on: " + ("; ".join(lost) or "none"))
     print("\n\n".join(text))
