@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 import warnings
 
@@ -30,8 +31,47 @@ class ConvergenceWarning(UserWarning):
 class NotFittedError(ValueError, AttributeError):
     """A method that needs a fitted model was called before ``fit``.
 
-    Both a ValueError and an AttributeError, as scikit-learn's ``NotFittedError`` is, so code
-    written for scikit-learn catches it the same way."""
+    Both a ValueError and an AttributeError, as scikit-learn's ``NotFittedError`` is.  When
+    scikit-learn has been imported in the process, what is raised is also an instance of
+    ``sklearn.exceptions.NotFittedError`` (a subclass of both, made on first need), so
+    ``except sklearn.exceptions.NotFittedError`` catches it; ``except bgsub.NotFittedError``
+    always does.  bgsub never imports scikit-learn for this: code that names scikit-learn's
+    class in an ``except`` clause has imported scikit-learn (``import sklearn`` loads
+    ``sklearn.exceptions``) before anything is raised."""
+
+    def __reduce__(self):  # unpickled as the class that process would raise
+        return _rebuild_not_fitted, self.args
+
+
+def _rebuild_not_fitted(*args):
+    return _not_fitted_class()(*args)
+
+
+def _not_fitted_class():
+    """The class :func:`_not_fitted` raises: :class:`NotFittedError`, or, once scikit-learn is
+    imported, a subclass that also derives from ``sklearn.exceptions.NotFittedError``."""
+    global _SklearnNotFittedError
+    if _SklearnNotFittedError is not None:
+        return _SklearnNotFittedError
+    sk = sys.modules.get("sklearn.exceptions")
+    base = getattr(sk, "NotFittedError", None)
+    if not (isinstance(base, type) and issubclass(base, Exception)):
+        return NotFittedError
+    _SklearnNotFittedError = type("NotFittedError", (NotFittedError, base), {
+        "__module__": __name__, "__qualname__": "_SklearnNotFittedError",
+        "__doc__": NotFittedError.__doc__})
+    return _SklearnNotFittedError
+
+
+_SklearnNotFittedError = None
+
+
+def _not_fitted(estimator):
+    """The exception to raise when ``estimator`` is used before ``fit`` (scikit-learn's
+    message)."""
+    return _not_fitted_class()(
+        f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+        "appropriate arguments before using this estimator.")
 
 
 def _rng(random_state):
@@ -40,25 +80,56 @@ def _rng(random_state):
     return np.random.RandomState(random_state)
 
 
-def _check_X(X, dtype, min_samples=1, n_features=None, name="X"):
+def _check_X(X, dtype, min_samples=1, n_features=None, name="X", estimator=None):
+    """``X`` as a C-contiguous 2-D array of ``dtype``; a ValueError (TypeError for sparse
+    input and for objects that are not numbers) in scikit-learn's words otherwise."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse, without importing it
+        raise TypeError("Sparse data was passed, but dense data is required. Use "
+                        "X.toarray() to convert to a dense numpy array.")
     X = np.asarray(X)
-    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+    if np.iscomplexobj(X):
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    if X.dtype == object:
+        X = X.astype(np.float64)  # numbers held as objects; a TypeError names anything else
+    elif X.dtype != bool and not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
     if X.ndim == 1:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array; "
-                         "use X.reshape(-1, 1) for one feature")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array. "
+                         "Reshape your data with X.reshape(-1, 1) for one feature or "
+                         "X.reshape(1, -1) for one sample")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                         "required.")
     X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    if X.shape[0] < min_samples:
-        raise ValueError(f"{name} has {X.shape[0]} samples; at least {min_samples} are needed "
-                         f"(n_components)")
+    if X.shape[0] < max(min_samples, 1):
+        raise ValueError(f"{name} has {X.shape[0]} samples; at least {max(min_samples, 1)} are "
+                         "needed (n_components)")
     if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} features, the model was fitted with "
-                         f"{n_features}")
+        who = type(estimator).__name__ if estimator is not None else "the model"
+        raise ValueError(f"{name} has {X.shape[1]} features, but {who} is expecting "
+                         f"{n_features} features as input")
     return X
+
+
+def _check_sample_weight(sample_weight, n):
+    """None, or the weights as a float64 array of length ``n``: finite, non-negative, not all
+    zero."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {w.shape}, expected ({n},)")
+    if not np.isfinite(w).all() or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not np.any(w > 0):
+        raise ValueError("Sample weights must contain at least one non-zero number")
+    return w
 
 
 # ---------------------------------------------------------------------------- parameters
@@ -158,24 +229,26 @@ def _sq_dist(X, C):
     return (X * X).sum(1)[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None, :]
 
 
-def kmeans_plusplus(X, n_clusters, rng):
-    """Indices of k-means++ seeds (Arthur and Vassilvitskii 2007, greedy with 2 + log k tries).
+def kmeans_plusplus(X, n_clusters, rng, sample_weight=None):
+    """Indices of k-means++ seeds (Arthur and Vassilvitskii 2007, greedy with 2 + log k tries),
+    each sample's chance scaled by its weight.
 
     Draws from ``rng`` in the same order and with the same calls as scikit-learn's
     ``kmeans_plusplus``, so the same RandomState picks the same seeds."""
     n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else sample_weight
     tries = 2 + int(np.log(n_clusters))
-    idx = [int(rng.choice(n, p=np.full(n, 1.0 / n)))]
+    idx = [int(rng.choice(n, p=w / w.sum()))]
     closest = ((X - X[idx[0]]) ** 2).sum(1)
     for _ in range(1, n_clusters):
-        total = closest.sum()
+        total = closest @ w
         if total <= 0:
             cand = rng.randint(n, size=tries)
         else:
-            cand = np.searchsorted(np.cumsum(closest), rng.uniform(size=tries) * total)
+            cand = np.searchsorted(np.cumsum(w * closest), rng.uniform(size=tries) * total)
             cand = np.minimum(cand, n - 1)
         dist = ((X[cand][:, None, :] - X[None, :, :]) ** 2).sum(2)
-        pots = np.minimum(closest[None, :], dist).sum(1)
+        pots = np.minimum(closest[None, :], dist) @ w
         best = int(np.argmin(pots))
         idx.append(int(cand[best]))
         closest = np.minimum(closest, dist[best])
@@ -254,6 +327,13 @@ class GaussianMixture:
             if not same:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (scikit-learn >= 1.6); imports scikit-learn only when
+        scikit-learn itself asks."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type="density_estimator", target_tags=TargetTags(required=False))
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self):
@@ -482,9 +562,7 @@ class GaussianMixture:
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
         if not hasattr(self, "means_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call "
-                                 "'fit' with appropriate arguments before using this "
-                                 "estimator.")
+            raise _not_fitted(self)
 
     def _weighted_log_prob(self, X):
         prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,
@@ -496,7 +574,7 @@ class GaussianMixture:
 
     def _prepare(self, X):
         self._check_fitted()
-        return _check_X(X, self.dtype, n_features=self.means_.shape[1])
+        return _check_X(X, self.dtype, n_features=self.means_.shape[1], estimator=self)
 
     def score_samples(self, X):
         """Log-density of each sample under the mixture."""
@@ -588,8 +666,12 @@ class KMeans:
     random), ``max_iter``, ``tol`` (relative to the mean variance of the features),
     ``random_state``; ``fit``, ``predict``, ``fit_predict``, ``transform``, ``fit_transform``,
     ``score``; ``cluster_centers_``, ``labels_``, ``inertia_``, ``n_iter_`` and
-    ``n_features_in_``.  k-means++ seeds are drawn as scikit-learn draws them.  An empty cluster
-    is moved to the point farthest from its centre, as in scikit-learn."""
+    ``n_features_in_``; ``sample_weight`` in ``fit``, ``fit_predict``, ``fit_transform`` and
+    ``score``.  k-means++ and random seeds are drawn as scikit-learn draws them (same
+    RandomState, same seeds, weights included).  An empty cluster is moved to the point
+    farthest from its centre, as in scikit-learn.  Passes scikit-learn's ``check_estimator``
+    except ``check_sample_weight_equivalence_on_dense_data``, which scikit-learn's own KMeans
+    fails too: weights and repeated rows draw different seeds."""
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="lloyd"):
@@ -607,6 +689,14 @@ class KMeans:
     set_params = GaussianMixture.set_params
     __repr__ = GaussianMixture.__repr__
     _get_param_names = classmethod(GaussianMixture._get_param_names.__func__)
+
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (scikit-learn >= 1.6): a clusterer and a transformer
+        (``transform`` returns float64)."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type="clusterer", target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float64"]))
 
     def _check(self, X):
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
@@ -634,9 +724,11 @@ class KMeans:
         return X, init, int(n_init)
 
     def fit(self, X, y=None, sample_weight=None):
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported")
+        """Cluster ``X``; ``sample_weight`` (one non-negative weight a sample, as in
+        scikit-learn) weights the seeding, the centres and the inertia.  Returns self."""
         X, init, n_init = self._check(X)
+        w = _check_sample_weight(sample_weight, X.shape[0])
+        w = np.ones(X.shape[0]) if w is None else w
         rng = _rng(self.random_state)
         mean = X.mean(0)
         Xc = X - mean  # as scikit-learn: distances about the mean are better conditioned
@@ -644,12 +736,13 @@ class KMeans:
         best = None
         for _ in range(n_init):
             if isinstance(init, str) and init == "k-means++":
-                centres = Xc[kmeans_plusplus(Xc, self.n_clusters, rng)].copy()
-            elif isinstance(init, str):
-                centres = Xc[rng.choice(Xc.shape[0], self.n_clusters, replace=False)].copy()
+                centres = Xc[kmeans_plusplus(Xc, self.n_clusters, rng, w)].copy()
+            elif isinstance(init, str):  # drawn as scikit-learn draws them
+                centres = Xc[rng.choice(Xc.shape[0], self.n_clusters, replace=False,
+                                        p=w / w.sum())].copy()
             else:
                 centres = init - mean
-            labels, centres, inertia, n_iter = _lloyd(Xc, centres, self.max_iter, tol)
+            labels, centres, inertia, n_iter = _lloyd(Xc, centres, self.max_iter, tol, w)
             if self.verbose:
                 print(f"k-means: {n_iter} iterations, inertia {inertia:.6g}")
             if best is None or inertia < best[2]:
@@ -664,12 +757,11 @@ class KMeans:
 
     def _check_fitted(self):
         if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError("This KMeans instance is not fitted yet. Call 'fit' with "
-                                 "appropriate arguments before using this estimator.")
+            raise _not_fitted(self)
 
     def predict(self, X):
         self._check_fitted()
-        X = _check_X(X, np.float64, n_features=self.n_features_in_)
+        X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
         return _assign(X, self.cluster_centers_)[0]
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -678,17 +770,19 @@ class KMeans:
     def transform(self, X):
         """Distances to every centre, (n_samples, n_clusters)."""
         self._check_fitted()
-        X = _check_X(X, np.float64, n_features=self.n_features_in_)
+        X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
         return np.sqrt(np.maximum(_sq_dist(X, self.cluster_centers_), 0))
 
     def fit_transform(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def score(self, X, y=None, sample_weight=None):
-        """Minus the inertia of ``X`` on the fitted centres."""
+        """Minus the (weighted) inertia of ``X`` on the fitted centres."""
         self._check_fitted()
-        X = _check_X(X, np.float64, n_features=self.n_features_in_)
-        return -float(_assign(X, self.cluster_centers_)[1].sum())
+        X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
+        d2 = _assign(X, self.cluster_centers_)[1]
+        w = _check_sample_weight(sample_weight, X.shape[0])
+        return -float(d2.sum() if w is None else d2 @ w)
 
 
 def _assign(X, centres, chunk=65536):
@@ -705,23 +799,25 @@ def _assign(X, centres, chunk=65536):
     return labels, d2
 
 
-def _update(X, labels, d2, k):
-    """Centre means; an empty cluster takes the point farthest from its centre."""
-    counts = np.bincount(labels, minlength=k)
+def _update(X, labels, d2, k, w):
+    """Weighted centre means; an empty cluster (no weight) takes the point of non-zero weight
+    farthest from its centre."""
+    counts = np.bincount(labels, weights=w, minlength=k)
     sums = np.zeros((k, X.shape[1]))
-    np.add.at(sums, labels, X)
+    np.add.at(sums, labels, X * w[:, None])
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        far = np.argsort(-d2, kind="stable")[:len(empty)]
+        far = np.argsort(-np.where(w > 0, d2, -1.0), kind="stable")[:len(empty)]
         for e, i in zip(empty, far):
             old = labels[i]
-            counts[old] -= 1
-            sums[old] -= X[i]
-            counts[e], sums[e] = 1, X[i]
-    return sums / counts[:, None]
+            counts[old] -= w[i]
+            sums[old] -= X[i] * w[i]
+            counts[e], sums[e] = w[i], X[i] * w[i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
 
 
-def _lloyd(X, centres, max_iter, tol):
+def _lloyd(X, centres, max_iter, tol, w):
     """Lloyd iterations as scikit-learn runs them: stop when the labels no longer change
     (strict convergence) or the centres' total squared shift is <= tol; labels and inertia are
     those of the final centres."""
@@ -732,7 +828,7 @@ def _lloyd(X, centres, max_iter, tol):
     labels = d2 = None
     for n_iter in range(1, max_iter + 1):
         labels, d2 = _assign(X, centres)
-        new = _update(X, labels, d2, k)
+        new = _update(X, labels, d2, k, w)
         if labels_old is not None and np.array_equal(labels, labels_old):
             strict = True
             break
@@ -742,7 +838,7 @@ def _lloyd(X, centres, max_iter, tol):
             break
     if not strict:
         labels, d2 = _assign(X, centres)
-    return labels, centres, float(d2.sum()), n_iter
+    return labels, centres, float(d2 @ w), n_iter
 
 
 def adjusted_rand_score(labels_true, labels_pred) -> float:

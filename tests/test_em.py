@@ -152,7 +152,7 @@ def test_wrong_dimension_and_unfitted_model():
         with pytest.raises(NotFittedError, match="not fitted yet"):
             call()
     g.fit(X)
-    with pytest.raises(ValueError, match="3 features, the model was fitted with 2"):
+    with pytest.raises(ValueError, match="3 features, but GaussianMixture is expecting 2"):
         g.predict(np.zeros((4, 3)))
 
 
