@@ -1,0 +1,49 @@
+"""Notifiers: motion events sent to the rest of the house as they happen.
+
+* :mod:`bgsub.notify.hooks`: ``--on-event-start`` / ``--on-event-end`` commands;
+* :mod:`bgsub.notify.webhook`: ``--webhook URL`` (JSON POSTs, standard library);
+* :mod:`bgsub.notify.mqtt`: ``--mqtt URL`` (paho-mqtt, the optional extra ``bgsub[mqtt]``);
+* :mod:`bgsub.notify.events`: the event record and the :class:`Dispatcher` that delivers it
+  from bounded queues, each notifier on a thread of its own, off the frame path.
+"""
+
+from __future__ import annotations
+
+from .events import Dispatcher, EventRecord, Notifier, NotifyError
+
+
+class NotifyConfigError(ValueError):
+    """A notifier option that cannot work; the message is the one-line error."""
+
+
+def make_notifiers(opts, name: str) -> list[Notifier]:
+    """The notifiers ``opts`` (a :class:`~bgsub.pipeline.run.RunOptions`) asks for, checked:
+    :class:`NotifyConfigError` naming the option otherwise."""
+    from .hooks import HookError, HookNotifier
+    from .mqtt import MqttError, MqttNotifier
+    from .webhook import WebhookError, WebhookNotifier
+
+    out = []
+    try:
+        if opts.on_event_start:
+            out.append(HookNotifier("start", opts.on_event_start, opts.hook_timeout))
+        if opts.on_event_end:
+            out.append(HookNotifier("end", opts.on_event_end, opts.hook_timeout))
+        if opts.webhook:
+            out.append(WebhookNotifier(opts.webhook))
+        if opts.mqtt:
+            out.append(MqttNotifier(opts.mqtt, name, discovery=opts.mqtt_discovery))
+        elif opts.mqtt_discovery:
+            raise NotifyConfigError("--mqtt-discovery needs --mqtt URL")
+    except (HookError, MqttError, WebhookError) as exc:
+        raise NotifyConfigError(str(exc)) from None
+    return out
+
+
+def check_options(opts) -> None:
+    """Every notifier option of ``opts`` checked before any work (nothing is started)."""
+    make_notifiers(opts, opts.name or "check")
+
+
+__all__ = ["Dispatcher", "EventRecord", "Notifier", "NotifyError", "NotifyConfigError",
+           "make_notifiers", "check_options"]

@@ -1,0 +1,97 @@
+"""``--webhook URL``: each event's start and end POSTed as JSON (:meth:`EventRecord.payload`),
+with ``Authorization: Bearer $BGSUB_WEBHOOK_TOKEN`` when that variable is set.
+
+Standard library only (urllib).  Connection errors and 5xx answers are retried with backoff
+(:data:`RETRY_DELAYS`) while the receiver is believed up; once a record has failed, the next
+ones get one try each until one gets through, so a dead receiver does not hold the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from .. import __version__
+from .events import EventRecord, Notifier, NotifyError
+
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+TIMEOUT = 5.0  # seconds for one request
+
+
+class WebhookError(ValueError):
+    """A URL that cannot be a webhook (checked before the run starts)."""
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError(f"--webhook {url!r}: expected an http:// or https:// URL")
+    try:
+        parts.port
+    except ValueError:
+        raise WebhookError(f"--webhook {url!r}: bad port") from None
+    return url
+
+
+class WebhookNotifier(Notifier):
+    name = "webhook"
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = TIMEOUT,
+                 retry_delays=RETRY_DELAYS):
+        self.url = check_url(url)
+        self.token = os.environ.get("BGSUB_WEBHOOK_TOKEN") if token is None else token
+        self.timeout = timeout
+        self.retry_delays = tuple(retry_delays)
+        self.down = False
+        self.shown = _redacted(url)
+
+    def send(self, record: EventRecord) -> None:
+        body = json.dumps(record.payload()).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": f"bgsub/{__version__}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        delays = () if self.down else self.retry_delays
+        for attempt in range(len(delays) + 1):
+            retry, why = self._post(body, headers)
+            if why is None:
+                self.down = False
+                return
+            if not retry or attempt == len(delays):
+                break
+            time.sleep(delays[attempt])
+        self.down = True
+        raise NotifyError(f"webhook {self.shown}: {why}; event messages are counted in the "
+                          f"summary until it answers")
+
+    def _post(self, body, headers):
+        """(retry?, None on success or why it failed)"""
+        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+            return False, None
+        except urllib.error.HTTPError as exc:
+            return exc.code >= 500, f"answered {exc.code} {exc.reason}"
+        except (TimeoutError, socket.timeout):
+            return False, f"no answer within {self.timeout:g} s"
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, (TimeoutError, socket.timeout)):
+                return False, f"no answer within {self.timeout:g} s"
+            return True, str(getattr(reason, "strerror", None) or reason)
+        except (ConnectionError, OSError) as exc:
+            return True, str(exc.strerror or exc)
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password or query (tokens sometimes travel there)."""
+    p = urlsplit(url)
+    host = p.hostname or ""
+    if p.port:
+        host += f":{p.port}"
+    return f"{p.scheme}://{host}{p.path}"
