@@ -1,6 +1,6 @@
 """Accuracy of bgsub, OpenCV MOG2 and OpenCV KNN on every ground-truth sequence we have.
 
-    python scripts/accuracy.py [--readme] [--data DIR] [--json FILE]
+    python scripts/accuracy.py [--docs] [--data DIR] [--json FILE]
 
 Sequences: every CDnet-layout folder in ``../shared/data/sequences`` (or ``$BGSUB_DATA``) and in
 ``sample_videos/``, and the lighting variants of ``scripts/make_lighting.py`` (made from the real
@@ -11,8 +11,8 @@ choose the defaults) in a third.  Every method runs at its defaults (bgsub:
 ``MixtureSubtractor()``).
 Prints a markdown table of F-measure, precision and recall per sequence, the mean over the real
 sequences and over all, and the real sequences on which bgsub scores a lower F than each OpenCV
-method (a report, not a check: nothing here fails when bgsub is behind); ``--readme`` also
-writes that text into README.md between the ``<!-- accuracy:begin -->`` and
+method (a report, not a check: nothing here fails when bgsub is behind); ``--docs`` also
+writes that text into docs/accuracy.md between the ``<!-- accuracy:begin -->`` and
 ``<!-- accuracy:end -->`` markers.  A folder that cannot be scored is reported and left out.
 """
 
@@ -133,19 +133,18 @@ def lighting_table(results, names, ours="bgsub"):
 
 
 def write_readme(text):
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if BEGIN not in content or END not in content:
-        raise SystemExit("README.md has no accuracy markers")
-    a = content.index(BEGIN) + len(BEGIN)
-    b = content.index(END)
-    readme.write_text(content[:a] + "\n" + text + "\n" + content[b:])
+    """The tables into docs/accuracy.md's accuracy block, with the machine and the command."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from docblock import write_block
+
+    write_block("accuracy.md", "accuracy", text)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)
-    ap.add_argument("--readme", action="store_true")
+    ap.add_argument("--docs", "--readme", dest="readme", action="store_true",
+                    help="write the tables into docs/accuracy.md")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-lighting", action="store_true")
     args = ap.parse_args(argv)

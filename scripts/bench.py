@@ -1,6 +1,6 @@
 """Speed of MixtureSubtractor.apply() against OpenCV's MOG2, same frames, same process.
 
-    python scripts/bench.py [--frames 150] [--repeats 3] [--video PATH] [--markdown]
+    python scripts/bench.py [--frames 150] [--repeats 3] [--video PATH] [--docs]
     python scripts/bench.py --startup-only     # only the cold and warm start of `bgsub run`
     python scripts/bench.py --e2e [...]        # whole `bgsub run` against DVR-Scan (bench_e2e.py)
     python scripts/bench.py --scale [...]      # 1 and 2 workers, local and Dask (bench_scale.py)
@@ -125,11 +125,11 @@ def coldstart_seconds(repeats=3):
 
 
 def write_readme(text):
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-    a = content.index(begin) + len(begin)
-    readme.write_text(content[:a] + "\n" + text + "\n" + content[content.index(end):])
+    """The table into docs/benchmarks.md's bench block, with the machine and the command."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from docblock import write_block
+
+    write_block("benchmarks.md", "bench", text)
 
 
 def main(argv=None):
@@ -145,7 +145,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--video", type=Path, default=None)
     ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES))
-    ap.add_argument("--readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--docs", "--readme", dest="readme", action="store_true",
+                    help="write the table into docs/benchmarks.md")
     ap.add_argument("--startup-only", action="store_true",
                     help="only the cold and warm start of a 5-frame `bgsub run`")
     args = ap.parse_args(argv)

@@ -1,6 +1,7 @@
 """The whole command, bgsub against DVR-Scan, on the same files, side by side.
 
     python scripts/bench_e2e.py [--repeats 3] [--dvr-scan PATH] [--ffmpeg PATH] [--rss] [--long]
+                                [--docs]
     python scripts/bench.py --e2e ...      (the same)
 
 What a user runs, timed from process start to exit (wall clock), median of ``--repeats`` runs
@@ -194,6 +195,7 @@ def main(argv=None):
     ap.add_argument("--sizes", default="640x360,1920x1080")
     ap.add_argument("--long", action="store_true",
                     help="also the 640x360 video looped 11 times (steady-state speed)")
+    ap.add_argument("--docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = ap.parse_args(argv)
     if not VIDEO.exists():
         raise SystemExit(f"bench: {VIDEO} not found (set BGSUB_DATA)")
@@ -218,14 +220,23 @@ def main(argv=None):
     rows = measure(videos, dvr, args.repeats, args.work)
     print(f"Whole commands, wall time from start to exit, median of {args.repeats} alternating "
           f"runs, warm JIT cache; {os.cpu_count()} cores.\n")
-    print(table(rows, bool(dvr)))
+    text = table(rows, bool(dvr))
+    print(text)
     if args.rss:
         long_video, _ = rendition(VIDEO, args.work, (640, 360), ffmpeg, loops=11)
         print("\n| frames | bgsub defaults peak RSS MB |\n|---|---|")
+        text += "\n\n| frames | bgsub defaults peak RSS MB |\n|---|---|"
         for n in (1000, 10000):
             mb = peak_rss_mb(bgsub_cmd(long_video, args.work / "rss", "-q", "--max-frames",
                                        str(n)))
             print(f"| {n} | {mb:.0f} |")
+            text += f"\n| {n} | {mb:.0f} |"
+    if args.docs:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from docblock import write_block
+
+        write_block("benchmarks.md", "e2e", f"Median of {args.repeats} alternating runs, warm "
+                    f"JIT cache.\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """EM speed and quality: bgsub.GaussianMixture against scikit-learn (and cv2.ml.EM if present).
 
-    python scripts/bench_em.py [--n 1000000] [--iters 10] [--readme]
+    python scripts/bench_em.py [--n 1000000] [--iters 10] [--docs]
 
 Data: N samples in D = 3 from 5 well-separated Gaussians (fixed seed).  For each covariance type
 both libraries start from the same parameters (weights_init, means_init, precisions_init from a
@@ -89,7 +89,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--iters", type=int, default=10)
-    ap.add_argument("--readme", action="store_true")
+    ap.add_argument("--docs", "--readme", dest="readme", action="store_true",
+                    help="write the table into docs/benchmarks.md")
     args = ap.parse_args(argv)
     X = make_data(args.n)
     try:
@@ -127,11 +128,10 @@ def main(argv=None):
     text = "\n".join(lines)
     print(text)
     if args.readme:
-        readme = ROOT / "README.md"
-        content = readme.read_text()
-        a = content.index("<!-- em:begin -->") + len("<!-- em:begin -->")
-        readme.write_text(content[:a] + "\n" + text + "\n" + content[content.index(
-            "<!-- em:end -->"):])
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from docblock import write_block
+
+        write_block("benchmarks.md", "em", text)
     return 0
 
 
