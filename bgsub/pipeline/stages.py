@@ -29,12 +29,13 @@ class _Failed:
 class Producer:
     """Iterate ``iterable`` on a thread; iterating the Producer yields its items in order.
 
-    ``seconds`` is the time spent producing (inside ``next``), for the stage profile.
+    ``seconds`` is the time spent producing (inside ``next``) and ``cpu_seconds`` the CPU
+    time of the producing thread in it, for the stage profile.
     """
 
     def __init__(self, iterable, maxsize: int = 8, threaded: bool = True, name="bgsub-read"):
         self._it = iter(iterable)
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         self.threaded = threaded
         self._stop = threading.Event()
         if threaded:
@@ -43,11 +44,12 @@ class Producer:
             self._thread.start()
 
     def _next(self):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return next(self._it)
         finally:
             self.seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.thread_time() - c0
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -103,12 +105,13 @@ class Consumer:
     """Call ``fn(item)`` on a thread for every item :meth:`put`, in order.
 
     ``put`` blocks while the queue is full, and raises the exception ``fn`` raised, if it did;
-    after a failure the remaining items are discarded.  ``seconds`` is the time spent in ``fn``.
+    after a failure the remaining items are discarded.  ``seconds`` is the time spent in ``fn``,
+    ``cpu_seconds`` the CPU time of the consuming thread in it.
     """
 
     def __init__(self, fn, maxsize: int = 8, threaded: bool = True, name="bgsub-write"):
         self._fn = fn
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         self.threaded = threaded
         self.error: BaseException | None = None
         if threaded:
@@ -117,11 +120,12 @@ class Consumer:
             self._thread.start()
 
     def _call(self, item):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             self._fn(item)
         finally:
             self.seconds += time.perf_counter() - t0
+            self.cpu_seconds += time.thread_time() - c0
 
     def _run(self):
         while True:
