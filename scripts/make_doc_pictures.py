@@ -1,6 +1,6 @@
 """The documentation's pictures, made from real runs: ``docs/img/*.png``.
 
-    python scripts/make_doc_pictures.py [--data DIR] [--only NAME ...]
+    python scripts/make_doc_pictures.py [--data DIR] [--only NAME ...] [--out DIR]
 
 Each tuning picture runs :class:`bgsub.MixtureSubtractor` with two or three settings over one
 real ground-truth sequence from ``../shared/data/sequences`` (or ``$BGSUB_DATA``), scores every
@@ -106,7 +106,7 @@ def write_png(path, image):
         raise SystemExit(f"could not write {tmp}")
     shrink(tmp)
     os.replace(tmp, path)
-    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KB)")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KB)")
 
 
 # ---------------------------------------------------------------------------- runs
@@ -250,7 +250,7 @@ def kmeans(data):
                     "--compare-kmeans", "--plot", str(tmp)], check=True, cwd=ROOT)
     shrink(tmp)
     os.replace(tmp, out)
-    print(f"wrote {out.relative_to(ROOT)} ({out.stat().st_size // 1024} KB)")
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
 PICTURES = {"trees": trees, "small": small, "light": light, "speed": speed, "readme": readme,
@@ -258,12 +258,15 @@ PICTURES = {"trees": trees, "small": small, "light": light, "speed": speed, "rea
 
 
 def main(argv=None):
+    global OUT
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--only", nargs="+", choices=sorted(PICTURES))
+    ap.add_argument("--out", type=Path, default=OUT, help="folder of the pictures (docs/img)")
     args = ap.parse_args(argv)
-    if not (args.data / "sequences").is_dir():
+    OUT = args.out
+    if set(args.only or PICTURES) - {"small", "kmeans"} and not (args.data / "sequences").is_dir():
         raise SystemExit(f"no real data in {args.data} (give --data or $BGSUB_DATA)")
     from bgsub import _jit
 
