@@ -235,6 +235,24 @@ def test_the_api_reference_documents_every_public_name(site):
     assert not problems, "\n".join(problems)
 
 
+def test_the_api_reference_gives_each_parameter_its_own_default(site):
+    """Each parameter of bgsub.MixtureSubtractor is listed with the default of the signature
+    (griffe gave every name of a grouped docstring entry the first one's: scripts/mkdocs_hooks.py)."""
+    import inspect
+
+    html = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    section = html[html.index('id="bgsub.model.MixtureSubtractor"'):]
+    wrong = []
+    for name, p in inspect.signature(bgsub.MixtureSubtractor).parameters.items():
+        m = re.search(rf"<b><code>{name}</code></b>.{{0,600}}?default:\s*<code>([^<]*)</code>",
+                      section, re.S)
+        if m is None:
+            wrong.append(f"{name}: no default shown")
+        elif __import__("html").unescape(m.group(1)) != repr(p.default):
+            wrong.append(f"{name}: shown {m.group(1)!r}, signature {p.default!r}")
+    assert not wrong, "\n".join(wrong)
+
+
 # ---------------------------------------------------------------------------- the text
 def _label(page):
     return str(page.relative_to(ROOT))
