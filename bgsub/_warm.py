@@ -25,12 +25,20 @@ def lock_path():
 
 
 def warm():
-    import numpy as np
-
     from . import _jit
-    from .model import MixtureSubtractor
 
     _jit.set_mode("sync")
+    exercise()
+
+
+def exercise():
+    """Call every kernel a default run calls, on tiny inputs, with a run's argument types:
+    compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a run's
+    own first calls would be."""
+    import numpy as np
+
+    from .model import MixtureSubtractor
+
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
     m = MixtureSubtractor()  # the defaults: apply_frame, vote_mask, init_from_frame

@@ -398,6 +398,9 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
 @click.option("--init-frames", type=click.IntRange(0), default=0, show_default=True,
               help="Start the model from a per-pixel batch EM fit of the first N frames.")
 @click.option("--no-display", is_flag=True, help="Never open windows.")
+@click.option("--model-threads", type=click.IntRange(1), metavar="N",
+              help="Threads of the model (default: the cores but one, which the reading, "
+                   "post-processing and writing share).")
 @click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Seconds a live source may stay silent (reconnecting) before it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -433,6 +436,11 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     optionally overlay.mp4 and model.npz.  Keys in the display: q/Esc quit, space pause,
     f freeze learning, r reset the model, s snapshot.
     """
+    if len(inputs) == 1 and chunks == 1 and not dask_address:
+        from . import _jit
+
+        # this process runs the input: its kernels load while the input and output open
+        _jit.preload(lean=True)
     from .pipeline.run import RunOptions, StopFlag
     from .scale import run_many
 

@@ -242,6 +242,33 @@ class MixtureSubtractor:
         from this frame.  known_foreground (bool or uint8 (H, W), nonzero = foreground) marks
         pixels that are classified but not learned.  out: a uint8 (H, W) array to write into.
         """
+        return self._apply(frame, learning_rate, known_foreground, out, True)
+
+    def apply_unvoted(self, frame, learning_rate=None, known_foreground=None):
+        """:meth:`apply` without its last step, the vote (``smoothing``): this frame's
+        per-pixel decisions as a new uint8 array (0 background, 1 foreground, 2 shadow),
+        which :meth:`vote_mask` turns into the mask :meth:`apply` returns, so that a pipeline
+        can vote on one frame on another thread while the model learns the next.  The model
+        learns the same either way.  Without smoothing there is no vote: this is
+        :meth:`apply`."""
+        if self.smoothing <= 1:
+            return self.apply(frame, learning_rate, known_foreground)
+        return self._apply(frame, learning_rate, known_foreground, None, False)
+
+    def vote_mask(self, raw, out=None):
+        """The mask of :meth:`apply` (0 / 255, 127 shadows) from :meth:`apply_unvoted`'s
+        decisions ``raw``; a new array, or ``out``.  Without smoothing ``raw`` is already it."""
+        if self.smoothing <= 1:
+            return raw
+        if out is None:
+            out = np.empty_like(raw)
+        if self._sums is None or self._sums.shape != raw.shape:
+            self._sums = np.empty(raw.shape, np.uint8)
+            self._solid_sums = np.empty(raw.shape, np.uint8)
+        self._vote(raw, out)
+        return out
+
+    def _apply(self, frame, learning_rate, known_foreground, out, voted):
         f = self._as_frame(frame)
         h, w, c = f.shape
         if out is None:
@@ -282,7 +309,10 @@ class MixtureSubtractor:
             self._raw = np.empty((h, w), np.uint8)
             self._sums = np.empty((h, w), np.uint8)
             self._solid_sums = np.empty((h, w), np.uint8)
-        args = (f, hot, cold, self._raw if smooth else out, known, known is not _DUMMY,
+        # the kernel's decisions: into the model's scratch, voted into ``out`` below; or,
+        # unvoted, into ``out`` itself (a new array per frame: the caller votes on it later)
+        raw = self._raw if smooth and voted else out
+        args = (f, hot, cold, raw, known, known is not _DUMMY,
                 p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u,
                 p.u_new, p.u_total, np.float32(self.initial_variance),
                 np.float32(self.min_variance), np.float32(self.max_variance),
@@ -293,10 +323,10 @@ class MixtureSubtractor:
             k["apply_frame_zivkovic"](*args, p.prune)
         else:
             k["apply_frame"](*args)
-        if smooth:
-            self._vote(self._raw, out)
+        if smooth and voted:
+            self._vote(raw, out)
         if self.gain_compensation:
-            self._after_mask(self._raw if smooth else out)
+            self._after_mask(raw)
         if p.learn:
             self.scale_ = p.new_scale
             self.n_frames_ += 1

@@ -8,7 +8,7 @@ turns the per-frame foreground fraction into events with a minimum length, a gap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from time import perf_counter
+from time import perf_counter, thread_time
 
 import numpy as np
 
@@ -140,7 +140,12 @@ class MotionDetector:
         self._kernel, self._min_area = kernel, min_area
         self.post = None  # made on the first frame, when the modelled size is known
         self.index = 0
+        # wall and CPU seconds (the calling thread's) in the model and in post-processing
         self.model_seconds = self.post_seconds = 0.0
+        self.model_cpu_seconds = self.post_cpu_seconds = 0.0
+        # the model's last step, its vote, done by post_step (with the post-processing, on the
+        # pipeline's detecting thread) instead of model_step (set by a threaded run)
+        self.split_vote = False
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The frame as the model sees it (gray and/or downscaled)."""
@@ -180,25 +185,34 @@ class MotionDetector:
         :meth:`model_step` then :meth:`post_step`."""
         return self.post_step(self.model_step(small, learning_rate), time, index)
 
+    def _split(self) -> bool:
+        return self.split_vote and hasattr(self.model, "apply_unvoted")
+
     def model_step(self, small: np.ndarray, learning_rate=None) -> np.ndarray:
         """The model's raw mask of a prepared frame; the seconds go to ``model_seconds``.  A
-        pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`."""
-        t0 = perf_counter()
+        pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`; with
+        ``split_vote`` the mask is the model's before its vote, which :meth:`post_step` casts."""
+        t0, c0 = perf_counter(), thread_time()
+        apply = self.model.apply_unvoted if self._split() else self.model.apply
         if learning_rate is None:
-            raw = self.model.apply(small)
+            raw = apply(small)
         else:
-            raw = self.model.apply(small, learning_rate=learning_rate)
+            raw = apply(small, learning_rate=learning_rate)
         self.model_seconds += perf_counter() - t0
+        self.model_cpu_seconds += thread_time() - c0
         return raw
 
     def post_step(self, raw: np.ndarray, time: float | None = None, index: int | None = None):
         """Post-processing and the motion decision for a raw mask, in frame order; the seconds
         go to ``post_seconds``."""
-        t1 = perf_counter()
+        t1, c1 = perf_counter(), thread_time()
+        if self._split():
+            raw = self.model.vote_mask(raw)
         if self.post is None:
             self._make_post(raw.shape)
         mask, boxes, fraction = self.post(raw)
         self.post_seconds += perf_counter() - t1
+        self.post_cpu_seconds += thread_time() - c1
         if self.scale != 1.0:
             inv = 1.0 / self.scale
             boxes = [(int(x * inv), int(y * inv), int(round(w * inv)), int(round(h * inv)),

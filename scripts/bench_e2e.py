@@ -142,46 +142,107 @@ def bgsub_cmd(video, out, *extra):
             *extra]
 
 
-def measure(videos, dvr, repeats, work):
+GRAY = ("--gray", "--mask-format", "none")
+
+
+def configs(long):
+    """The commands timed for one input: (label, extra bgsub options)."""
+    cfg = [("gray, no masks", (*GRAY, "-q")), ("defaults", ("-q",))]
+    if long:
+        cfg.append(("--accurate gray, no masks", ("--accurate", *GRAY, "-q")))
+    return cfg
+
+
+def measure(videos, dvr, repeats, work, threads_both=False):
+    """Whole commands, alternating; then the gray run's stage profile (``--json``)."""
     rows = []
-    for label, video, codec in videos:
+    for label, video, codec, long in videos:
         n = frame_count(video)
-        cmds = {"bgsub gray, no masks": bgsub_cmd(video, work / "o1", "--gray", "--mask-format",
-                                                  "none", "-q"),
-                "bgsub defaults": bgsub_cmd(video, work / "o2", "-q")}
+        cmds = {name: bgsub_cmd(video, work / f"o{i}", *extra)
+                for i, (name, extra) in enumerate(configs(long))}
+        if threads_both:
+            cmds["gray, no masks, model on 2 threads"] = bgsub_cmd(
+                video, work / "o9", *GRAY, "-q", "--model-threads", "2")
         if dvr:
-            cmds = {"DVR-Scan -so": [dvr, "-i", str(video), "-so", "-q"], **cmds}
+            cmds = {"DVR-Scan": [dvr, "-i", str(video), "-so", "-q"], **cmds}
         # the JIT cache warm: compiled here, not in the background while timing
-        subprocess.run(cmds["bgsub defaults"], capture_output=True,
+        subprocess.run(cmds["defaults"], capture_output=True,
                        env=dict(os.environ, BGSUB_JIT="sync"))
         times = {k: [] for k in cmds}
         for _ in range(repeats):
             for k, cmd in cmds.items():
                 times[k].append(timed(cmd)[0])
-        stages = json.loads(timed(bgsub_cmd(video, work / "o3", "--gray", "--mask-format",
-                                            "none", "--json"))[1])["inputs"][0]["stage_ms"]
         fps = {k: n / statistics.median(v) for k, v in times.items()}
-        rows.append((label, codec, n, fps, stages))
+        wall, out = timed(bgsub_cmd(video, work / "o8", *GRAY, "--json"))
+        summary = json.loads(out)["inputs"][0]
+        profile = dict(summary["stage_ms"], start_exit=wall - summary["seconds"])
+        rows.append((label, codec, n, fps, profile))
     return rows
 
 
+def floors(video, frames=400):
+    """What each stage costs alone, in one process (ms a frame, CPU of one thread): decoding
+    with the gray conversion, and the model (one Numba thread) with and without its vote."""
+    import cv2
+    import numba
+
+    import bgsub
+
+    cv2.setNumThreads(1)
+    numba.set_num_threads(1)
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+    grays = []
+    c0 = time.thread_time()
+    while len(grays) < frames:
+        ok, f = cap.read()
+        if not ok:
+            break
+        grays.append(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY))
+    decode = 1000 * (time.thread_time() - c0) / len(grays)
+    cap.release()
+    out = {"decode + gray": decode}
+    for name, kw in (("model", {}), ("model without the vote", {"smoothing": 1})):
+        m = bgsub.MixtureSubtractor(**kw)
+        warm = len(grays) // 4
+        for g in grays[:warm]:
+            m.apply(g)
+        c0 = time.thread_time()
+        for g in grays[warm:]:
+            m.apply(g)
+        out[name] = 1000 * (time.thread_time() - c0) / (len(grays) - warm)
+    return out
+
+
 def table(rows, have_dvr):
-    lines = ["| input | frames | " + ("DVR-Scan `-so` fps | " if have_dvr else "")
-             + "bgsub `--gray --mask-format none` fps | " + ("ratio | " if have_dvr else "")
-             + "bgsub defaults fps | " + ("ratio | " if have_dvr else "")
-             + "gray run's ms/frame: read / model / post / write / wall |",
-             "|---|---|" + ("---|" * (6 if have_dvr else 3))]
-    for label, codec, n, fps, st in rows:
-        g, d = fps["bgsub gray, no masks"], fps["bgsub defaults"]
+    names = [k for k in rows[0][3] if k != "DVR-Scan"]
+    head = "| input | frames | " + ("DVR-Scan `-so` fps | " if have_dvr else "")
+    head += " | ".join(f"bgsub {k} fps" + (" (ratio)" if have_dvr else "") for k in names)
+    lines = [head + " |", "|---|---|" + "---|" * (len(names) + have_dvr)]
+    for label, codec, n, fps, _ in rows:
         cells = [f"{label} ({codec})", str(n)]
         if have_dvr:
-            v = fps["DVR-Scan -so"]
-            cells += [f"{v:.0f}", f"{g:.0f}", f"{g / v:.2f}x", f"{d:.0f}", f"{d / v:.2f}x"]
-        else:
-            cells += [f"{g:.0f}", f"{d:.0f}"]
-        cells.append(" / ".join(f"{st[k]:.2f}" for k in ("read", "model", "post", "write",
-                                                         "wall")))
+            cells.append(f"{fps['DVR-Scan']:.0f}")
+        for k in names:
+            if k not in fps:
+                cells.append("")
+                continue
+            ratio = f" ({fps[k] / fps['DVR-Scan']:.2f}x)" if have_dvr else ""
+            cells.append(f"{fps[k]:.0f}{ratio}")
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def profile_table(rows):
+    """The gray run's stages: CPU ms a frame of each stage's thread, their sum, the loop's
+    wall time a frame, and the process's start and exit (its wall time less the run's)."""
+    lines = ["| input | read | model | detect (post, vote, events) | write | CPU sum | "
+             "sum / 2 cores | loop wall | start + exit s |", "|---|" + "---|" * 8]
+    for label, codec, n, _, p in rows:
+        c = p["cpu"]
+        total = c["read"] + c["model"] + c["detect"] + c["write"]
+        lines.append(f"| {label} | {c['read']:.2f} | {c['model']:.2f} | {c['detect']:.2f} | "
+                     f"{c['write']:.2f} | {total:.2f} | {total / 2:.2f} | {p['wall']:.2f} | "
+                     f"{p['start_exit']:.2f} |")
     return "\n".join(lines)
 
 
@@ -195,6 +256,8 @@ def main(argv=None):
     ap.add_argument("--sizes", default="640x360,1920x1080")
     ap.add_argument("--long", action="store_true",
                     help="also the 640x360 video looped 11 times (steady-state speed)")
+    ap.add_argument("--threads-both", action="store_true",
+                    help="also the gray run with the model on 2 Numba threads")
     ap.add_argument("--docs", action="store_true", help="write the tables into docs/benchmarks.md")
     args = ap.parse_args(argv)
     if not VIDEO.exists():
@@ -210,17 +273,22 @@ def main(argv=None):
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         if (w, h) == (640, 360):
-            videos.append(("640x360", VIDEO, "H.264"))
+            videos.append(("640x360", VIDEO, "H.264", False))
         else:
             path, codec = rendition(VIDEO, args.work, (w, h), ffmpeg)
-            videos.append((f"{w}x{h}", path, codec))
+            videos.append((f"{w}x{h}", path, codec, False))
     if args.long:
         path, codec = rendition(VIDEO, args.work, (640, 360), ffmpeg, loops=11)
-        videos.append(("640x360 looped 11x", path, codec))
-    rows = measure(videos, dvr, args.repeats, args.work)
+        videos.append(("640x360 looped 11x", path, codec, True))
+    rows = measure(videos, dvr, args.repeats, args.work, args.threads_both)
     print(f"Whole commands, wall time from start to exit, median of {args.repeats} alternating "
           f"runs, warm JIT cache; {os.cpu_count()} cores.\n")
     text = table(rows, bool(dvr))
+    text += ("\n\nThe gray run's stages, ms a frame (CPU time of each stage's thread; the "
+             "model's on one Numba thread):\n\n" + profile_table(rows))
+    fl = floors(VIDEO)
+    text += ("\n\nEach alone at 640x360, CPU ms a frame of one thread: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in fl.items()) + ".")
     print(text)
     if args.rss:
         long_video, _ = rendition(VIDEO, args.work, (640, 360), ffmpeg, loops=11)

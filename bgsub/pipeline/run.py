@@ -48,6 +48,7 @@ class RunOptions:
     quiet: bool = False
     progress: bool = False  # status lines even when stderr is not a terminal
     threaded: bool = True  # read, model, detect and write on four threads (False: one, in turn)
+    model_threads: int | None = None  # Numba threads of a threaded run's model (None: cores - 1)
     report: bool = True  # report.html, timeline.png and heatmap.png at the end
     serve: str | None = None  # "[HOST:]PORT": a live view of the run in a browser
     token: str | None = None  # required on every request to the live view, when set
@@ -245,6 +246,8 @@ class _Run:
                         "first_frame": None, "last_frame": None, "interrupted": False,
                         "stopped_early": None, "error": None}
         self.outputs = self.display = self.reader = self.modeller = self.writer = None
+        self.model_threads_used = None  # None: the calling thread's Numba threads
+        self.detect_cpu_seconds = 0.0
         self.recorder = self.server = self.background = None
         self.write_failed = False
         self.created_dir = False
@@ -365,12 +368,20 @@ class _Run:
         modelled = self.modelled(items)
         if threaded and self.display is None:
             # the model on a thread of its own, a frame or more ahead of the post-processing
-            # (with a display it stays here, so that the keys act on the next frame)
-            modelled = self.modeller = Producer(modelled, name="bgsub-model")
+            # (with a display it stays here, so that the keys act on the next frame), with
+            # as many Numba threads as leaves a core to the other stages
+            self.model_threads_used = model_threads(self.opts.model_threads)
+            # the vote after the model, on this thread: it balances the model's thread against
+            # the reader's and this one's work on two cores
+            self.detector.split_vote = True
+            modelled = self.modeller = Producer(
+                _with_model_threads(modelled, self.model_threads_used), name="bgsub-model")
+        c0 = time.thread_time()
         for frame, small, raw in modelled:
             if self.stop.is_set():
                 break
             self.step(frame, small, raw)
+        self.detect_cpu_seconds = time.thread_time() - c0
 
     def modelled(self, items):
         """The modelling stage: each frame in range with the model's raw mask; a chunk's
@@ -562,11 +573,42 @@ class _Run:
         if not n or self.reader is None:
             return {}
         d = self.detector
-        return {"read": round(1000 * self.reader.seconds / n, 3),
-                "model": round(1000 * d.model_seconds / n, 3),
-                "post": round(1000 * d.post_seconds / n, 3),
-                "write": round(1000 * self.writer.seconds / n, 3),
-                "wall": round(1000 * self.summary["seconds"] / n, 3)}
+        ms = {"read": round(1000 * self.reader.seconds / n, 3),
+              "model": round(1000 * d.model_seconds / n, 3),
+              "post": round(1000 * d.post_seconds / n, 3),
+              "write": round(1000 * self.writer.seconds / n, 3),
+              "wall": round(1000 * self.summary["seconds"] / n, 3)}
+        # CPU time of each stage's own thread (the model's: of the thread that calls it, the
+        # whole of it when it runs on one Numba thread, as it does on two cores)
+        ms["cpu"] = {"read": round(1000 * self.reader.cpu_seconds / n, 3),
+                     "model": round(1000 * d.model_cpu_seconds / n, 3),
+                     "post": round(1000 * d.post_cpu_seconds / n, 3),
+                     "write": round(1000 * self.writer.cpu_seconds / n, 3),
+                     # this thread's whole loop: post-processing, events, hand-offs
+                     "detect": round(1000 * self.detect_cpu_seconds / n, 3)}
+        ms["model_threads"] = self.model_threads_used
+        return ms
+
+
+def model_threads(requested: int | None = None) -> int:
+    """Numba threads for the model in a threaded run: ``requested``, or every core but one
+    (the reader, the post-processing and the writer together keep about one core busy).
+
+    On two cores that is one: a parallel loop split over both cores waits, at its end, for
+    the share of a core that the reader or the post-processing held meanwhile."""
+    import numba
+
+    n = requested if requested else max(1, (os.cpu_count() or 1) - 1)
+    return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+def _with_model_threads(items, n: int):
+    """``items`` iterated with ``n`` Numba threads for the parallel kernels called from the
+    iterating thread (Numba's thread count is per calling thread)."""
+    import numba
+
+    numba.set_num_threads(n)
+    yield from items
 
 
 def _size(shape) -> str:
