@@ -32,6 +32,7 @@ _LAZY = {
     "select_components": "bgsub.em",
     "ConvergenceWarning": "bgsub.em",
     "NotFittedError": "bgsub.em",
+    "createBackgroundSubtractorGMM": "bgsub.opencv_compat",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
