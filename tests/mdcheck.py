@@ -23,6 +23,8 @@ What is collected from a Markdown file (the rules the parser follows):
   same heading, by the heading itself or by an earlier sentence; failing that (a heading that
   names no subcommand), the union of every subcommand's options.  An option attributed to
   several subcommands ("`--init-frames N` on `bgsub run` and `bgsub eval`") must exist in each.
+* **Paths.** Every repository path in inline code (``bgsub/_kernels.py``, ``scripts/``) must
+  exist (:func:`path_problems`, which reads the text itself).
 * **The EM section.** In a section whose heading names ``bgsub.GaussianMixture``, inline
   code that is a bare word (``fit``, ``weights_``, ``warm_start``, ``dtype=float32``, ``diag``,
   ``k-means++``) must be a method, fitted attribute or constructor parameter of
@@ -434,6 +436,21 @@ def script_problems(doc, label):
         if not any(h and _option_in_help(option, h) for h in helps):
             names = " or ".join(" ".join(filter(None, sd)) for sd in scripts)
             problems.append(f"{label}:{n} ({where}): {option} is not in '{names} --help'")
+    return problems
+
+
+PATH_RE = re.compile(r"`((?:bgsub|scripts|tests|sample_videos|docs)/[^`\s]*)`")
+
+
+def path_problems(text, label):
+    """Each repository path shown in inline code (``bgsub/_kernels.py``, ``scripts/``,
+    ``sample_videos/street``) that does not exist, so that moving a file shows which pages
+    still name its old place."""
+    problems = []
+    for n, line in enumerate(text.splitlines(), 1):
+        for path in PATH_RE.findall(line):
+            if not (ROOT / path).exists():
+                problems.append(f"{label}:{n}: no {path} in the repository")
     return problems
 
 

@@ -260,8 +260,9 @@ def _label(page):
 
 @pytest.mark.parametrize("page", PAGES, ids=_label)
 def test_each_page_names_only_what_bgsub_has(page):
-    doc = mdcheck.parse(page.read_text(encoding="utf-8"))
-    problems = (mdcheck.name_problems(doc, _label(page)) + mdcheck.cli_problems(doc, _label(page))
+    text = page.read_text(encoding="utf-8")
+    doc = mdcheck.parse(text)
+    problems = (mdcheck.path_problems(text, _label(page)) + mdcheck.name_problems(doc, _label(page)) + mdcheck.cli_problems(doc, _label(page))
                 + mdcheck.em_problems(doc, _label(page)) + mdcheck.script_problems(doc, _label(page)))
     assert not problems, f"{_label(page)} shows what bgsub does not have:\n" + \
         "\n".join(problems)

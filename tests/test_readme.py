@@ -104,6 +104,11 @@ def test_every_bgsub_name_in_the_readme_exists(readme):
     assert not missing, "README.md names what bgsub does not have:\n" + "\n".join(missing)
 
 
+def test_every_path_the_readme_names_exists():
+    problems = mdcheck.path_problems(README.read_text(encoding="utf-8"), "README.md")
+    assert not problems, "\n".join(problems)
+
+
 def test_every_readme_command_and_option_exists(readme):
     assert readme.commands and readme.options, "no bgsub command lines found in README.md"
     problems = mdcheck.cli_problems(readme, "README.md") + \
