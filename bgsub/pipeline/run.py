@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,10 +378,11 @@ class _Run:
             modelled = self.modeller = Producer(
                 _with_model_threads(modelled, self.model_threads_used), name="bgsub-model")
         c0 = time.thread_time()
-        for frame, small, raw in modelled:
-            if self.stop.is_set():
-                break
-            self.step(frame, small, raw)
+        with _numba_threads(1 if self.detector.split_vote else None):  # the vote's
+            for frame, small, raw in modelled:
+                if self.stop.is_set():
+                    break
+                self.step(frame, small, raw)
         self.detect_cpu_seconds = time.thread_time() - c0
 
     def modelled(self, items):
@@ -600,6 +602,23 @@ def model_threads(requested: int | None = None) -> int:
 
     n = requested if requested else max(1, (os.cpu_count() or 1) - 1)
     return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+@contextmanager
+def _numba_threads(n: int | None):
+    """Numba's thread count for the calling thread set to ``n`` (None: unchanged) for the
+    block, then restored."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _with_model_threads(items, n: int):
