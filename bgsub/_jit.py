@@ -123,9 +123,13 @@ class Kernel:
         if mode != "sync" and self.fallback is not None:
             proc = _warm_proc
             if proc is not None and proc is not False:
-                # a warm-up runs: keep to NumPy until it is done, checking now and then
+                # a warm-up runs: keep to NumPy until it is done, checking every RECHECK s
+                # (the deadline moves only when checked: calls more frequent than RECHECK
+                # must not put the check off for ever)
                 now = time.monotonic()
-                if now < self._next_check or proc.poll() is None:
+                if now < self._next_check:
+                    return self.fallback(*args)
+                if proc.poll() is None:
                     self._next_check = now + RECHECK
                     return self.fallback(*args)
             else:

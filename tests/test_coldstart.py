@@ -95,3 +95,35 @@ def test_a_quick_first_call_prints_nothing(monkeypatch, capsys):
     k = _jit.Kernel(Dispatcher())
     assert k(np.float32(1)) == 1
     assert capsys.readouterr().err == ""
+
+
+def test_frequent_calls_still_switch_to_the_kernel_once_the_warm_up_ends(monkeypatch):
+    """While a warm-up process runs, calls go to the NumPy twin; once it has ended, the next
+    call after at most RECHECK seconds uses the compiled kernel, however often calls come
+    (a frame every 20 ms must not put the check off for ever)."""
+    import time
+
+    from numba import njit
+
+    @njit
+    def twice(x):
+        return 2 * x
+
+    calls = {"twin": 0}
+
+    def twin(x):
+        calls["twin"] += 1
+        return 2 * x
+
+    warm = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    monkeypatch.setattr(_jit, "_warm_proc", warm)
+    monkeypatch.setattr(_jit, "_mode", "auto")
+    k = _jit.Kernel(twice, twin)
+    t0 = time.monotonic()
+    while not k.ready and time.monotonic() - t0 < 20:
+        assert k(21) == 42
+        time.sleep(0.02)
+    warm.wait()
+    assert k.ready, "never left the NumPy twin"
+    assert calls["twin"] >= 5  # the twin served while the warm-up ran
+    assert time.monotonic() - t0 < 0.3 + 2 * _jit.RECHECK + 10  # compile time included
