@@ -284,7 +284,10 @@ class _Run:
             if self.server is not None:
                 self.server.close()
         summary["seconds"] = round(time.monotonic() - t0, 3)
+        t1 = time.monotonic()
         self.finish()
+        # closing the outputs, the events, background, model and report
+        summary["finish_seconds"] = round(time.monotonic() - t1, 3)
 
     def setup(self):
         from ..motion import EventTracker, MotionDetector
