@@ -22,6 +22,7 @@ class MotionResult:
     fraction: float  # foreground pixels / ROI pixels
     moving: bool  # fraction above threshold_area and not a whole-frame change
     global_change: bool  # fraction above max_area (lights, camera bumped)
+    zones: tuple = ()  # names of the zones with foreground (set by a run with zones)
 
 
 class PostProcessor:
@@ -146,6 +147,11 @@ class MotionDetector:
         # the model's last step, its vote, done by post_step (with the post-processing, on the
         # pipeline's detecting thread) instead of model_step (set by a threaded run)
         self.split_vote = False
+
+    def set_roi(self, roi: np.ndarray | None) -> None:
+        """A new ROI (bool, any size: resized to the modelled frames), from the next frame."""
+        self._roi_full = None if roi is None else np.asarray(roi, bool)
+        self.post = None
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The frame as the model sees it (gray and/or downscaled)."""
@@ -283,6 +289,14 @@ class EventTracker:
     def open_start(self) -> int | None:
         """First frame (padding included) of the motion event in progress, if one is."""
         return None if self._open is None else self._open[0]
+
+    @property
+    def open_event(self) -> Event | None:
+        """The motion event in progress so far (end = its last moving frame), if one is."""
+        if self._open is None:
+            return None
+        start, start_time, last, peak, count = self._open
+        return Event("motion", start, last, start_time, self._time(last), peak, count)
 
     def _time(self, index):
         for i, t in reversed(self._recent):

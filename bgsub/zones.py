@@ -98,7 +98,8 @@ def polygon_mask(zones, shape, frame_shape=None) -> np.ndarray:
     h, w = shape[:2]
     fh, fw = (frame_shape or shape)[:2]
     out = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(out, [_scaled(z.points, w / fw, h / fh) for z in zones], 255)
+    for z in zones:  # one at a time: in one call, overlapping polygons cancel out (even-odd)
+        cv2.fillPoly(out, [_scaled(z.points, w / fw, h / fh)], 255)
     return out > 0
 
 

@@ -60,7 +60,7 @@ def parse_url(url: str) -> BrokerUrl:
     except ValueError:
         raise MqttError(f"--mqtt {url!r}: bad port (expected {form})") from None
     prefix = p.path.strip("/") or "bgsub"
-    if re.search(r"[+#\s]", prefix) or "//" in prefix or p.query or p.fragment:
+    if re.search(r"[+#\s]", prefix) or "//" in prefix or "#" in url or "?" in url:
         raise MqttError(f"--mqtt {url!r}: the topic prefix {prefix!r} may not hold '+', '#', "
                         f"spaces, empty levels or a query")
     return BrokerUrl(p.hostname, port, prefix, unquote(p.username) if p.username else None,

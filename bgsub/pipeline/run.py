@@ -57,6 +57,20 @@ class RunOptions:
     # frames with a lower index are learned by the model but not written, tracked, counted or
     # shown (the warm-up of a time chunk: bgsub.scale.chunks)
     learn_only_until: int | None = None
+    # polygons "[NAME:]x1,y1 x2,y2 ..." (input-frame pixels) whose union is the ROI
+    roi_polygons: tuple = ()
+    zones: tuple = ()  # "NAME:x1,y1 x2,y2 ...": each event lists the zones its motion touched
+    name: str | None = None  # the input's name in notifications (default: its file stem)
+    on_event_start: str | None = None  # command run at each event's start (bgsub.notify.hooks)
+    on_event_end: str | None = None
+    hook_timeout: float = 30.0  # a hook still running after this is killed
+    webhook: str | None = None  # URL POSTed each event's start and end as JSON
+    mqtt: str | None = None  # mqtt[s]://[USER@]HOST[:PORT]/PREFIX
+    mqtt_discovery: bool = False  # publish Home Assistant's discovery config too
+
+    @property
+    def notifies(self) -> bool:
+        return bool(self.on_event_start or self.on_event_end or self.webhook or self.mqtt)
 
 
 class StopFlag:
@@ -116,6 +130,12 @@ def load_roi(path: str) -> np.ndarray:
     if not roi.any():
         raise InputError(f"ROI {path}: no white pixels")
     return roi
+
+
+def input_name(source, name: str | None = None) -> str:
+    """The name of an input in notifications: ``name``, else the stem its output folder
+    is named after (file stem, camera0, a URL's host...)."""
+    return name or default_output_dir(source).name.removesuffix("_bgsub")
 
 
 def default_output_dir(source) -> Path:
@@ -198,17 +218,36 @@ def prepare_output_dir(out_dir: Path) -> bool:
 
 
 def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = None,
-              progress_stream=None) -> dict:
+              progress_stream=None, dispatcher=None) -> dict:
     """Process one input completely; returns its summary (also written as events.json).
 
     Raises :class:`InputError` (or :class:`SourceError`) when the input cannot be processed at
     all; once frames flow, every exit path -- end, error, Ctrl-C -- finalises the outputs, or
     drops those that a failed write (a full disk) left incomplete.
+
+    Motion events go to the notifiers ``opts`` names (hooks, webhook, MQTT) as they start and
+    end, or to ``dispatcher`` (a started :class:`bgsub.notify.Dispatcher` shared by several
+    runs, as ``bgsub watch`` does; left open).
     """
     from ..model import MixtureSubtractor
+    from ..zones import ZoneError, parse_zone, parse_zones
 
     stop = stop or StopFlag()
     roi = load_roi(opts.roi) if opts.roi else None
+    try:
+        zones = parse_zones(opts.zones)
+        roi_zones = [parse_zone(p, need_name=False, what="--roi") for p in opts.roi_polygons]
+    except ZoneError as exc:
+        raise InputError(str(exc)) from None
+    own = None
+    if dispatcher is None and opts.notifies:
+        from ..notify import Dispatcher, NotifyConfigError, make_notifiers
+
+        try:
+            own = dispatcher = Dispatcher(make_notifiers(opts, input_name(source, opts.name)),
+                                          warn=_quiet_warn if opts.quiet else None)
+        except NotifyConfigError as exc:
+            raise InputError(str(exc)) from None
     model = MixtureSubtractor(**opts.model_params)  # validated before the source opens
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -218,12 +257,20 @@ def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = N
     stream = open_video(source, reconnect_timeout=opts.reconnect_timeout,
                         decode_threads=1 if opts.threaded else None)
     run = _Run(source, out_dir, opts, stop, model, roi, stream, progress_stream)
+    run.zones, run.roi_zones, run.dispatcher, run.own_dispatcher = zones, roi_zones, \
+        dispatcher, own is not None
     try:
         run.execute()
     finally:
         stop.on_set = None
         stream.close()
+        if own is not None:
+            own.close()  # on a path that did not reach finish(); nothing if it did
     return run.summary
+
+
+def _quiet_warn(line):
+    pass
 
 
 def single_threaded_opencv():
@@ -254,6 +301,13 @@ class _Run:
         self.created_dir = False
         self.snapshots = 0
         self.stop.on_set = stream.interrupt
+        self.zones, self.roi_zones = [], []  # bgsub.zones.Zone lists
+        self.zone_masks = self.event_zones = None
+        self.dispatcher, self.own_dispatcher = None, False
+        self.name = input_name(source, opts.name)
+        self.started = self.ended = 0  # motion events started and ended (notifications)
+        self.pending_ends = {}  # id(Event) -> its end record, sent once its clip is written
+        self.counts0 = {}
 
     # ------------------------------------------------------------------ steps
     def execute(self):
@@ -326,8 +380,22 @@ class _Run:
         self.outputs = RunOutputs(self.out_dir, stream.fps, opts.mask_format, opts.overlay,
                                   opts.pre + opts.min_event_frames + 1 if opts.clips else None,
                                   recorder=self.recorder)
+        self.outputs.zones = self.zones
         if opts.serve:
             self.start_server()
+            self.server.zones = self.zones
+        self.setup_events()
+
+    def setup_events(self):
+        """Zones per event, and the notifiers started (or a shared dispatcher's counts noted)."""
+        from ..zones import EventZones
+
+        self.event_zones = EventZones()
+        if self.dispatcher:
+            self.counts0 = self.dispatcher.counts()
+            self.dispatcher.start()
+            if self.opts.clips:  # the end goes out once the writer has closed the clip
+                self.outputs.after_write = self.send_pending_ends
 
     def start_server(self):
         from ..report.live import LiveServer, LiveServerError, check_serve
@@ -424,11 +492,23 @@ class _Run:
         shape = frame.image.shape
         if raw is None:
             raw = self.detector.model_step(small, 0.0 if self.frozen else None)
+        if self.roi_zones and summary["frames"] == 0:
+            from ..zones import polygon_mask
+
+            self.detector.set_roi(polygon_mask(self.roi_zones, shape))
         r = self.detector.post_step(raw, frame.time, frame.index)
         mask = r.mask
         if mask.shape != shape[:2]:
             mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        if self.zones and r.moving:
+            if self.zone_masks is None:
+                from ..zones import ZoneMasks
+
+                self.zone_masks = ZoneMasks(self.zones, r.mask.shape, shape)
+            r.zones = self.zone_masks.touched(r.mask)
+        was_open = self.tracker.open_start is not None
         closed = self.tracker.update(r)
+        self.on_events(r, not was_open and self.tracker.open_start is not None, closed)
         self.writer.put((frame, r, mask, self.tracker.open_start, closed))
         summary["frames"] += 1
         if summary["first_frame"] is None:
@@ -440,12 +520,56 @@ class _Run:
         if self.display is not None:
             self.show(frame, r, mask)
 
+    def on_events(self, r, opened: bool, closed: list):
+        """After the tracker saw a frame: the zones of its events, and a record queued for
+        the notifiers when a motion event opened or closed (never waits)."""
+        ended = [e for e in closed if e.kind == "motion"]
+        self.event_zones.update(r.zones, r.moving, opened, len(ended))
+        if not self.dispatcher:
+            return
+        for e, zones in zip(ended, self.event_zones.done[len(self.event_zones.done) -
+                                                        len(ended):]):
+            self.end_record(e, zones, deferred=self.opts.clips)
+        if opened:
+            from ..notify import EventRecord
+
+            self.started += 1
+            e = self.tracker.open_event
+            self.dispatcher.publish(EventRecord(
+                "start", self.name, str(self.source), self.started, e.start_time, e.start,
+                e.peak_fraction, self.event_zones.now(), clip=self.clip_path(self.started)))
+
+    def end_record(self, e, zones, deferred: bool = False):
+        from ..notify import EventRecord
+
+        self.ended += 1
+        rec = EventRecord("end", self.name, str(self.source), self.ended, e.start_time, e.start,
+                          e.peak_fraction, list(zones), e.end_time, e.end,
+                          clip=self.clip_path(self.ended))
+        if deferred:
+            self.pending_ends[id(e)] = rec  # sent by the writer, once the clip is complete
+        else:
+            self.dispatcher.publish(rec)
+
+    def send_pending_ends(self, item) -> None:
+        """On the writer's thread, after a frame's outputs: the ends of the events that
+        closed with it (their clips are complete now)."""
+        for e in item[4]:
+            rec = self.pending_ends.pop(id(e), None)
+            if rec is not None:
+                self.dispatcher.publish(rec)
+
+    def clip_path(self, event_id: int) -> str | None:
+        if not self.opts.clips:
+            return None
+        return str((self.out_dir / "clips" / f"event{event_id:03d}.mp4").absolute())
+
     def show(self, frame, r, mask):
         import cv2
 
         from .sinks import draw_overlay, write_image_atomic
 
-        overlay = draw_overlay(frame.image, r, f"{timecode(frame.time)}  ")
+        overlay = draw_overlay(frame.image, r, f"{timecode(frame.time)}  ", self.zones)
         background = None
         if self.summary["frames"] % 15 == 1:
             background = self.model.background_image()
@@ -518,6 +642,7 @@ class _Run:
         summary["stage_ms"] = self.stage_ms()
         summary["events"] = sum(1 for e in events if e["kind"] == "motion")
         summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
+        self.finish_notifications()
         if summary["frames"] and not self.write_failed:
             doc = {"bgsub_report_version": REPORT_VERSION, "input": str(self.source),
                    "fps": self.stream.fps, "parameters": _parameters(self.model, self.opts),
@@ -541,12 +666,41 @@ class _Run:
         clips = self.outputs.clips
         if clips is not None:
             clips.finish(closed)
+        ended = [e for e in closed if e.kind == "motion"]
+        for _ in ended:
+            self.event_zones.close()
+        if self.dispatcher:
+            for e, zones in zip(ended, self.event_zones.done[len(self.event_zones.done) -
+                                                            len(ended):]):
+                self.end_record(e, zones)
         events = [e.as_dict() for e in self.tracker.events]
+        motion = [e for e in events if e["kind"] == "motion"]
+        for e in events:
+            e["zones"] = []
+        for e, zones in zip(motion, self.event_zones.done):
+            e["zones"] = zones
         if clips is not None:
-            motion = [e for e in events if e["kind"] == "motion"]
             for e, path in zip(motion, clips.paths):
                 e["clip"] = str(path.relative_to(self.out_dir))
         return events
+
+    def finish_notifications(self):
+        """Deliver what is queued (within each notifier's drain time), stop an own dispatcher,
+        and count sent / dropped / failed per notifier in the summary."""
+        d = self.dispatcher
+        if not d:
+            return
+        for rec in self.pending_ends.values():  # the writer stopped before sending them
+            d.publish(rec)
+        self.pending_ends.clear()
+        if self.own_dispatcher:
+            counts = d.close()
+        else:
+            d.flush()
+            counts = d.counts()
+        self.summary["notifications"] = {
+            k: {m: v[m] - self.counts0.get(k, {}).get(m, 0) for m in v}
+            for k, v in counts.items()}
 
     def write_report(self, doc, events):
         if self.recorder is None:
@@ -642,4 +796,10 @@ def _parameters(model, opts: RunOptions) -> dict:
     p.update({k: getattr(opts, k) for k in (
         "gray", "scale", "roi", "start", "end", "max_frames", "kernel", "min_area",
         "threshold_area", "max_area", "min_event_frames", "event_gap", "pre", "post")})
+    if opts.roi_polygons or opts.zones:
+        from ..zones import parse_zone
+
+        p["roi_polygons"] = [parse_zone(z, need_name=False).as_dict()
+                             for z in opts.roi_polygons]
+        p["zones"] = [parse_zone(z).as_dict() for z in opts.zones]
     return p

@@ -197,12 +197,17 @@ class FramesCsv:
         _unlink(self.tmp)
 
 
-def draw_overlay(image: np.ndarray, result, label: str = "") -> np.ndarray:
-    """The frame with the blobs' boxes and a status line."""
+def draw_overlay(image: np.ndarray, result, label: str = "", zones=()) -> np.ndarray:
+    """The frame with the blobs' boxes, the ``zones`` (those the result touched in red) and a
+    status line."""
     import cv2
+
+    from ..annotate import draw_label, draw_zones
 
     out = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     out = out.copy()
+    if zones:
+        draw_zones(out, zones, getattr(result, "zones", ()))
     color = (0, 0, 255) if result.moving else (0, 200, 255)
     for x, y, w, h, _ in result.boxes:
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), color, 2)
@@ -211,9 +216,7 @@ def draw_overlay(image: np.ndarray, result, label: str = "") -> np.ndarray:
         text += " GLOBAL CHANGE"
     elif result.moving:
         text += " MOTION"
-    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    draw_label(out, text, (6, 6))
     return out
 
 
@@ -224,11 +227,11 @@ def events_json(doc: dict) -> str:
 def events_csv(events: list[dict]) -> str:
     buf = io.StringIO()
     cols = ["kind", "start_frame", "end_frame", "start_seconds", "end_seconds", "start_timecode",
-            "end_timecode", "duration_seconds", "peak_fraction", "frames_moving"]
+            "end_timecode", "duration_seconds", "peak_fraction", "frames_moving", "zones"]
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
-    for e in events:
-        w.writerow({c: e[c] for c in cols})
+    for e in events:  # zones: names separated by spaces
+        w.writerow({c: " ".join(e.get(c) or ()) if c == "zones" else e[c] for c in cols})
     return buf.getvalue()
 
 
@@ -335,6 +338,8 @@ class RunOutputs:
                       if clip_lookback is not None else None)
         self.masks = self.overlay_video = None
         self.frames = 0
+        self.zones = ()  # bgsub.zones.Zone s drawn on the overlay
+        self.after_write = None  # called with each item once its outputs are written
 
     def _open(self, w: int, h: int):
         if self.mask_format == "video":
@@ -357,13 +362,16 @@ class RunOutputs:
         elif self.masks is not None:
             self.masks.write(mask, frame.index + 1)
         if self.overlay_video is not None:
-            self.overlay_video.write(draw_overlay(frame.image, r, f"{timecode(frame.time)}  "))
+            self.overlay_video.write(draw_overlay(frame.image, r, f"{timecode(frame.time)}  ",
+                                                  self.zones))
         self.csv.write(r, frame.index)
         if self.recorder is not None:
             self.recorder.add(frame.index, frame.image, mask, r.fraction, frame.time, r.moving)
         if self.clips is not None:
             self.clips.feed(frame.index, frame.image, r.moving, open_start, closed)
         self.frames += 1
+        if self.after_write is not None:
+            self.after_write(item)
 
     def _sinks(self):
         return [s for s in (self.masks, self.overlay_video, self.csv, self.clips)

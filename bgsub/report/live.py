@@ -96,6 +96,7 @@ class LiveServer:
         self.interval = 1.0 / max_fps if max_fps > 0 else 0.0
         self.max_width = int(max_width)
         self.threshold = moving_threshold
+        self.zones = ()  # bgsub.zones.Zone s drawn on the frame
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._timeline = deque(maxlen=int(history))
@@ -200,7 +201,7 @@ class LiveServer:
                 from ..pipeline.sinks import draw_overlay
                 from ..pipeline.sources import timecode
 
-                frame = draw_overlay(frame, result, f"{timecode(time_s)}  ")
+                frame = draw_overlay(frame, result, f"{timecode(time_s)}  ", self.zones)
             out = {}
             for key, img in (("frame", frame), ("mask", mask)):
                 if img is None:

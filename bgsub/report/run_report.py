@@ -215,9 +215,11 @@ def draw_timeline(rec: Recording, events: list[dict], threshold: float | None = 
     return img
 
 
-def draw_heatmap(rec: Recording, background=None, width=None) -> tuple[np.ndarray, float]:
-    """The share of frames each pixel was foreground, over the background in grey, with a
-    colour bar; returns (image, the largest share)."""
+def draw_heatmap(rec: Recording, background=None, width=None,
+                 zones=()) -> tuple[np.ndarray, float]:
+    """The share of frames each pixel was foreground, over the background in grey, with the
+    ``zones`` (bgsub.zones.Zone, frame coordinates) outlined and a colour bar; returns (image,
+    the largest share)."""
     import cv2
 
     heat = rec.heat
@@ -243,6 +245,11 @@ def draw_heatmap(rec: Recording, background=None, width=None) -> tuple[np.ndarra
     target_w = width or max(w, 640)
     if w != target_w:
         out = cv2.resize(out, (target_w, round(h * target_w / w)), interpolation=cv2.INTER_LINEAR)
+    if zones:
+        from ..annotate import draw_zones
+
+        frame_w = heat.shape[1] if heat is not None else w  # the heat is at the frames' size
+        draw_zones(out, zones, scale=target_w / frame_w)
     bar = _draw.colorbar(out.shape[0], 170, cv2.COLORMAP_INFERNO, "0%",
                          f"{scale_max * 100:.1f}%", "% of frames", 0.5)
     _draw.text(bar, "foreground", (4, bar.shape[0] - 8), 0.45)
@@ -326,7 +333,11 @@ def write_run_report(out_dir, doc: dict, recording: Recording, background=None) 
     summary = doc.get("summary") or {}
     threshold = params.get("threshold_area")
     timeline = draw_timeline(recording, events, threshold, params.get("max_area"))
-    heat, vmax = draw_heatmap(recording, background)
+    from ..zones import Zone
+
+    zones = [Zone(z["name"], tuple(tuple(p) for p in z["points"]))
+             for z in params.get("zones") or ()]
+    heat, vmax = draw_heatmap(recording, background, zones=zones)
     write_image_atomic(out_dir / "timeline.png", timeline)
     write_image_atomic(out_dir / "heatmap.png", heat)
     write_atomic(out_dir / "report.html", _run_page(doc, events, recording, vmax, summary))
@@ -392,6 +403,7 @@ def _run_page(doc, events, rec: Recording, vmax, summary) -> str:
                 f"&middot; {esc(e['start_timecode'])}<br>{_duration(e['duration_seconds'])} "
                 f"(frames {e['start_frame']}&ndash;{e['end_frame']}) &middot; peak "
                 f"{100 * e['peak_fraction']:.1f}%{peak_at}"
+                + (f"<br>zones: {esc(', '.join(e['zones']))}" if e.get("zones") else "")
                 + (f"<br><a href=\"{esc(Path(clip).as_posix())}\">&#9654; "
                    f"{esc(Path(clip).name)}</a>" if clip else "") + "</div></div>")
         body.append("<div class=\"grid\">" + "".join(cards) + "</div>")

@@ -50,6 +50,11 @@ def check_options(opts) -> None:
         raise ValueError("--clips cannot be combined with --chunks (an event may cross chunks)")
     if opts.init_frames:
         raise ValueError("--init-frames cannot be combined with --chunks")
+    if opts.zones:
+        raise ValueError("--zone cannot be combined with --chunks (an event may cross chunks)")
+    if getattr(opts, "notifies", False):
+        raise ValueError("hooks, --webhook and --mqtt cannot be combined with --chunks "
+                         "(chunks end their events out of order)")
 
 
 def plan(source, out_dir, opts, n: int, warmup: int | None = None):
