@@ -7,10 +7,15 @@ turns the per-frame foreground fraction into events with a minimum length, a gap
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from time import perf_counter, thread_time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .pipeline.sources import VideoStream
 
 
 @dataclass
@@ -117,9 +122,9 @@ class MotionDetector:
     gray : convert frames to gray before modelling; scale : resize factor (0, 1] before modelling
     """
 
-    def __init__(self, model=None, threshold_area: float = 0.002, max_area: float = 0.7,
+    def __init__(self, model: Any = None, threshold_area: float = 0.002, max_area: float = 0.7,
                  kernel: int = 3, min_area: int = 16, roi: np.ndarray | None = None,
-                 gray: bool = False, scale: float = 1.0, **model_params):
+                 gray: bool = False, scale: float = 1.0, **model_params: Any) -> None:
         if model is None:
             from .model import MixtureSubtractor
 
@@ -180,13 +185,13 @@ class MotionDetector:
         shadows = getattr(self.model, "detect_shadows", True)  # other models: check
         self.post = PostProcessor(k, min_area, roi, shadows=shadows)
 
-    def process(self, image: np.ndarray, time: float | None = None, learning_rate=None,
-                index: int | None = None):
+    def process(self, image: np.ndarray, time: float | None = None,
+                learning_rate: float | None = None, index: int | None = None) -> MotionResult:
         """Process one frame (uint8 BGR or gray); ``index`` defaults to a running count."""
         return self.detect(self.prepare(image), time, learning_rate, index)
 
-    def detect(self, small: np.ndarray, time: float | None = None, learning_rate=None,
-               index: int | None = None):
+    def detect(self, small: np.ndarray, time: float | None = None,
+               learning_rate: float | None = None, index: int | None = None) -> MotionResult:
         """:meth:`process` for a frame already :meth:`prepare`-d (as a reader thread does):
         :meth:`model_step` then :meth:`post_step`."""
         return self.post_step(self.model_step(small, learning_rate), time, index)
@@ -194,7 +199,7 @@ class MotionDetector:
     def _split(self) -> bool:
         return self.split_vote and hasattr(self.model, "apply_unvoted")
 
-    def model_step(self, small: np.ndarray, learning_rate=None) -> np.ndarray:
+    def model_step(self, small: np.ndarray, learning_rate: float | None = None) -> np.ndarray:
         """The model's raw mask of a prepared frame; the seconds go to ``model_seconds``.  A
         pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`; with
         ``split_vote`` the mask is the model's before its vote, which :meth:`post_step` casts."""
@@ -208,7 +213,8 @@ class MotionDetector:
         self.model_cpu_seconds += thread_time() - c0
         return raw
 
-    def post_step(self, raw: np.ndarray, time: float | None = None, index: int | None = None):
+    def post_step(self, raw: np.ndarray, time: float | None = None,
+                  index: int | None = None) -> MotionResult:
         """Post-processing and the motion decision for a raw mask, in frame order; the seconds
         go to ``post_seconds``."""
         t1, c1 = perf_counter(), thread_time()
@@ -243,7 +249,7 @@ class Event:
     peak_fraction: float
     frames_moving: int
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         from .pipeline.sources import timecode
 
         return {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
@@ -266,7 +272,7 @@ class EventTracker:
     """
 
     def __init__(self, min_event_frames: int = 2, event_gap: int = 10, pre: int = 0,
-                 post: int = 0):
+                 post: int = 0) -> None:
         from collections import deque
 
         for name, v in (("min_event_frames", min_event_frames), ("event_gap", event_gap),
@@ -360,9 +366,10 @@ class EventTracker:
         return closed
 
 
-def detect_motion(source, threshold_area: float = 0.002, min_event_frames: int = 2,
+def detect_motion(source: int | str | os.PathLike[str] | VideoStream,
+                  threshold_area: float = 0.002, min_event_frames: int = 2,
                   event_gap: int = 10, pre: int = 0, post: int = 0, max_frames: int | None = None,
-                  **options) -> list[Event]:
+                  **options: Any) -> list[Event]:
     """All motion events of ``source`` (anything :func:`bgsub.open_video` opens, or an open
     stream); ``options`` go to :class:`MotionDetector`."""
     from .pipeline.sources import VideoStream, open_video
