@@ -15,10 +15,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from .sources import SourceError, open_video, timecode
+
+if TYPE_CHECKING:
+    from ..notify import Dispatcher
 
 REPORT_VERSION = 1
 
@@ -81,13 +85,13 @@ class StopFlag:
         self.reason = None
         self.on_set = None  # e.g. the current stream's interrupt()
 
-    def set(self, reason="interrupted"):
+    def set(self, reason: str = "interrupted") -> None:
         self.reason = self.reason or reason
         self._event.set()
         if self.on_set is not None:
             self.on_set()
 
-    def is_set(self):
+    def is_set(self) -> bool:
         return self._event.is_set()
 
 
@@ -217,8 +221,10 @@ def prepare_output_dir(out_dir: Path) -> bool:
     return created
 
 
-def run_input(source, out_dir: Path, opts: RunOptions, stop: StopFlag | None = None,
-              progress_stream=None, dispatcher=None) -> dict:
+def run_input(source: int | str | os.PathLike[str], out_dir: Path,
+              opts: RunOptions, stop: StopFlag | None = None,
+              progress_stream: TextIO | None = None,
+              dispatcher: Dispatcher | None = None) -> dict[str, Any]:
     """Process one input completely; returns its summary (also written as events.json).
 
     Raises :class:`InputError` (or :class:`SourceError`) when the input cannot be processed at
