@@ -166,26 +166,6 @@ def hide_scipy_from_numba():
             del sys.modules["scipy"]
 
 
-def preload(lean: bool = False) -> threading.Thread:
-    """Load the kernels a run uses on a background thread, while the caller opens its input
-    and output (a run's first frame then finds them ready); ``lean``:
-    :func:`hide_scipy_from_numba` first.  On an empty cache this starts the warm-up a first
-    call would start.  Returns the (daemon) thread."""
-    def load():
-        try:
-            if lean:
-                hide_scipy_from_numba()
-            from ._warm import exercise
-
-            exercise()
-        except Exception:  # the run's own first calls report what is wrong
-            pass
-
-    thread = threading.Thread(target=load, name="bgsub-preload", daemon=True)
-    thread.start()
-    return thread
-
-
 def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS

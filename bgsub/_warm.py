@@ -35,8 +35,10 @@ def exercise():
     """Call every kernel a default run calls, on tiny inputs, with a run's argument types:
     compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a run's
     own first calls would be."""
+    import cv2
     import numpy as np
 
+    from . import _blob, _jit
     from .model import MixtureSubtractor
 
     rng = np.random.default_rng(0)
@@ -47,13 +49,38 @@ def exercise():
     m.apply(frames[0], known_foreground=np.ones((4, 5), bool))
     m.apply(frames[1], learning_rate=0.0)
     m.background_image()
+    k = _jit.kernels()
     hot, cold = m._views()
-    _jit.kernels()["scale_weights"](hot, cold, np.float32(1.0))
-    from .motion import PostProcessor
-
+    k["scale_weights"](hot, cold, np.float32(1.0))
+    # the post-processing's component kernels, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255
-    PostProcessor(kernel=0, min_area=2)(mask)  # blob_stats, drop_small
+    n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
+    stats = np.empty((n, 5), np.int32)
+    k["blob_stats"](labels, _blob.words_of(labels), n, stats)
+    k["drop_small"](mask, labels, stats, n, 2)
+
+
+def preload(lean: bool = False):
+    """Load the kernels a run uses on a background thread, while the caller opens its input
+    and output (a run's first frame then finds them ready); ``lean``:
+    :func:`bgsub._jit.hide_scipy_from_numba` first.  On an empty cache this starts the
+    warm-up a first call would start.  Returns the (daemon) thread."""
+    import threading
+
+    def load():
+        try:
+            if lean:
+                from ._jit import hide_scipy_from_numba
+
+                hide_scipy_from_numba()
+            exercise()
+        except Exception:  # the run's own first calls report what is wrong
+            pass
+
+    thread = threading.Thread(target=load, name="bgsub-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def main():

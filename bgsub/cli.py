@@ -437,10 +437,10 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     f freeze learning, r reset the model, s snapshot.
     """
     if len(inputs) == 1 and chunks == 1 and not dask_address:
-        from . import _jit
+        from ._warm import preload
 
         # this process runs the input: its kernels load while the input and output open
-        _jit.preload(lean=True)
+        preload(lean=True)
     from .pipeline.run import RunOptions, StopFlag
     from .scale import run_many
 

@@ -100,7 +100,7 @@ def test_thread_count_does_not_change_a_run(tmp_path):
 
 def test_preload_in_the_run_command_skips_scipy_blas():
     pytest.importorskip("scipy")
-    code = ("import sys; from bgsub import _jit; _jit.preload(lean=True).join(); "
+    code = ("import sys; from bgsub import _warm; _warm.preload(lean=True).join(); "
             "from bgsub import _jit as j; k = j.kernels()['apply_frame']; "
             "print('scipy.linalg' in sys.modules, 'scipy' in sys.modules); "
             "import scipy.linalg; print('ok')")
@@ -117,3 +117,20 @@ def test_preload_leaves_an_imported_scipy_alone():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+def test_exercise_loads_every_kernel_a_default_run_calls():
+    """The warm-up's and the preload's tour of the kernels runs to its end: afterwards every
+    kernel a default run calls is loaded (ready), the post-processing's included."""
+    from bgsub import _jit, _warm
+
+    old = _jit.set_mode("sync")
+    try:
+        _warm.exercise()
+        k = _jit.kernels()
+        names = ["apply_frame", "init_from_frame", "vote_mask", "gain_estimate",
+                 "grid_background", "background_image", "scale_weights", "blob_stats",
+                 "drop_small"]
+        assert [n for n in names if not k[n].ready] == []
+    finally:
+        _jit.set_mode(old)
