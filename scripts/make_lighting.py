@@ -14,11 +14,14 @@ Changes (a gain g(t) applied as ``clip(round(frame * g), 0, 255)``):
 * ``down35``, ``down20``, ``up20``, ``up35``: a step to g = 0.65, 0.8, 1.2, 1.35 at s;
 * ``ramp``: g falls linearly from 1 to 0.7 over 60 frames from s (a cloud, dusk);
 * ``autoexp``: an auto-exposure jump: g jumps to 1.45 at s and settles exponentially
-  (time constant 8 frames) to 1.2, with a small offset (-6 grey levels) from the black level.
+  (time constant 8 frames) to 1.2, with a small offset (-6 grey levels) from the black level;
+* ``down30``: a step to g = 0.7; ``up40r200``, ``up40r100``, ``down30r300``, ``down30r150``:
+  g moves linearly from 1 to 1.4 or 0.7 over 200, 100, 300 or 150 frames from s (``LINEAR``).
 
 A variant named ``<base>-<change>`` keeps the base's frames up to ``last``; ``VARIANTS`` lists
 them (base sequences with people or traffic: highway, HighwayI, Board, IBMtest2).
 ``HELD_OUT`` lists eight more (names ending in ``h``), kept aside: made with ``--held-out``.
+``RAMPS`` (issue 23): slow ramps and steps on busy scenes, made with ``--ramps``.
 """
 
 from __future__ import annotations
@@ -62,7 +65,25 @@ HELD_OUT = {
     "Foliage-up20h": ("Foliage", "up20", 200, 389),
 }
 
-STEPS = {"down35": 0.65, "down20": 0.8, "up20": 1.2, "up35": 1.35}
+# Issue 23: slow ramps (100-300 frames) and steps on busy scenes, never used to choose the
+# defaults before it; scripts/split.py scores them, split by base like the sequences.
+RAMPS = {
+    "highway-up40r200": ("highway", "up40r200", 800, 1150),
+    "highway-down30r300": ("highway", "down30r300", 700, 1100),
+    "highway-down30": ("highway", "down30", 900, 1150),
+    "Board-up40r100": ("Board", "up40r100", 60, 227),
+    "Board-down30": ("Board", "down30", 90, 227),
+    "HighwayI-up40r200": ("HighwayI", "up40r200", 120, 439),
+    "HighwayI-down30r150": ("HighwayI", "down30r150", 150, 439),
+    "HighwayI-down30": ("HighwayI", "down30", 220, 439),
+    "PeopleAndFoliage-up40r200": ("PeopleAndFoliage", "up40r200", 100, 340),
+    "PeopleAndFoliage-down30": ("PeopleAndFoliage", "down30", 150, 340),
+}
+
+STEPS = {"down35": 0.65, "down30": 0.7, "down20": 0.8, "up20": 1.2, "up35": 1.35}
+# name: (gain at the end, frames): a linear ramp from 1
+LINEAR = {"up40r200": (1.4, 200), "up40r100": (1.4, 100), "down30r300": (0.7, 300),
+          "down30r150": (0.7, 150)}
 
 
 def gain(change: str, k: int) -> tuple[float, float]:
@@ -71,6 +92,9 @@ def gain(change: str, k: int) -> tuple[float, float]:
         return STEPS[change], 0.0
     if change == "ramp":
         return 1.0 - 0.3 * min(1.0, (k + 1) / 60.0), 0.0
+    if change in LINEAR:
+        end, frames = LINEAR[change]
+        return 1.0 + (end - 1.0) * min(1.0, (k + 1) / frames), 0.0
     if change == "autoexp":
         return 1.2 + 0.25 * math.exp(-k / 8.0), -6.0
     raise ValueError(f"unknown change {change!r}")
@@ -92,7 +116,7 @@ def make_variant(name: str, data: Path, out: Path, force: bool = False) -> Path:
 
     from bgsub.evaluate import Sequence
 
-    base, change, s, last = {**VARIANTS, **HELD_OUT}[name]
+    base, change, s, last = {**VARIANTS, **HELD_OUT, **RAMPS}[name]
     dest = out / name
     done = dest / "temporalROI.txt"
     if done.exists() and not force:
@@ -121,7 +145,7 @@ def make_all(data: Path, out: Path, force: bool = False, names=None) -> list[Pat
     out.mkdir(parents=True, exist_ok=True)
     made = []
     for name in names or VARIANTS:
-        base = {**VARIANTS, **HELD_OUT}[name][0]
+        base = {**VARIANTS, **HELD_OUT, **RAMPS}[name][0]
         if not (data / base).is_dir():
             print(f"make_lighting: no base sequence {base} in {data}",
                   file=sys.stderr)
@@ -136,10 +160,12 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--held-out", action="store_true", help="make the held-out variants too")
+    ap.add_argument("--ramps", action="store_true", help="make the ramps and steps too")
     args = ap.parse_args(argv)
     data = Path(args.data) if args.data else Path(
         os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
-    names = list(VARIANTS) + (list(HELD_OUT) if args.held_out else [])
+    names = (list(VARIANTS) + (list(HELD_OUT) if args.held_out else [])
+             + (list(RAMPS) if args.ramps else []))
     for p in make_all(data, derived_dir(args.out), args.force, names):
         print(p)
     return 0

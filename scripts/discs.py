@@ -1,0 +1,128 @@
+"""Small objects: discs 3, 5 and 7 pixels across pasted into real footage, moving; in what
+fraction of frames does each method find them?
+
+    python scripts/discs.py [--data DIR] [--configs JSON] [--methods opencv-mog2,opencv-knn]
+
+Bases: the shared sequences ``BASES`` (their first ``FRAMES`` frames).  After ``LEARN`` frames of
+the plain footage, ``DISCS`` discs of each diameter cross the frame (:func:`disc_paths`: each
+moves 2 pixels a frame along its own row, bouncing at the sides; rows spread over the frame),
+drawn over the frame in a grey level far from the background's there (30 on light ground, 225
+on dark).  A disc is found in a frame when at least half of its pixels are foreground (255) in
+the method's mask.  Prints, per method and diameter, the percentage of (disc, frame) pairs
+found.  ``--configs``: a JSON list of MixtureSubtractor parameter sets (default ``[{}]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BASES = ("highway", "HighwayI", "IBMtest2", "Board")
+FRAMES = 300
+LEARN = 40
+DISCS = 4
+DIAMETERS = (3, 5, 7)
+SPEED = 2
+
+
+def disc_mask(d: int) -> np.ndarray:
+    """A d x d boolean disc (centre distance <= d / 2)."""
+    r = (d - 1) / 2
+    yy, xx = np.mgrid[0:d, 0:d]
+    return (yy - r) ** 2 + (xx - r) ** 2 <= (d / 2) ** 2
+
+
+def disc_paths(h: int, w: int, n_frames: int, d: int, n: int = DISCS) -> np.ndarray:
+    """(n_frames, n, 2) top-left corners (y, x): disc k on row band k of n (top and bottom
+    margins of d), moving SPEED pixels a frame from x = 2 k d, bouncing between 0 and w - d."""
+    out = np.zeros((n_frames, n, 2), np.int64)
+    span = w - d
+    for k in range(n):
+        y = d + (h - 3 * d) * (2 * k + 1) // (2 * n)
+        for t in range(n_frames):
+            p = (2 * k * d + SPEED * t) % (2 * span)
+            out[t, k] = (y, p if p <= span else 2 * span - p)
+    return out
+
+
+def draw(frame: np.ndarray, corners, disc: np.ndarray) -> list[np.ndarray]:
+    """Draw the discs into ``frame`` (in place); returns their pixel masks (frame-sized)."""
+    d = disc.shape[0]
+    masks = []
+    for y, x in corners:
+        patch = frame[y:y + d, x:x + d]
+        level = 30 if patch.mean() > 128 else 225
+        patch[disc] = level
+        m = np.zeros(frame.shape[:2], bool)
+        m[y:y + d, x:x + d] = disc
+        masks.append(m)
+    return masks
+
+
+def found_fraction(frames, make_model, d: int) -> float:
+    """The fraction of (disc, frame) pairs, after LEARN frames, with half or more of the disc's
+    pixels foreground."""
+    h, w = frames[0].shape[:2]
+    disc = disc_mask(d)
+    paths = disc_paths(h, w, len(frames), d)
+    model = make_model()
+    hits = total = 0
+    for t, f in enumerate(frames):
+        f = f.copy()
+        masks = draw(f, paths[t], disc) if t >= LEARN else []
+        out = model.apply(f)
+        for m in masks:
+            hits += (out[m] == 255).mean() >= 0.5
+            total += 1
+    return hits / total
+
+
+def main(argv=None):
+    from bgsub.evaluate import Sequence, make_method, read_image
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="folder of base sequences")
+    ap.add_argument("--configs", default="[{}]")
+    ap.add_argument("--methods", default="opencv-mog2,opencv-knn")
+    args = ap.parse_args(argv)
+    try:
+        configs = json.loads(args.configs)
+        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+            raise ValueError
+    except ValueError:
+        ap.error("--configs must be a JSON list of objects")
+    data = Path(args.data) if args.data else Path(
+        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    bases = [b for b in BASES if (data / b).is_dir()]
+    if not bases:
+        print(f"discs: no base sequences under {data}", file=sys.stderr)
+        return 2
+    columns = {f"bgsub#{i}": (lambda c=c: make_method("bgsub", **c))
+               for i, c in enumerate(configs)}
+    columns.update({m: (lambda m=m: make_method(m)) for m in args.methods.split(",") if m})
+    found = {c: {d: [] for d in DIAMETERS} for c in columns}
+    for base in bases:
+        seq = Sequence.open(data / base)
+        frames = [read_image(seq.frames[n]) for n in sorted(seq.frames)[:FRAMES]]
+        for c, make in columns.items():
+            for d in DIAMETERS:
+                found[c][d].append(found_fraction(frames, make, d))
+        print(f"discs: {base} done", file=sys.stderr, flush=True)
+    print("| method | " + " | ".join(f"{d} px" for d in DIAMETERS) + " |")
+    print("|---|" + "---|" * len(DIAMETERS))
+    for c in columns:
+        print(f"| {c} | " + " | ".join(f"{100 * np.mean(found[c][d]):.0f}%"
+                                       for d in DIAMETERS) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

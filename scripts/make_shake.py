@@ -1,0 +1,127 @@
+"""A shaking camera: derived sequences in which every frame of a shared ground-truth sequence is
+shifted by a random 1-3 pixels, as a camera on a pole that sways, the ground truth with it.
+
+    python scripts/make_shake.py [--data DIR] [--out DIR] [--force]
+
+Each variant ``<base>-shake`` is a CDnet-layout folder in ``$BGSUB_DERIVED`` or
+``/tmp/bgsub-derived`` (PNG, lossless; never inside the repository): frame n is the base's
+frame n translated by (dx, dy) (:func:`offsets`: a random walk kept within 3 pixels of the
+rest position, at least 1 pixel from it in one axis; the edge pixels are repeated where the
+shift uncovers the border); its ground truth is the base's translated by the same amount, with
+the uncovered border labelled 85 (outside the region of interest: not scored).  ``ROI.bmp``
+and ``temporalROI.txt`` are the base's.  ``VARIANTS`` lists the bases; scored by
+``scripts/accuracy.py --shake``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MAX_SHIFT = 3
+SEED = 23
+VARIANTS = ["highway", "HighwayI", "IBMtest2", "Board", "PeopleAndFoliage", "Foliage",
+            "Snellen", "fall_subset"]
+
+
+def offsets(n: int, seed: int = SEED) -> np.ndarray:
+    """(n, 2) integer shifts (dx, dy): a random walk of steps -1, 0 or +1 per axis, kept within
+    MAX_SHIFT of the rest position, and never at rest (at least 1 pixel off in one axis)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 2), np.int64)
+    pos = np.array([1, 0])
+    for t in range(n):
+        pos = np.clip(pos + rng.integers(-1, 2, 2), -MAX_SHIFT, MAX_SHIFT)
+        if not pos.any():
+            pos[rng.integers(0, 2)] = rng.choice([-1, 1])
+        out[t] = pos
+    return out
+
+
+def shift(img: np.ndarray, dx: int, dy: int, fill=None) -> np.ndarray:
+    """``img`` translated by (dx, dy) pixels (content moves right and down for positive
+    values); the uncovered border repeats the edge, or is ``fill`` when given."""
+    h, w = img.shape[:2]
+    ys = np.clip(np.arange(h) - dy, 0, h - 1)
+    xs = np.clip(np.arange(w) - dx, 0, w - 1)
+    out = img[ys][:, xs].copy()
+    if fill is not None:
+        if dy > 0:
+            out[:dy] = fill
+        elif dy < 0:
+            out[dy:] = fill
+        if dx > 0:
+            out[:, :dx] = fill
+        elif dx < 0:
+            out[:, dx:] = fill
+    return out
+
+
+def derived_dir(arg=None) -> Path:
+    if arg:
+        return Path(arg)
+    return Path(os.environ.get("BGSUB_DERIVED", "/tmp/bgsub-derived"))
+
+
+def make_variant(base: str, data: Path, out: Path, force: bool = False) -> Path:
+    import cv2
+
+    from bgsub.evaluate import Sequence, read_image
+
+    dest = out / f"{base}-shake"
+    done = dest / "temporalROI.txt"
+    if done.exists() and not force:
+        return dest
+    src = Sequence.open(data / base)
+    for sub in ("input", "groundtruth"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    roi = src.path / "ROI.bmp"
+    if roi.exists() and not (dest / "ROI.bmp").exists():
+        (dest / "ROI.bmp").symlink_to(roi.resolve())
+    if done.exists():
+        done.unlink()
+    numbers = sorted(src.frames)
+    for n, (dx, dy) in zip(numbers, offsets(len(numbers))):
+        cv2.imwrite(str(dest / "input" / f"in{n:06d}.png"), shift(read_image(src.frames[n]),
+                                                                   dx, dy))
+        if n in src.groundtruth:
+            gt = cv2.imread(str(src.groundtruth[n]), cv2.IMREAD_GRAYSCALE)
+            cv2.imwrite(str(dest / "groundtruth" / f"gt{n:06d}.png"), shift(gt, dx, dy, 85))
+    a, b = src.temporal
+    done.write_text(f"{a} {b}\n")  # written last: marks the variant complete
+    return dest
+
+
+def make_all(data: Path, out: Path, force: bool = False, names=None) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for base in names or VARIANTS:
+        if not (data / base).is_dir():
+            print(f"make_shake: no base sequence {base} in {data}", file=sys.stderr)
+            continue
+        made.append(make_variant(base, data, out, force))
+    return made
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="folder of base sequences")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args(argv)
+    data = Path(args.data) if args.data else Path(
+        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    for p in make_all(data, derived_dir(args.out), args.force):
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
