@@ -214,7 +214,7 @@ def floors(video, frames=400):
 
 
 def table(rows, have_dvr):
-    names = [k for k in rows[0][3] if k != "DVR-Scan"]
+    names = list(dict.fromkeys(k for row in rows for k in row[3] if k != "DVR-Scan"))
     head = "| input | frames | " + ("DVR-Scan `-so` fps | " if have_dvr else "")
     head += " | ".join(f"bgsub {k} fps" + (" (ratio)" if have_dvr else "") for k in names)
     lines = [head + " |", "|---|---|" + "---|" * (len(names) + have_dvr)]
