@@ -255,6 +255,7 @@ def test_a_stop_ends_the_pause_of_the_display():
 
     r = run_mod._Run.__new__(run_mod._Run)
     r.display, r.stop, r.summary, r.frozen = PausedDisplay(), stop, {"frames": 2}, False
+    r.zones = []  # no zones drawn
     frame = SimpleNamespace(image=np.zeros((8, 8, 3), np.uint8), time=0.0, index=1)
     result = MotionResult(1, 0.0, None, [], 0.0, False, False)
     r.show(frame, result, np.zeros((8, 8), np.uint8))
