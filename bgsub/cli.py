@@ -352,6 +352,73 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
                    f"{np.array2string(model.means_[k], separator=', ')}")
 
 
+def _notify_options(fn):
+    """Hooks, webhook and MQTT: motion events sent as they start and end (bgsub.notify)."""
+    opts = [
+        click.option("--name", metavar="NAME",
+                     help="The input's name in hooks, webhook and MQTT topics (default: its "
+                          "file stem)."),
+        click.option("--on-event-start", metavar="CMD",
+                     help="Run CMD (split like a shell line, run without a shell) when an "
+                          "event starts, with BGSUB_EVENT_ID, BGSUB_NAME, BGSUB_SOURCE, "
+                          "BGSUB_START, BGSUB_START_FRAME, BGSUB_PEAK, BGSUB_ZONES (and "
+                          "BGSUB_CLIP with --clips) in its environment."),
+        click.option("--on-event-end", metavar="CMD",
+                     help="Run CMD when an event ends (also BGSUB_END, BGSUB_END_FRAME)."),
+        click.option("--hook-timeout", type=click.FloatRange(0, min_open=True), default=30.0,
+                     show_default=True, help="Seconds after which a hook is killed."),
+        click.option("--webhook", metavar="URL",
+                     help="POST each event's start and end as JSON to URL (Authorization: "
+                          "Bearer $BGSUB_WEBHOOK_TOKEN when set)."),
+        click.option("--mqtt", metavar="URL",
+                     help="Publish motion ON/OFF, events and availability to an MQTT broker: "
+                          "mqtt://[USER@]HOST[:PORT]/PREFIX (mqtts:// for TLS; password in "
+                          "$BGSUB_MQTT_PASSWORD); needs pip install \"bgsub[mqtt]\"."),
+        click.option("--mqtt-discovery", is_flag=True,
+                     help="Also publish Home Assistant's MQTT discovery config (a motion "
+                          "binary_sensor)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _event_options(kw, n_inputs=1):
+    """Check and sort --roi (mask image or polygons), --zone and the notifier options in
+    ``kw``, in place; exit 2 with one line on a bad one."""
+    from .zones import ZoneError, looks_like_polygon, parse_zone, parse_zones
+
+    rois = tuple(kw.pop("roi", None) or ())
+    if isinstance(kw.get("zones"), str):  # from a --config file
+        kw["zones"] = (kw["zones"],)
+    if isinstance(rois, str):
+        rois = (rois,)
+    images = [r for r in rois if Path(r).is_file() or not looks_like_polygon(r)]
+    polygons = tuple(r for r in rois if r not in images)
+    if len(images) > 1 or (images and polygons):
+        _fail("--roi: give one mask image or polygons, not both", 2)
+    try:
+        for p in polygons:
+            parse_zone(p, need_name=False, what="--roi")
+        parse_zones(kw.get("zones"))
+    except ZoneError as exc:
+        _fail(str(exc), 2)
+    kw["roi"] = images[0] if images else None
+    kw["roi_polygons"] = polygons
+    kw["zones"] = tuple(kw.get("zones") or ())
+    if kw.get("name") and n_inputs > 1:
+        _fail("--name names one input: give one input, or run one bgsub per camera", 2)
+
+
+def _check_notifiers(opts):
+    from .notify import NotifyConfigError, check_options
+
+    try:
+        check_options(opts)
+    except NotifyConfigError as exc:
+        _fail(str(exc), 2)
+
+
 @main.command("run")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config,
@@ -364,8 +431,12 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
 @click.option("--gray", is_flag=True, help="Model gray frames instead of colour.")
 @click.option("--scale", type=click.FloatRange(0, 1, min_open=True), default=1.0,
               show_default=True, help="Downscale frames by this factor before modelling.")
-@click.option("--roi", type=click.Path(dir_okay=False),
-              help="Mask image: only its white pixels count.")
+@click.option("--roi", multiple=True, metavar="IMAGE|POLYGON",
+              help="Only these pixels count: a mask image (its white pixels), or a polygon "
+                   "\"x1,y1 x2,y2 x3,y3 ...\" in frame pixels (repeat it for several).")
+@click.option("--zone", "zones", multiple=True, metavar="\"NAME:x1,y1 x2,y2 ...\"",
+              help="A named polygon (frame pixels; repeatable): each event lists the zones its "
+                   "motion touched; drawn in the overlay, the live view and the report.")
 @click.option("--start", help="First frame: a frame number, seconds (12.5s) or HH:MM:SS.mmm.")
 @click.option("--end", help="Last frame, in the same forms as --start.")
 @click.option("--max-frames", type=click.IntRange(1), help="Stop after this many frames.")
@@ -403,6 +474,7 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
                    "post-processing and writing share).")
 @click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Seconds a live source may stay silent (reconnecting) before it ends.")
+@_notify_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary text.")
 @click.option("--report/--no-report", default=True, show_default=True,
@@ -451,7 +523,9 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
         MixtureSubtractor(**params)
     except ValueError as exc:
         _fail(str(exc), 2)
+    _event_options(kw, len(inputs))
     opts = RunOptions(model_params=params, display=not no_display, **kw)
+    _check_notifiers(opts)
     if opts.serve:
         from .report.live import LiveServerError, check_serve
 
@@ -524,11 +598,117 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
                        + ("  [interrupted]" if s.get("interrupted") else ""))
             for e in s.get("events_list", []):
                 click.echo(f"  {e['kind']:<13} {e['start_timecode']} - {e['end_timecode']}  "
-                           f"frames {e['start_frame']}-{e['end_frame']}")
+                           f"frames {e['start_frame']}-{e['end_frame']}"
+                           + (f"  zones: {' '.join(e['zones'])}" if e.get("zones") else ""))
+            _echo_notifications(s)
     if stop.is_set() and stop.reason in ("SIGINT", "SIGTERM"):
         sys.exit(130)
     if any(not s["ok"] for s in summaries):
         sys.exit(1)
+
+
+# ``bgsub watch`` takes run's options, less those about several inputs, windows and serving
+_NOT_FOR_WATCH = {"inputs", "output_dir", "jobs", "dask_address", "chunks", "chunk_warmup",
+                  "serve", "token", "no_display"}
+
+
+def watch_cmd(folder, output_dir, settle, poll, once, as_json, **kw):
+    """Process each new video in FOLDER once it is complete (its size stable for --settle
+    seconds and no process writing it) into OUT/<stem>/, keeping OUT/index.html current and a
+    ledger (OUT/watch-ledger.json) of what is done, so that a restart processes only new
+    files.  SIGTERM or Ctrl-C ends the file in progress cleanly (it is processed again on the
+    next start).  Run options apply to every file."""
+    from .pipeline.run import RunOptions, StopFlag, input_name, single_threaded_opencv
+    from .pipeline.watch import WatchError, watch_folder
+
+    params = _model_params(kw)
+    try:
+        from .model import MixtureSubtractor
+
+        MixtureSubtractor(**params)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    _event_options(kw)
+    opts = RunOptions(model_params=params, display=False, **kw)
+    _check_notifiers(opts)
+    dispatcher = None
+    if opts.notifies:  # one set of notifiers (one MQTT connection) for every file
+        from .notify import Dispatcher, make_notifiers
+
+        name = input_name(folder, opts.name)
+        dispatcher = Dispatcher(make_notifiers(opts, name),
+                                warn=(lambda line: None) if opts.quiet else None).start()
+    stop = StopFlag()
+
+    def on_signal(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set(signal.Signals(signum).name)
+
+    def note(line):
+        if not opts.quiet:
+            click.echo(line, err=True)
+
+    def on_done(s):
+        if not s.get("ok") and not s.get("interrupted"):
+            err, src = s.get("error") or "failed", str(s["input"])
+            click.echo(f"Error: {err if err.startswith(src) else f'{src}: {err}'}", err=True)
+        elif not opts.quiet:
+            click.echo(f"{s['input']}: {s.get('frames', 0)} frames, {s.get('events', 0)} motion "
+                       f"events -> {s['output_dir']}" + ("  [interrupted]" if s.get("interrupted")
+                                                        else ""), err=True)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    single_threaded_opencv()
+    try:
+        summaries = watch_folder(folder, output_dir, opts, stop, settle=settle, poll=poll,
+                                 once=once, dispatcher=dispatcher, on_done=on_done,
+                                 on_note=note)
+    except WatchError as exc:
+        _fail(str(exc), 2)
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if dispatcher is not None:
+            dispatcher.close()
+    if as_json:
+        click.echo(json.dumps({"inputs": [{k: v for k, v in s.items() if k != "events_list"}
+                                          for s in summaries]}, indent=2))
+    if once and any(not s.get("ok") and not s.get("interrupted") for s in summaries):
+        sys.exit(1)  # a watch that runs until stopped ends with 0: failures were reported
+
+
+def _add_watch_command():
+    params = [click.Argument(["folder"], type=click.Path(file_okay=False, path_type=Path)),
+              click.Option(["-o", "--output-dir"], required=True,
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="Output folder: OUT/<stem>/ per video, OUT/index.html, the "
+                                "ledger."),
+              click.Option(["--settle"], type=click.FloatRange(0), default=5.0,
+                           show_default=True,
+                           help="Seconds a file's size must stay the same before it is "
+                                "processed."),
+              click.Option(["--poll"], type=click.FloatRange(0.05), default=1.0,
+                           show_default=True,
+                           help="Seconds between looks at the folder (without inotify, and "
+                                "while files settle)."),
+              click.Option(["--once"], is_flag=True,
+                           help="Process the videos there now (once complete), then exit.")]
+    params += [p for p in run_cmd.params if p.name not in _NOT_FOR_WATCH]
+    main.add_command(click.Command("watch", callback=watch_cmd, params=params,
+                                   help=watch_cmd.__doc__,
+                                   short_help="Process each new video in a folder."))
+
+
+_add_watch_command()
+
+
+def _echo_notifications(summary):
+    n = summary.get("notifications")
+    if n:
+        click.echo("  notifications: " + "; ".join(
+            f"{k} {v['sent']} sent" + "".join(f", {v[m]} {m}" for m in ("dropped", "failed")
+                                              if v[m]) for k, v in n.items()))
 
 
 def _write_index(summaries, output_dir):

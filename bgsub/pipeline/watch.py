@@ -242,7 +242,10 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
                     on_note(f"index.html: {describe_os_error(exc)}")
 
     def process(path: Path):
-        st = path.stat()
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # gone before its turn
+            return
         dest = ledger.output_dir(path, out)
         entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "output_dir": str(dest),
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
