@@ -5,6 +5,7 @@ Heavy modules (Numba kernels, OpenCV) are imported on first use, so ``import bgs
 
 import os
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,17 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # what type checkers see of the lazy names above (py.typed); never imported
+    from .em import ConvergenceWarning, GaussianMixture, KMeans, NotFittedError, select_components
+    from .evaluate import Scores, Sequence, evaluate_sequence
+    from .model import ACCURATE, MixtureSubtractor
+    from .motion import EventTracker, MotionDetector, detect_motion
+    from .opencv_compat import createBackgroundSubtractorGMM
+    from .pipeline.run import RunOptions, run_input
+    from .pipeline.sources import open_video
+    from .scale import run_many
+    from .synthetic import synthetic_scene
 
 
 def __getattr__(name):

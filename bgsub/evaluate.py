@@ -13,8 +13,10 @@ every scored frame and pixel, then turned into the seven CDnet metrics.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -22,6 +24,13 @@ from .pipeline.sources import SourceError, numbered_images, numbered_series
 
 GT_FOREGROUND = 255
 GT_NEGATIVE = (0, 50)
+
+
+class Subtractor(Protocol):
+    """What :func:`evaluate_sequence` runs: ``apply(frame)`` returns the uint8 mask (255 =
+    foreground), as :class:`bgsub.MixtureSubtractor` and OpenCV's subtractors do."""
+
+    def apply(self, frame: np.ndarray, /) -> np.ndarray: ...
 
 
 class SequenceError(ValueError):
@@ -38,7 +47,8 @@ class Scores:
     tn: int = 0
     frames_scored: int = 0
 
-    def add(self, pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> tuple:
+    def add(self, pred: np.ndarray, gt: np.ndarray,
+            roi: np.ndarray | None = None) -> tuple[int, int, int, int]:
         """Add one frame: ``pred`` uint8 mask (255 = foreground), ``gt`` CDnet labels.
         Returns that frame's counts (tp, fp, fn, tn)."""
         counts = frame_counts(pred, gt, roi)
@@ -51,47 +61,48 @@ class Scores:
         return counts
 
     @staticmethod
-    def _div(a, b):
+    def _div(a: float, b: float) -> float:
         return a / b if b else 0.0
 
     @property
-    def recall(self):
+    def recall(self) -> float:
         return self._div(self.tp, self.tp + self.fn)
 
     @property
-    def specificity(self):
+    def specificity(self) -> float:
         return self._div(self.tn, self.tn + self.fp)
 
     @property
-    def fpr(self):
+    def fpr(self) -> float:
         return self._div(self.fp, self.fp + self.tn)
 
     @property
-    def fnr(self):
+    def fnr(self) -> float:
         return self._div(self.fn, self.tp + self.fn)
 
     @property
-    def pwc(self):
+    def pwc(self) -> float:
         return 100.0 * self._div(self.fp + self.fn, self.tp + self.fp + self.fn + self.tn)
 
     @property
-    def precision(self):
+    def precision(self) -> float:
         return self._div(self.tp, self.tp + self.fp)
 
     @property
-    def f_measure(self):
+    def f_measure(self) -> float:
         p, r = self.precision, self.recall
         return self._div(2 * p * r, p + r)
 
     METRICS = ("recall", "specificity", "fpr", "fnr", "pwc", "precision", "f_measure")
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, float]:
         d = {m: getattr(self, m) for m in self.METRICS}
         d.update(asdict(self))
         return d
 
 
-def frame_counts(pred: np.ndarray, gt: np.ndarray, roi: np.ndarray | None = None) -> tuple:
+def frame_counts(pred: np.ndarray, gt: np.ndarray,
+                 roi: np.ndarray | None = None) -> tuple[int, int, int, int]:
     """One frame's (tp, fp, fn, tn) under CDnet's rules."""
     if pred.shape != gt.shape:
         raise SequenceError(f"mask shape {pred.shape} differs from ground truth {gt.shape}")
@@ -123,11 +134,11 @@ class Sequence:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def name(self):
+    def name(self) -> str:
         return self.path.name
 
     @classmethod
-    def open(cls, path) -> "Sequence":
+    def open(cls, path: str | os.PathLike[str]) -> Sequence:
         import cv2
 
         path = Path(path)
@@ -215,8 +226,10 @@ def read_image(path: Path, flags=None) -> np.ndarray:
     return img
 
 
-def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None = None,
-                      frames=None, init_frames: int = 0, on_frame=None) -> Scores:
+def evaluate_sequence(seq: Sequence | str | os.PathLike[str], model: Subtractor,
+                      save_masks: str | os.PathLike[str] | None = None,
+                      frames: list[np.ndarray] | None = None, init_frames: int = 0,
+                      on_frame: Callable[..., Any] | None = None) -> Scores:
     """Run ``model.apply`` over every frame of ``seq`` in order and score the scored frames.
 
     ``frames``: optional list of already decoded frames in the sequence's order (for repeated
@@ -242,7 +255,7 @@ def evaluate_sequence(seq: Sequence | str | Path, model, save_masks: Path | None
     if init_frames:
         head = [frames[i] if frames is not None else read_image(seq.frames[n])
                 for i, n in enumerate(numbers[:init_frames])]
-        model.fit_frames(head)
+        model.fit_frames(head)  # type: ignore[attr-defined]  # a MixtureSubtractor here
     for idx, n in enumerate(numbers):
         if idx < len(head):
             frame = head[idx]  # decoded once, for the fit and for scoring

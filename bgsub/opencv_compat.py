@@ -40,7 +40,9 @@ Where OpenCV's semantics are not matched exactly:
 * ``setNMixtures`` on a running subtractor starts a new model at the next frame (bgsub's state
   is sized by the number of components).
 * Masks agree with OpenCV's on most pixels, not all: the two models are not the same
-  arithmetic (float32 state, a global weight scale, the ranking above).
+  arithmetic (float32 state, a global weight scale, the ranking above).  On the sample video
+  ``sample_videos/street.mp4`` with the defaults, 99.6% of each frame's pixels get the same
+  label on average (gray frames; 98.4% for BGR); tests/test_opencv_compat.py.
 """
 
 from __future__ import annotations

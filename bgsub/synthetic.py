@@ -8,6 +8,7 @@ textured objects moving across it (labelled 255 wherever they cover a pixel).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -44,8 +45,9 @@ class MovingObject:
 class SyntheticScene:
     """A reproducible scene; ``frame(t)`` returns ``(image uint8 BGR, ground truth uint8)``."""
 
-    def __init__(self, width=320, height=240, n_frames=150, n_objects=4, noise=3.0,
-                 drift=0.08, foliage=True, seed=0):
+    def __init__(self, width: int = 320, height: int = 240, n_frames: int = 150,
+                 n_objects: int = 4, noise: float = 3.0, drift: float = 0.08,
+                 foliage: bool = True, seed: int = 0) -> None:
         self.width, self.height, self.n_frames = width, height, n_frames
         self.noise, self.drift = noise, drift
         self.seed = seed
@@ -81,7 +83,7 @@ class SyntheticScene:
                 texture=_texture(rng, oh, ow, rng.uniform(0, 255, 3), 25),
                 ellipse=bool(rng.integers(0, 2))))
 
-    def frame(self, t: int):
+    def frame(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         import cv2
 
         h, w = self.height, self.width
@@ -117,12 +119,12 @@ class SyntheticScene:
         img = img * gain + rng.normal(0.0, self.noise, img.shape).astype(np.float32)
         return np.clip(np.rint(img), 0, 255).astype(np.uint8), gt
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for t in range(self.n_frames):
             yield self.frame(t)
 
 
-def synthetic_scene(**kwargs) -> SyntheticScene:
+def synthetic_scene(**kwargs: Any) -> SyntheticScene:
     """A :class:`SyntheticScene` (see its parameters)."""
     return SyntheticScene(**kwargs)
 

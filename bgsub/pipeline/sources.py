@@ -8,14 +8,19 @@ they stop delivering.
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
@@ -60,17 +65,17 @@ class VideoStream:
     def interrupt(self) -> None:
         """Make a blocked :meth:`read` return None soon (safe from a signal handler)."""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Frame]:
         while True:
             f = self.read()
             if f is None:
                 return
             yield f
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -468,8 +473,8 @@ def _url_name(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------- factory
-def open_video(source, reconnect_timeout: float = 30.0, fps: float | None = None,
-               decode_threads: int | None = None) -> VideoStream:
+def open_video(source: int | str | os.PathLike[str], reconnect_timeout: float = 30.0,
+               fps: float | None = None, decode_threads: int | None = None) -> VideoStream:
     """Open ``source``: an int or digit string (camera index), a URL, a folder of images, a
     printf pattern (``frames/in%06d.jpg``) or a video file (decoded on ``decode_threads``
     threads: None lets FFmpeg choose)."""

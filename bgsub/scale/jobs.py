@@ -28,8 +28,12 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..pipeline.sources import URL_SCHEMES
+
+if TYPE_CHECKING:
+    from ..pipeline.run import RunOptions, StopFlag
 
 
 def is_live(source) -> bool:
@@ -375,9 +379,12 @@ class _FanOut:
             t.stop()
 
 
-def run_many(inputs, output_dir=None, options=None, *, jobs: int | None = None,
+def run_many(inputs: Iterable[str | int | os.PathLike[str]],
+             output_dir: str | os.PathLike[str] | None = None,
+             options: RunOptions | None = None, *, jobs: int | None = None,
              dask: str | None = None, chunks: int = 1, chunk_warmup: int | None = None,
-             stop=None, on_done=None) -> list[dict]:
+             stop: StopFlag | None = None,
+             on_done: Callable[[dict[str, Any]], object] | None = None) -> list[dict[str, Any]]:
     """Run several inputs at once; the per-input summaries (as :func:`bgsub.run_input`
     returns), in input order.
 
