@@ -134,3 +134,34 @@ def test_exercise_loads_every_kernel_a_default_run_calls():
         assert [n for n in names if not k[n].ready] == []
     finally:
         _jit.set_mode(old)
+
+
+def test_reader_queue_sized_by_bytes_within_bounds():
+    """A Producer with max_bytes holds as many items as fit (at least maxsize, at most 8x):
+    a reader runs ahead while nothing consumes, then waits."""
+    import time
+
+    from bgsub.pipeline.stages import Producer
+
+    def sized(item_bytes, max_bytes, maxsize=4):
+        made = []
+
+        def items():
+            for i in range(1000):
+                made.append(i)
+                yield bytes(item_bytes)
+
+        p = Producer(items(), maxsize=maxsize, max_bytes=max_bytes, size_of=len)
+        last, t0 = -1, time.monotonic()
+        while time.monotonic() - t0 < 10:  # until the producer stops making items
+            time.sleep(0.05)
+            if len(made) == last:
+                break
+            last = len(made)
+        got = sum(1 for _ in zip(range(3), p))
+        p.close()
+        return p._q.maxsize, last, got
+
+    assert sized(1000, 16_000) == (16, 17, 3)  # 16 queued, one made and waiting to go in
+    assert sized(1000, 1_000_000) == (32, 33, 3)  # at most 8 x maxsize
+    assert sized(1000, 2_000) == (4, 5, 3)  # at least maxsize

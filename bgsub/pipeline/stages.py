@@ -33,10 +33,15 @@ class Producer:
     time of the producing thread in it, for the stage profile.
     """
 
-    def __init__(self, iterable, maxsize: int = 8, threaded: bool = True, name="bgsub-read"):
+    def __init__(self, iterable, maxsize: int = 8, threaded: bool = True, name="bgsub-read",
+                 max_bytes: int | None = None, size_of=None):
         self._it = iter(iterable)
         self.seconds = self.cpu_seconds = 0.0
         self.threaded = threaded
+        # with max_bytes, the queue holds as many items as fit in it (size_of(item): bytes),
+        # between maxsize and 8 times maxsize: a reader runs further ahead while the kernels
+        # load, and memory stays bounded whatever the frame size
+        self._max_bytes, self._size_of = max_bytes, size_of
         self._stop = threading.Event()
         if threaded:
             self._q: queue.Queue = queue.Queue(maxsize=maxsize)
@@ -67,6 +72,11 @@ class Producer:
                     item = self._next()
                 except StopIteration:
                     break
+                if self._max_bytes:  # sized on the first item
+                    size = max(1, self._size_of(item))
+                    q = self._q
+                    q.maxsize = max(q.maxsize, min(8 * q.maxsize, self._max_bytes // size))
+                    self._max_bytes = None
                 if not self._put(item):
                     return
             self._put(_END)
