@@ -30,6 +30,16 @@ class MotionResult:
     zones: tuple = ()  # names of the zones with foreground (set by a run with zones)
 
 
+class Unvoted:
+    """A model's mask before its vote (:meth:`MotionDetector.model_step` with
+    ``split_vote``): :meth:`MotionDetector.post_step` votes on it."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: np.ndarray):
+        self.raw = raw
+
+
 class PostProcessor:
     """Morphological open then close with an elliptical ``kernel`` (0 = none), connected
     components, blobs smaller than ``min_area`` pixels removed, a ``roi`` (bool (H, W)) applied.
@@ -148,9 +158,10 @@ class MotionDetector:
         self.index = 0
         # wall and CPU seconds (the calling thread's) in the model and in post-processing
         self.model_seconds = self.post_seconds = 0.0
-        self.model_cpu_seconds = self.post_cpu_seconds = 0.0
+        self.model_cpu_seconds = self.post_cpu_seconds = self.vote_cpu_seconds = 0.0
         # the model's last step, its vote, done by post_step (with the post-processing, on the
-        # pipeline's detecting thread) instead of model_step (set by a threaded run)
+        # pipeline's detecting thread) instead of model_step (set by a threaded run); each
+        # frame's mask says which it got (Unvoted), so the setting may change at any frame
         self.split_vote = False
 
     def set_roi(self, roi: np.ndarray | None) -> None:
@@ -199,27 +210,30 @@ class MotionDetector:
     def _split(self) -> bool:
         return self.split_vote and hasattr(self.model, "apply_unvoted")
 
+
     def model_step(self, small: np.ndarray, learning_rate: float | None = None) -> np.ndarray:
         """The model's raw mask of a prepared frame; the seconds go to ``model_seconds``.  A
         pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`; with
         ``split_vote`` the mask is the model's before its vote, which :meth:`post_step` casts."""
         t0, c0 = perf_counter(), thread_time()
-        apply = self.model.apply_unvoted if self._split() else self.model.apply
+        split = self._split()
+        apply = self.model.apply_unvoted if split else self.model.apply
         if learning_rate is None:
             raw = apply(small)
         else:
             raw = apply(small, learning_rate=learning_rate)
         self.model_seconds += perf_counter() - t0
         self.model_cpu_seconds += thread_time() - c0
-        return raw
+        return Unvoted(raw) if split else raw
 
     def post_step(self, raw: np.ndarray, time: float | None = None,
                   index: int | None = None) -> MotionResult:
         """Post-processing and the motion decision for a raw mask, in frame order; the seconds
         go to ``post_seconds``."""
         t1, c1 = perf_counter(), thread_time()
-        if self._split():
-            raw = self.model.vote_mask(raw)
+        if isinstance(raw, Unvoted):
+            raw = self.model.vote_mask(raw.raw)
+            self.vote_cpu_seconds += thread_time() - c1
         if self.post is None:
             self._make_post(raw.shape)
         mask, boxes, fraction = self.post(raw)

@@ -86,7 +86,7 @@ def test_thread_count_does_not_change_a_run(tmp_path):
                                                    mask_format="png", report=False))
         assert s["ok"] and s["frames"] > 50, s
         assert s["stage_ms"]["model_threads"] == model_threads(n)
-        assert set(s["stage_ms"]["cpu"]) == {"read", "model", "post", "write", "detect"}
+        assert set(s["stage_ms"]["cpu"]) == {"read", "model", "post", "write", "detect", "vote"}
         assert all(v >= 0 for v in s["stage_ms"]["cpu"].values())
         results[n] = out
     masks = sorted(p.name for p in (results[1] / "masks").iterdir())

@@ -757,8 +757,11 @@ class _Run:
                      "model": round(1000 * d.model_cpu_seconds / n, 3),
                      "post": round(1000 * d.post_cpu_seconds / n, 3),
                      "write": round(1000 * self.writer.cpu_seconds / n, 3),
-                     # this thread's whole loop: post-processing, events, hand-offs
-                     "detect": round(1000 * self.detect_cpu_seconds / n, 3)}
+                     # this thread's loop: the vote, post-processing, events, hand-offs
+                     # (less the writer's work when that runs here)
+                     "detect": round(1000 * (self.detect_cpu_seconds - (
+                         0 if self.writer.threaded else self.writer.cpu_seconds)) / n, 3),
+                     "vote": round(1000 * d.vote_cpu_seconds / n, 3)}
         ms["model_threads"] = self.model_threads_used
         return ms
 
