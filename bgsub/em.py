@@ -12,10 +12,15 @@ import math
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import _em_kernels as ek
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 COVARIANCE_TYPES = {"full": ek.FULL, "tied": ek.TIED, "diag": ek.DIAG, "spherical": ek.SPHERICAL}
 # scikit-learn's spellings; "kmeans++" is this module's older name for "k-means++"
@@ -80,7 +85,8 @@ def _rng(random_state):
     return np.random.RandomState(random_state)
 
 
-def _check_X(X, dtype, min_samples=1, n_features=None, name="X", estimator=None):
+def _check_X(X: ArrayLike, dtype: DTypeLike, min_samples: int = 1, n_features: int | None = None,
+             name: str = "X", estimator: object = None) -> NDArray[Any]:
     """``X`` as a C-contiguous 2-D array of ``dtype``; a ValueError (TypeError for sparse
     input and for objects that are not numbers) in scikit-learn's words otherwise."""
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse, without importing it
@@ -115,7 +121,7 @@ def _check_X(X, dtype, min_samples=1, n_features=None, name="X", estimator=None)
     return X
 
 
-def _check_sample_weight(sample_weight, n):
+def _check_sample_weight(sample_weight: ArrayLike | None, n: int) -> NDArray[np.float64] | None:
     """None, or the weights as a float64 array of length ``n``: finite, non-negative, not all
     zero."""
     if sample_weight is None:
@@ -256,7 +262,45 @@ def kmeans_plusplus(X, n_clusters, rng, sample_weight=None):
 
 
 # ---------------------------------------------------------------------------- the model
-class GaussianMixture:
+class _Parameters:
+    """scikit-learn's estimator protocol over the constructor's parameters: ``get_params``,
+    ``set_params`` and a repr naming those that differ from their defaults."""
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(name for name in sig.parameters if name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters as a dict (scikit-learn's estimator protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters by name; returns self."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self}. Valid "
+                                 f"parameters are: {valid!r}.")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        """The parameters that differ from their defaults, by name, as scikit-learn shows."""
+        defaults = {name: p.default
+                    for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults[name]
+            same = value is default or (
+                type(value) is type(default) and not isinstance(value, np.ndarray)
+                and value == default)
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class GaussianMixture(_Parameters):
     """Gaussian mixture model fitted by EM; scikit-learn's ``GaussianMixture`` interface.
 
     Parameters (those of scikit-learn 1.9, with the same defaults, plus ``dtype``), methods
@@ -271,13 +315,28 @@ class GaussianMixture:
     ``random_state`` exactly as scikit-learn does.  Methods that need a fitted model raise
     :class:`NotFittedError` before ``fit``.  ``dtype`` is the dtype the data are held in for
     the passes (float32 halves the memory traffic; the sums are always accumulated in
-    float64).
+    float64).  Passes scikit-learn's ``check_estimator`` (scikit-learn stays optional).
     """
 
-    def __init__(self, n_components=1, covariance_type="full", tol=1e-3, reg_covar=1e-6,
-                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
-                 means_init=None, precisions_init=None, random_state=None, warm_start=False,
-                 verbose=0, verbose_interval=10, dtype=np.float64):
+    # learned by fit (annotations only: an unfitted model has none of them)
+    weights_: NDArray[np.float64]
+    means_: NDArray[np.float64]
+    covariances_: NDArray[np.float64]
+    precisions_: NDArray[np.float64]
+    precisions_cholesky_: NDArray[np.float64]
+    converged_: bool
+    n_iter_: int
+    lower_bound_: float
+    lower_bounds_: list[float]
+    n_features_in_: int
+
+    def __init__(self, n_components: int = 1, covariance_type: str = "full", tol: float = 1e-3,
+                 reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1,
+                 init_params: str = "kmeans", weights_init: ArrayLike | None = None,
+                 means_init: ArrayLike | None = None, precisions_init: ArrayLike | None = None,
+                 random_state: int | np.random.RandomState | None = None,
+                 warm_start: bool = False, verbose: int = 0, verbose_interval: int = 10,
+                 dtype: DTypeLike = np.float64) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -293,40 +352,6 @@ class GaussianMixture:
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.dtype = dtype
-
-    # ------------------------------------------------------------------ parameters
-    @classmethod
-    def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(name for name in sig.parameters if name != "self")
-
-    def get_params(self, deep=True):
-        """The constructor's parameters as a dict (scikit-learn's estimator protocol)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters by name; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {self}. Valid "
-                                 f"parameters are: {valid!r}.")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        """The parameters that differ from their defaults, by name, as scikit-learn shows."""
-        defaults = {name: p.default
-                    for name, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = []
-        for name in self._get_param_names():
-            value, default = getattr(self, name), defaults[name]
-            same = value is default or (
-                type(value) is type(default) and not isinstance(value, np.ndarray)
-                and value == default)
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_tags__(self):
         """scikit-learn's estimator tags (scikit-learn >= 1.6); imports scikit-learn only when
@@ -478,12 +503,12 @@ class GaussianMixture:
         return ll
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> GaussianMixture:
         """Estimate the parameters with EM; returns self."""
         self.fit_predict(X, y)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X: ArrayLike, y: object = None) -> NDArray[np.intp]:
         """Fit, then the most likely component of each sample (after a final E-step)."""
         self._check_parameters()
         X = _check_X(X, self.dtype, min_samples=max(2, self.n_components))
@@ -572,30 +597,32 @@ class GaussianMixture:
                              COVARIANCE_TYPES[self.covariance_type], out)
         return out
 
-    def _prepare(self, X):
+    def _prepare(self, X: ArrayLike) -> NDArray[Any]:
         self._check_fitted()
         return _check_X(X, self.dtype, n_features=self.means_.shape[1], estimator=self)
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Log-density of each sample under the mixture."""
         wlp = self._weighted_log_prob(self._prepare(X))
         m = wlp.max(1)
         return m + np.log(np.exp(wlp - m[:, None]).sum(1))
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: object = None) -> float:
         """Mean log-likelihood of the samples."""
         return float(self.score_samples(X).mean())
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.intp]:
+        """The most likely component of each sample."""
         return self._weighted_log_prob(self._prepare(X)).argmax(1)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Each component's posterior probability for each sample, (n_samples, K)."""
         wlp = self._weighted_log_prob(self._prepare(X))
         m = wlp.max(1)
         log_norm = m + np.log(np.exp(wlp - m[:, None]).sum(1))
         return np.exp(wlp - log_norm[:, None])
 
-    def sample(self, n_samples=1):
+    def sample(self, n_samples: int = 1) -> tuple[NDArray[np.float64], NDArray[np.int_]]:
         """Draw from the fitted model: (X (n_samples, D), component labels)."""
         self._check_fitted()
         if n_samples < 1:
@@ -622,19 +649,22 @@ class GaussianMixture:
                "spherical": k}[self.covariance_type]
         return int(cov + k * d + k - 1)
 
-    def bic(self, X):
+    def bic(self, X: ArrayLike) -> float:
         """Bayesian information criterion (lower is better)."""
         X = self._prepare(X)
         return -2 * self.score(X) * X.shape[0] + self._n_parameters() * math.log(X.shape[0])
 
-    def aic(self, X):
+    def aic(self, X: ArrayLike) -> float:
         """Akaike information criterion (lower is better)."""
         X = self._prepare(X)
         return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
 
 
-def select_components(X, n_components=range(1, 11), criterion="bic", **params):
-    """Fit one model per candidate K; returns (best model, [(K, score), ...]).  ``criterion``:
+def select_components(X: ArrayLike, n_components: Iterable[int] = range(1, 11),
+                      criterion: str = "bic",
+                      **params: Any) -> tuple[GaussianMixture | None, list[tuple[int, float]]]:
+    """Fit one model per candidate K; returns (best model, [(K, score), ...]); the model is
+    None when no candidate K is at most the number of samples.  ``criterion``:
     "bic" or "aic" (lower is better)."""
     if criterion not in ("bic", "aic"):
         raise ValueError(f"criterion must be 'bic' or 'aic', got {criterion!r}")
@@ -657,7 +687,7 @@ def select_components(X, n_components=range(1, 11), criterion="bic", **params):
 
 
 # ---------------------------------------------------------------------------- k-means
-class KMeans:
+class KMeans(_Parameters):
     """K-means clustering by Lloyd's algorithm: every point is assigned to its nearest centre
     (a hard assignment), every centre moves to the mean of its points.
 
@@ -673,8 +703,17 @@ class KMeans:
     except ``check_sample_weight_equivalence_on_dense_data``, which scikit-learn's own KMeans
     fails too: weights and repeated rows draw different seeds."""
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
-                 tol=1e-4, verbose=0, random_state=None, copy_x=True, algorithm="lloyd"):
+    # learned by fit (annotations only: an unfitted model has none of them)
+    cluster_centers_: NDArray[np.float64]
+    labels_: NDArray[np.int64]
+    inertia_: float
+    n_iter_: int
+    n_features_in_: int
+
+    def __init__(self, n_clusters: int = 8, *, init: str | ArrayLike = "k-means++",
+                 n_init: int | str = "auto", max_iter: int = 300, tol: float = 1e-4,
+                 verbose: int = 0, random_state: int | np.random.RandomState | None = None,
+                 copy_x: bool = True, algorithm: str = "lloyd") -> None:
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -685,11 +724,6 @@ class KMeans:
         self.copy_x = copy_x
         self.algorithm = algorithm
 
-    get_params = GaussianMixture.get_params
-    set_params = GaussianMixture.set_params
-    __repr__ = GaussianMixture.__repr__
-    _get_param_names = classmethod(GaussianMixture._get_param_names.__func__)
-
     def __sklearn_tags__(self):
         """scikit-learn's estimator tags (scikit-learn >= 1.6): a clusterer and a transformer
         (``transform`` returns float64)."""
@@ -698,7 +732,7 @@ class KMeans:
         return Tags(estimator_type="clusterer", target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(preserves_dtype=["float64"]))
 
-    def _check(self, X):
+    def _check(self, X: ArrayLike) -> tuple[NDArray[np.float64], Any, int]:
         if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 1:
             raise ValueError(f"n_clusters must be an integer >= 1, got {self.n_clusters!r}")
         if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
@@ -723,7 +757,8 @@ class KMeans:
             raise ValueError(f"n_init must be 'auto' or an integer >= 1, got {self.n_init!r}")
         return X, init, int(n_init)
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X: ArrayLike, y: object = None,
+            sample_weight: ArrayLike | None = None) -> KMeans:
         """Cluster ``X``; ``sample_weight`` (one non-negative weight a sample, as in
         scikit-learn) weights the seeding, the centres and the inertia.  Returns self."""
         X, init, n_init = self._check(X)
@@ -747,6 +782,7 @@ class KMeans:
                 print(f"k-means: {n_iter} iterations, inertia {inertia:.6g}")
             if best is None or inertia < best[2]:
                 best = (labels, centres, inertia, n_iter)
+        assert best is not None  # n_init >= 1
         labels, centres, inertia, n_iter = best
         self.cluster_centers_ = centres + mean
         self.labels_ = labels
@@ -759,24 +795,28 @@ class KMeans:
         if not hasattr(self, "cluster_centers_"):
             raise _not_fitted(self)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[np.int64]:
+        """The nearest centre of each sample."""
         self._check_fitted()
         X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
         return _assign(X, self.cluster_centers_)[0]
 
-    def fit_predict(self, X, y=None, sample_weight=None):
+    def fit_predict(self, X: ArrayLike, y: object = None,
+                    sample_weight: ArrayLike | None = None) -> NDArray[np.int64]:
         return self.fit(X, sample_weight=sample_weight).labels_
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Distances to every centre, (n_samples, n_clusters)."""
         self._check_fitted()
         X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
         return np.sqrt(np.maximum(_sq_dist(X, self.cluster_centers_), 0))
 
-    def fit_transform(self, X, y=None, sample_weight=None):
+    def fit_transform(self, X: ArrayLike, y: object = None,
+                      sample_weight: ArrayLike | None = None) -> NDArray[np.float64]:
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X: ArrayLike, y: object = None,
+              sample_weight: ArrayLike | None = None) -> float:
         """Minus the (weighted) inertia of ``X`` on the fitted centres."""
         self._check_fitted()
         X = _check_X(X, np.float64, n_features=self.n_features_in_, estimator=self)
@@ -841,7 +881,7 @@ def _lloyd(X, centres, max_iter, tol, w):
     return labels, centres, float(d2 @ w), n_iter
 
 
-def adjusted_rand_score(labels_true, labels_pred) -> float:
+def adjusted_rand_score(labels_true: ArrayLike, labels_pred: ArrayLike) -> float:
     """Hubert and Arabie's adjusted Rand index of two labelings: 1 for the same partition
     (whatever the label names), about 0 for random labels, negative below chance."""
     a = np.asarray(labels_true).ravel()
