@@ -8,7 +8,9 @@ setting over the whole sequence as ``bgsub eval`` does, and draws one frame: the
 ground truth, then each setting's mask coloured against the ground truth (white: foreground
 found, red: false foreground, blue: foreground missed; grey in the ground truth: not scored).
 The caption of each mask gives the setting and its F over the sequence.  The speed picture also
-gives each setting's model time a frame, measured here (the figure depends on the machine).
+gives each setting's model CPU time a frame, measured here over the sequence's frames held in
+memory (the median of 5 rounds in which the settings alternate; the figure depends on the
+machine).
 
 The small-objects picture uses the synthetic ``sample_videos/street`` (exact ground truth,
 objects of 10 to 20 pixels).  Where ImageMagick's ``convert`` is on the path, each picture is
@@ -151,14 +153,32 @@ def score(seq, frames, model, show):
     return scores.f_measure, shown, 1000 * statistics.median(times[len(times) // 4:])
 
 
+def model_ms(settings, frames, rounds=5):
+    """Median over ``rounds`` of each setting's mean model CPU time a frame (ms: the process's
+    CPU time, all threads, which other work on a shared machine inflates less than the wall
+    clock), the settings alternating within each round."""
+    times = {caption: [] for caption, _ in settings}
+    for _ in range(rounds):
+        for caption, make in settings:
+            model = make()
+            t0 = time.process_time()
+            for f in frames:
+                model.apply(f)
+            times[caption].append(1000 * (time.process_time() - t0) / len(frames))
+    return {caption: statistics.median(v) for caption, v in times.items()}
+
+
 def comparison(name, seq, frames, show, settings, timed=False):
-    """One picture: input, ground truth, then one mask per (caption, make_model)."""
+    """One picture: input, ground truth, then one mask per (caption, make_model); with
+    ``timed``, each caption also gives the model's time a frame (:func:`model_ms`)."""
     tiles, first = [], None
+    timing = model_ms(settings, frames) if timed else {}
     for caption, make in settings:
         f, shown, ms = score(seq, frames, make(), show)
+        ms = timing.get(caption, ms)
         first = first or shown
-        label = f"{caption}\nF {f:.3f}" + (f", {ms:.2f} ms/frame" if timed else "")
-        print(f"  {name}: {caption}: F {f:.3f} over {seq.name}, model {ms:.2f} ms a frame")
+        label = f"{caption}\nF {f:.3f}" + (f", {ms:.2f} CPU ms/frame" if timed else "")
+        print(f"  {name}: {caption}: F {f:.3f} over {seq.name}, model {ms:.2f} ms a frame (CPU when timed)")
         tiles.append(tile(against_truth(shown["mask"], shown["gt"], shown["roi"]), label))
     head = [tile(first["frame"], f"{seq.name}, frame {show}\ninput"),
             tile(truth_picture(first["gt"]), "\nground truth")]
