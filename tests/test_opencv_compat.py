@@ -68,6 +68,25 @@ def test_masks_agree_with_opencv_mog2(gray, params, floor):
     assert np.abs(bg_ours.astype(int) - bg_theirs).mean() < 1.0
 
 
+def test_no_complexity_reduction_agrees_with_opencv():
+    # complexityReductionThreshold 0: no pruning, on the Stauffer-Grimson kernel
+    frames = _frames(STREET, gray=True)
+
+    def make(factory):
+        def made():
+            sub = factory(detectShadows=False)
+            sub.setComplexityReductionThreshold(0.0)
+            return sub
+        return made
+
+    agree, ours, _ = _agreement(frames, make(bgsub.createBackgroundSubtractorGMM),
+                                make(cv2.createBackgroundSubtractorMOG2))
+    assert ours.model.variant == "stauffer-grimson"
+    assert agree.mean() >= 0.99, agree.mean()  # measured 0.996
+    ours.setComplexityReductionThreshold(0.05)
+    assert ours.model.variant == "zivkovic" and ours.model.complexity_prior == 0.05
+
+
 def test_var_threshold_means_what_it_means_in_opencv():
     # the fraction of foreground falls with varThreshold as OpenCV's does, value for value
     frames = _frames(STREET, gray=True)
