@@ -1,7 +1,7 @@
 """The whole command, bgsub against DVR-Scan, on the same files, side by side.
 
-    python scripts/bench_e2e.py [--repeats 3] [--dvr-scan PATH] [--ffmpeg PATH] [--rss] [--long]
-                                [--docs]
+    python scripts/bench_e2e.py [--repeats 3] [--dvr-scan PATH] [--ffmpeg PATH] [--rss]
+                                [--no-long] [--threads-both] [--docs]
     python scripts/bench.py --e2e ...      (the same)
 
 What a user runs, timed from process start to exit (wall clock), median of ``--repeats`` runs
@@ -9,20 +9,27 @@ that alternate the tools:
 
 * ``dvr-scan -i V -so -q``: DVR-Scan's scan only (gray MOG2, no output video);
 * ``bgsub run V --gray --mask-format none -q``: the same job for bgsub;
-* ``bgsub run V -q``: bgsub's defaults (colour model, lossless mask.mkv written).
+* ``bgsub run V -q``: bgsub's defaults (colour model, lossless mask.mkv and the report written);
+* on the long input, also ``bgsub run V --accurate --gray --mask-format none -q``;
+* with ``--threads-both``, the gray job with the model on 2 Numba threads (the default on two
+  cores is 1: the thread plan measured both ways).
 
-Inputs: the shared ``bridge_traffic_640x360.mp4`` (H.264, 917 frames) and a 1920x1080
-rendition of it, made once into ``--work`` with ffmpeg (libx264) when an ffmpeg binary is found
-(``--ffmpeg``, ``PATH`` or the ``imageio-ffmpeg`` package), else with OpenCV's mp4v.  DVR-Scan
-is looked for as ``--dvr-scan``, on ``PATH``, or in ``../dvr-venv`` (``pip install
-dvr-scan``); without it the bgsub rows are measured alone and the script says so.  The JIT
-cache is warm for bgsub (one untimed run first), as it is after a first run, and its modules
-are compiled to bytecode first, as ``pip install`` leaves them (see :func:`compile_bytecode`).
+Inputs: the shared ``bridge_traffic_640x360.mp4`` (H.264, 917 frames), a 1920x1080 rendition
+of it, and (unless ``--no-long``) the 640x360 video looped 11 times (10,078 frames), where the
+start of each process counts for little: the steady-state speed.  The renditions are made once
+into ``--work`` with ffmpeg (libx264) when an ffmpeg binary is found (``--ffmpeg``, ``PATH`` or
+the ``imageio-ffmpeg`` package), else with OpenCV's mp4v.  DVR-Scan is looked for as
+``--dvr-scan``, on ``PATH``, or in ``../dvr-venv`` (``pip install dvr-scan``); without it the
+bgsub rows are measured alone and the script says so.  The JIT cache is warm for bgsub (one
+untimed run first), as it is after a first run, and its modules are compiled to bytecode
+first, as ``pip install`` leaves them (see :func:`compile_bytecode`).
 
-``--long`` adds a row for the 640x360 video looped 11 times (10,087 frames, about 6 minutes
-of video), where the start of each process counts for little: the steady-state speed.
-``--rss`` also reports bgsub's peak resident memory at 1,000 and 10,000 frames (the 640x360
-video looped), to show that memory stays flat on long inputs.
+Then, per input, the gray job's stage profile from its ``--json`` summary: each stage's CPU ms
+a frame (its thread's CPU time), their sum and half of it (the floor on two cores), the loop's
+wall ms a frame, and the process's start-up and exit (its wall time less the run's own); and
+each stage alone in one process (decoding with the gray conversion, the model with and without
+its vote).  ``--rss`` also reports bgsub's peak resident memory at 1,000 and 10,000 frames
+(the 640x360 video looped), to show that memory stays flat on long inputs.
 """
 
 from __future__ import annotations
@@ -254,8 +261,9 @@ def main(argv=None):
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bgsub-bench")
     ap.add_argument("--rss", action="store_true", help="peak RSS at 1,000 and 10,000 frames")
     ap.add_argument("--sizes", default="640x360,1920x1080")
-    ap.add_argument("--long", action="store_true",
-                    help="also the 640x360 video looped 11 times (steady-state speed)")
+    ap.add_argument("--long", action=argparse.BooleanOptionalAction, default=True,
+                    help="also the 640x360 video looped 11 times, with --accurate too "
+                         "(steady-state speed; --no-long skips it: about 3 minutes)")
     ap.add_argument("--threads-both", action="store_true",
                     help="also the gray run with the model on 2 Numba threads")
     ap.add_argument("--docs", action="store_true", help="write the tables into docs/benchmarks.md")
