@@ -346,3 +346,31 @@ def test_full_queue_drops_and_counts_and_publish_never_waits():
     assert counts["failed"] == sum(1 for _ in range(30 - counts["dropped"])) - counts["sent"]
     # odd ids fail, even ones succeed: each failure follows a success, so each is one warning
     assert len(warnings) == counts["failed"] >= 4
+
+
+def test_a_run_that_fails_mid_event_still_sends_the_event_s_end(tmp_path):
+    """Frames that change size stop the run with an error while an event is open: its end is
+    sent all the same (else MQTT's retained motion stays ON and start hooks are never undone)."""
+    import cv2
+    import numpy as np
+
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i in range(70):
+        img = np.full((120, 160, 3), 110, np.uint8)
+        if i >= 30:
+            cv2.rectangle(img, (10 + 2 * (i - 30), 40), (40 + 2 * (i - 30), 80), (250,) * 3, -1)
+        if i == 60:  # the stream changes size mid-event: the run stops with an error
+            img = cv2.resize(img, (200, 120))
+        cv2.imwrite(str(seq / f"{i:04d}.png"), img)
+    rx = Receiver("ok")
+    try:
+        res = run(seq, "-o", tmp_path / "out", "--no-display", "--no-report", "--webhook",
+                  rx.url, "--on-event-end", f"sh -c 'echo $BGSUB_EVENT_ID > {tmp_path}/end'")
+    finally:
+        rx.close()
+    assert res.exit_code == 1 and "frame 60 is 200x120" in res.stderr, res.output
+    docs = [d for _, _, d in rx.posts]
+    assert [(d["type"], d["event_id"]) for d in docs] == [("start", 1), ("end", 1)]
+    assert docs[1]["end_frame"] == 59 and docs[1]["start_frame"] == docs[0]["start_frame"]
+    assert (tmp_path / "end").read_text().strip() == "1"

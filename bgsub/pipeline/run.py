@@ -707,6 +707,11 @@ class _Run:
         for rec in self.pending_ends.values():  # the writer stopped before sending them
             d.publish(rec)
         self.pending_ends.clear()
+        tracker = getattr(self, "tracker", None)
+        if self.started > self.ended and tracker is not None and tracker.open_event:
+            # the run failed with an event open (finish_events did not run): its end goes out
+            # all the same, or a retained MQTT motion ON and start hooks would never be undone
+            self.end_record(tracker.open_event, self.event_zones.now())
         if self.own_dispatcher:
             counts = d.close()
         else:
