@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import pytest
@@ -170,3 +171,41 @@ def test_watch_refuses_a_missing_folder_in_one_line(tmp_path):
                                   "--once"])
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [f"Error: {tmp_path / 'nope'}: no such folder"]
+
+
+def test_empty_and_undecodable_files_are_failed_once_and_not_retried(tmp_path):
+    """A zero-byte file (a recorder that died) and bytes that are no video: each recorded as
+    failed, so that --once ends (it waited for ever on the empty file) and a restart leaves
+    them alone until they change."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "empty.mp4").write_bytes(b"")
+    (src / "junk.mkv").write_bytes(os.urandom(50_000))
+    args = ["watch", str(src), "-o", str(out), "--settle", "0", "--poll", "0.05", "--once",
+            "--no-report", "--json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1, r.output
+    assert {n: e["status"] for n, e in ledger(out).items()} == {"empty.mp4": "failed",
+                                                                "junk.mkv": "failed"}
+    assert all(ln.startswith(("Error: ", "watching")) for ln in r.stderr.splitlines())
+    r = CliRunner().invoke(main, args)  # a restart: nothing to do
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"inputs": []}, r.output
+    (src / "empty.mp4").write_bytes(b"now it has bytes")  # changed: tried again
+    r = CliRunner().invoke(main, args)
+    assert [os.path.basename(s["input"]) for s in json.loads(r.stdout)["inputs"]] == [
+        "empty.mp4"]
+
+
+def test_an_idle_watch_stops_as_soon_as_it_is_told():
+    """The idle wait (5 s with inotify) looks at the stop flag: SIGTERM ends it at once."""
+    import threading
+
+    from bgsub.pipeline.run import StopFlag
+    from bgsub.pipeline.watch import _Wake
+
+    wake, stop = _Wake(Path(".")), StopFlag()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    wake.wait(60.0, stop)
+    wake.close()
+    assert time.monotonic() - t0 < 30  # not the 60 s asked: it returned when stopped

@@ -81,8 +81,10 @@ class Settling:
         old = self.seen.get(path.name)
         if old is None or old[:2] != key:
             self.seen[path.name] = (*key, now)
-            return self.settle <= 0 and st.st_size > 0 and not writers(path)
-        if st.st_size == 0 or now - old[2] < self.settle:
+            return self.settle <= 0 and not writers(path)
+        # an empty file counts too once settled: it fails and is recorded, rather than being
+        # waited for for ever (``--once`` would never end); if it grows, it is done again
+        if now - old[2] < self.settle:
             return False
         return not writers(path)
 
@@ -135,8 +137,11 @@ class Ledger:
         from .sinks import write_atomic
 
         self.files[path.name] = entry
-        write_atomic(self.path, json.dumps({"bgsub_watch_ledger": 1, "files": self.files},
-                                           indent=2) + "\n")
+        try:
+            write_atomic(self.path, json.dumps({"bgsub_watch_ledger": 1, "files": self.files},
+                                               indent=2) + "\n")
+        except OSError as exc:
+            raise WatchError(f"{self.path}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------------------- watching
@@ -170,8 +175,14 @@ class _Wake:
             return
         self.observer, self.mode = obs, "watchdog"
 
-    def wait(self, seconds: float) -> None:
-        self.event.wait(seconds)
+    def wait(self, seconds: float, stop=None) -> None:
+        """Until the folder changes, ``seconds`` pass or ``stop`` is set (looked at every
+        quarter second: a SIGTERM does not wait out a long idle wait)."""
+        deadline = time.monotonic() + seconds
+        while stop is None or not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.event.wait(min(left, 0.25)):
+                break
         self.event.clear()
 
     def close(self) -> None:
@@ -256,6 +267,9 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
         except (InputError, SourceError) as exc:
             summary = {"input": str(path), "output_dir": str(dest), "ok": False,
                        "error": str(exc), "frames": 0}
+        except Exception as exc:  # recorded as failed: not retried at every start
+            summary = {"input": str(path), "output_dir": str(dest), "ok": False,
+                       "error": f"{type(exc).__name__}: {exc}", "frames": 0}
         interrupted = summary.get("interrupted") or (stop.is_set() and not summary.get("ok"))
         status = "interrupted" if interrupted else ("done" if summary.get("ok") else "failed")
         entry.update({"status": status, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -282,7 +296,7 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
             if once and not pending:
                 break
             if not ready:
-                wake.wait(poll if (pending or wake.observer is None) else max(poll, 5.0))
+                wake.wait(poll if (pending or wake.observer is None) else max(poll, 5.0), stop)
     finally:
         wake.close()
     return summaries
