@@ -276,7 +276,9 @@ def test_clip_is_complete_when_the_end_hook_runs(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--mqtt", "http://127.0.0.1/x"], ["--mqtt", "mqtt://"]),
-    (["--mqtt", "mqtt://u:pw@127.0.0.1/x"], ["BGSUB_MQTT_PASSWORD"]),
+    (["--mqtt", "mqtt://u:hunter2@127.0.0.1/x"], ["BGSUB_MQTT_PASSWORD", "u:***@"]),
+    (["--webhook", "http://u:hunter2@127.0.0.1/x"], ["credentials", "BGSUB_WEBHOOK_TOKEN"]),
+    (["--webhook", "http://127.0.0.1:x/x?token=hunter2"], ["bad port"]),
     (["--mqtt", "mqtt://127.0.0.1/a/#"], ["'+', '#'"]),
     (["--mqtt-discovery"], ["--mqtt-discovery needs --mqtt"]),
     (["--webhook", "ftp://127.0.0.1/x"], ["--webhook", "http://"]),
@@ -291,6 +293,7 @@ def test_bad_notifier_options_are_refused_in_one_line(tmp_path, args, words):
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
     for w in words:
         assert w in res.stderr
+    assert "hunter2" not in res.output  # a secret in the URL is not echoed
     assert not (tmp_path / "out").exists()
 
 
@@ -374,3 +377,47 @@ def test_a_run_that_fails_mid_event_still_sends_the_event_s_end(tmp_path):
     assert [(d["type"], d["event_id"]) for d in docs] == [("start", 1), ("end", 1)]
     assert docs[1]["end_frame"] == 59 and docs[1]["start_frame"] == docs[0]["start_frame"]
     assert (tmp_path / "end").read_text().strip() == "1"
+
+
+def test_an_event_at_once_waits_for_the_first_connection(broker):
+    """A record published before the broker has answered (an event in the first moments of a
+    run) is delivered, not counted failed with a warning."""
+    from bgsub.notify.mqtt import MqttNotifier
+
+    sub = Subscriber(broker.port)
+    warned = []
+    try:
+        d = Dispatcher([MqttNotifier(f"{broker.url}/x", "cam")], warn=warned.append).start()
+        d.publish(EventRecord("start", "cam", "s", 1, 0.0, 0, 0.1))
+        d.publish(EventRecord("end", "cam", "s", 1, 0.0, 0, 0.1, end=1.0, end_frame=9))
+        counts = d.close()
+        wait_for(lambda: len(sub.events("x/cam/event")) == 2, 5, "both messages")
+    finally:
+        sub.close()
+    assert counts == {"mqtt": {"sent": 2, "dropped": 0, "failed": 0}} and warned == []
+    assert [p for _, p in sub.on("x/cam/motion")][-2:] == ["ON", "OFF"]
+
+
+def test_a_hook_left_running_at_the_end_is_killed(tmp_path):
+    """The end of a run waits --hook-timeout + 1 s; a hook that started late in that time is
+    killed with it, not left running in its own session for ever."""
+    from bgsub.notify.hooks import HookNotifier
+
+    pids = tmp_path / "pids"
+    hook = HookNotifier("end", f"sh -c 'echo $$ >> {pids}; exec sleep 60'", timeout=1.0)
+    d = Dispatcher([hook], warn=lambda line: None).start()
+    for k in (1, 2):  # the first is killed at 1 s; the second is still running at 2 s
+        d.publish(EventRecord("end", "n", "s", k, 0.0, 0, 0.1, end=1.0, end_frame=9))
+    counts = d.close()["on_event_end"]
+    assert counts == {"sent": 0, "dropped": 1, "failed": 1}
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    alive = []
+    for pid in started:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+            os.kill(pid, 9)  # clean up after a failure
+        except ProcessLookupError:
+            pass
+    assert alive == []

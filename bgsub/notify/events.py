@@ -126,9 +126,12 @@ class _Channel:
             self.notifier.start()
         except NotifyError as exc:
             self._warn(str(exc))
+        except Exception as exc:  # its sends then fail and are counted; the thread goes on
+            self._warn(f"{self.notifier.name}: {type(exc).__name__}: {exc}")
         while True:
             record = self.queue.get()
             if record is self._STOP:
+                self.queue.task_done()
                 break
             self.busy = True
             try:
@@ -145,13 +148,16 @@ class _Channel:
                     self.down = False
             finally:
                 self.busy = False
+                self.queue.task_done()
         try:
             self.notifier.close()
         except Exception:
             pass
 
     def idle(self) -> bool:
-        return self.queue.empty() and not self.busy
+        """Nothing queued and nothing being sent (a record taken off the queue counts until
+        it is done: there is no moment between get() and send() when it looks idle)."""
+        return self.queue.unfinished_tasks == 0
 
     def counts(self) -> dict:
         with self.lock:

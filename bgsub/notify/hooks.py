@@ -66,6 +66,7 @@ class HookNotifier(Notifier):
         self.argv = parse_hook(cmd, self.option)
         self.timeout = float(timeout)
         self.drain_seconds = self.timeout + 1.0  # the end of a run lets the last hook finish
+        self.proc = None  # the command running now
 
     def wants(self, record):
         return record.type == self.type
@@ -77,16 +78,27 @@ class HookNotifier(Notifier):
                                     stdin=subprocess.DEVNULL, stdout=2, start_new_session=True)
         except OSError as exc:
             raise NotifyError(f"{what}: cannot run it: {exc.strerror or exc}") from None
+        self.proc = proc
         try:
             code = proc.wait(self.timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise NotifyError(f"{what}: still running after --hook-timeout {self.timeout:g} s; "
                               f"killed") from None
+        finally:
+            self.proc = None
         if code != 0:
             how = (f"killed by {signal.Signals(-code).name}" if code < 0
                    else f"exited with status {code}")
             raise NotifyError(f"{what}: {how}")
+
+
+    def close(self) -> None:
+        """At the end of the run, a command still running (the end could not wait for it)
+        is killed: in a session of its own, nothing else would ever stop it."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)
 
 
 def _kill_group(proc) -> None:

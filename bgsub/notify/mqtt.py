@@ -29,6 +29,7 @@ from .events import EventRecord, Notifier, NotifyError
 
 EXTRA = 'pip install "bgsub[mqtt]"'
 DISCOVERY_PREFIX = "homeassistant"
+FIRST_CONNECT_WAIT = 2.0  # the first record waits at most this for the first connection try
 
 
 class MqttError(ValueError):
@@ -47,9 +48,19 @@ class BrokerUrl:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}/{self.prefix}"
 
 
+def _shown(url: str) -> str:
+    """``url`` with a password in it replaced by ``***`` (error lines end up in logs)."""
+    p = urlsplit(url)
+    if p.password is None:
+        return url
+    userinfo, _, host = p.netloc.rpartition("@")
+    return url.replace(p.netloc, f"{userinfo.split(':', 1)[0]}:***@{host}", 1)
+
+
 def parse_url(url: str) -> BrokerUrl:
     p = urlsplit(url)
     form = "mqtt://[USER@]HOST[:PORT]/PREFIX or mqtts://..."
+    url = _shown(url)
     if p.scheme not in ("mqtt", "mqtts") or not p.hostname:
         raise MqttError(f"--mqtt {url!r}: expected {form}")
     if p.password is not None:
@@ -100,6 +111,8 @@ class MqttNotifier(Notifier):
         self.state = "OFF"
         self.lock = threading.Lock()
         self.client = None
+        self.first_try = threading.Event()  # the first connection made, or failed
+        self.waited = False
 
     # ------------------------------------------------------------------ connection
     def start(self) -> None:
@@ -113,6 +126,7 @@ class MqttNotifier(Notifier):
         c.will_set(self.t_avail, "offline", qos=1, retain=True)
         c.reconnect_delay_set(1, 10)
         c.on_connect = self._on_connect
+        c.on_connect_fail = lambda client, userdata: self.first_try.set()
         self.client = c
         try:
             c.connect_async(self.broker.host, self.broker.port, keepalive=30)
@@ -122,6 +136,7 @@ class MqttNotifier(Notifier):
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
         if getattr(reason_code, "is_failure", False):
+            self.first_try.set()
             return
         if self.discovery:
             client.publish(self.discovery_topic(), json.dumps(self.discovery_config()), qos=1,
@@ -130,6 +145,7 @@ class MqttNotifier(Notifier):
         with self.lock:
             state = self.state
         client.publish(self.t_motion, state, qos=1, retain=True)
+        self.first_try.set()
 
     def discovery_topic(self) -> str:
         return f"{DISCOVERY_PREFIX}/binary_sensor/bgsub_{self.node}/motion/config"
@@ -150,6 +166,9 @@ class MqttNotifier(Notifier):
         with self.lock:
             self.state = "ON" if record.type == "start" else "OFF"
             state = self.state
+        if not self.waited:  # connecting takes a moment: an event at once is not lost
+            self.waited = True
+            self.first_try.wait(FIRST_CONNECT_WAIT)
         c = self.client
         if c is None or not c.is_connected():
             raise NotifyError(f"mqtt {self.broker}: no connection to the broker; event "

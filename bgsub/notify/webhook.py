@@ -28,13 +28,19 @@ class WebhookError(ValueError):
 
 
 def check_url(url: str) -> str:
+    """``url`` if it can be POSTed to; :class:`WebhookError` otherwise (the message shows the
+    URL without its query or credentials: tokens travel there)."""
     parts = urlsplit(url)
+    shown = _redacted(url) if parts.netloc else url.split("?", 1)[0]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError(f"--webhook {url!r}: expected an http:// or https:// URL")
+        raise WebhookError(f"--webhook {shown}: expected an http:// or https:// URL")
     try:
         parts.port
     except ValueError:
-        raise WebhookError(f"--webhook {url!r}: bad port") from None
+        raise WebhookError(f"--webhook {shown}: bad port") from None
+    if parts.username is not None:  # urllib would take USER:PASS@HOST for the host name
+        raise WebhookError(f"--webhook {shown}: credentials in the URL are not sent; give a "
+                           f"bearer token in $BGSUB_WEBHOOK_TOKEN")
     return url
 
 
@@ -92,6 +98,9 @@ def _redacted(url: str) -> str:
     """The URL without a password or query (tokens sometimes travel there)."""
     p = urlsplit(url)
     host = p.hostname or ""
-    if p.port:
-        host += f":{p.port}"
+    try:
+        if p.port:
+            host += f":{p.port}"
+    except ValueError:  # a bad port is shown as given
+        host = p.netloc.rpartition("@")[2]
     return f"{p.scheme}://{host}{p.path}"
