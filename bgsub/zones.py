@@ -37,9 +37,12 @@ FORM = "NAME:x1,y1 x2,y2 x3,y3 ..."
 
 
 def looks_like_polygon(spec: str) -> bool:
-    """Whether ``spec`` is meant as a polygon (has an ``x,y`` pair) rather than a file name."""
+    """Whether ``spec`` is meant as a polygon rather than a file name: it has an ``x,y`` pair,
+    or is nothing but numbers (DVR-Scan's ``-a 0 0 100 0 100 100`` form: refused as a
+    malformed polygon, not looked for as a file)."""
     body = str(spec).split(":", 1)[1] if ":" in str(spec) else str(spec)
-    return bool(re.search(r"\d\s*,\s*-?\d", body))
+    return bool(re.search(r"\d\s*,\s*-?\d", body) or re.fullmatch(r"[\d\s,;.+-]*\d[\d\s,;.+-]*",
+                                                                    body))
 
 
 def parse_zone(spec: str, need_name: bool = True, what: str = "--zone") -> Zone:

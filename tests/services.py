@@ -116,7 +116,7 @@ class Subscriber:
 # ---------------------------------------------------------------------------- HTTP
 class Receiver:
     """A stdlib HTTP server that records each POST (wall time, headers, JSON body).  ``mode``:
-    "ok" (200), "fail N" (500 to the first N requests, then 200), "500" (always 500), "hang"
+    "ok" (200), "fail N" (500 to the first N requests, then 200), "500" / "404" (always), "hang"
     (reads the request and never answers)."""
 
     def __init__(self, mode="ok"):
@@ -138,9 +138,9 @@ class Receiver:
                 if outer.mode == "hang":
                     outer.release.wait(30)
                     return
-                if outer.mode == "500" or (outer.mode.startswith("fail ")
-                                           and n <= int(outer.mode.split()[1])):
-                    self.send_response(500)
+                if outer.mode in ("500", "404") or (outer.mode.startswith("fail ")
+                                                    and n <= int(outer.mode.split()[1])):
+                    self.send_response(int(outer.mode) if outer.mode == "404" else 500)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -231,6 +231,20 @@ def test_webhook_receiver_that_always_answers_500(tmp_path):
     assert n == {"webhook": {"sent": 0, "dropped": 0, "failed": 2}}
 
 
+def test_webhook_does_not_retry_a_4xx_answer(tmp_path):
+    rx = Receiver("404")
+    try:
+        res = run(STREET, "-o", tmp_path / "out", "--no-display", "--no-report",
+                  "--webhook", rx.url, "--json")
+    finally:
+        rx.close()
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count("Warning") == 1 and "answered 404" in res.stderr, res.stderr
+    assert rx.attempts == 2  # the start and the end, once each
+    n = json.loads(res.stdout)["inputs"][0]["notifications"]
+    assert n == {"webhook": {"sent": 0, "dropped": 0, "failed": 2}}
+
+
 def test_webhook_receiver_that_never_answers(tmp_path):
     rx = Receiver("hang")
     out = tmp_path / "out"

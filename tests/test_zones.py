@@ -177,6 +177,8 @@ def test_roi_polygon_is_the_same_as_the_mask_image_of_that_polygon(tmp_path):
     (["--zone", "1,2 3,4 5,9"], ["--zone", "NAME:x1,y1"]),
     (["--roi", "1,2 3,4 x,y"], ["--roi", "not a point"]),
     (["--roi", "1,2 3,4"], ["--roi", "at least three"]),
+    (["--roi", "0 0 100 0 100 100"], ["--roi", "'0' is not a point"]),  # DVR-Scan's -a form
+    (["--roi", "door:1 2 3 4"], ["--roi", "not a point"]),
 ])
 def test_malformed_polygons_exit_2_in_one_line(tmp_path, args, words):
     res = run(STREET, "-o", tmp_path / "out", *args)
