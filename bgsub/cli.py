@@ -636,6 +636,7 @@ def watch_cmd(folder, output_dir, settle, poll, once, as_json, **kw):
         from .notify import Dispatcher, make_notifiers
 
         name = input_name(folder, opts.name)
+        opts.name = name  # every file's records carry the name of the topics (the folder's)
         dispatcher = Dispatcher(make_notifiers(opts, name),
                                 warn=(lambda line: None) if opts.quiet else None).start()
     stop = StopFlag()

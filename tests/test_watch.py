@@ -209,3 +209,18 @@ def test_an_idle_watch_stops_as_soon_as_it_is_told():
     wake.wait(60.0, stop)
     wake.close()
     assert time.monotonic() - t0 < 30  # not the 60 s asked: it returned when stopped
+
+
+def test_every_file_s_records_carry_the_folder_s_name(tmp_path):
+    """One MQTT connection serves the watch, its topics named after the folder: the hooks'
+    BGSUB_NAME (and the JSON's "name") are that name too, not each file's stem."""
+    src, out = tmp_path / "porch", tmp_path / "out"
+    src.mkdir()
+    shutil.copy(STREET, src / "rec-0001.mp4")
+    seen = tmp_path / "seen"
+    r = CliRunner().invoke(main, ["watch", str(src), "-o", str(out), "--settle", "0",
+                                  "--once", "--no-report", "--mask-format", "none",
+                                  "--on-event-end", f"sh -c 'echo $BGSUB_NAME >> {seen}'"])
+    assert r.exit_code == 0, r.output
+    assert seen.read_text().split() == ["porch"]
+    assert ledger(out)["rec-0001.mp4"]["output_dir"] == str(out / "rec-0001")
