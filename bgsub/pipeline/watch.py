@@ -217,13 +217,9 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
     video there now is processed.  ``dispatcher``: notifiers shared by every file's run.
     ``on_start(path)``, ``on_done(summary)`` and ``on_note(line)`` report progress.  Returns the
     summaries of the runs made."""
-    from ..report.run_report import write_index
-    from .run import InputError, RunOptions, StopFlag, run_input
-    from .sinks import describe_os_error
-    from .sources import SourceError
+    from .run import RunOptions, StopFlag
 
     folder, out = Path(folder), Path(out)
-    stop = stop or StopFlag()
     if not folder.is_dir():
         raise WatchError(f"{folder}: no such folder")
     try:
@@ -232,71 +228,97 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
         raise WatchError(f"{out}: {exc.strerror or exc}") from None
     if out.resolve() == folder.resolve():
         raise WatchError(f"-o {out}: give an output folder other than the watched one")
-    opts = RunOptions(**{**opts.__dict__, "display": False})
-    ledger = Ledger(out)
-    settling = Settling(settle)
-    wake = _Wake(folder)
-    if on_note is not None:
-        on_note(f"watching {folder} ({wake.mode}" + (f": {wake.why}" if wake.why else "")
-                + f"); outputs in {out}")
-    summaries = []
-
-    def index():
-        runs = [{"input": n, "output_dir": e["output_dir"], "frames": e.get("frames"),
-                 "events": e.get("events"), "error": e.get("error")}
-                for n, e in ledger.files.items() if e.get("output_dir")]
-        if runs:
-            try:
-                write_index(out, runs)
-            except OSError as exc:
-                if on_note is not None:
-                    on_note(f"index.html: {describe_os_error(exc)}")
-
-    def process(path: Path):
-        try:
-            st = path.stat()
-        except FileNotFoundError:  # gone before its turn
-            return
-        dest = ledger.output_dir(path, out)
-        entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "output_dir": str(dest),
-                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if on_start is not None:
-            on_start(path)
-        try:
-            summary = run_input(path, dest, opts, stop, dispatcher=dispatcher)
-        except (InputError, SourceError) as exc:
-            summary = {"input": str(path), "output_dir": str(dest), "ok": False,
-                       "error": str(exc), "frames": 0}
-        except Exception as exc:  # recorded as failed: not retried at every start
-            summary = {"input": str(path), "output_dir": str(dest), "ok": False,
-                       "error": f"{type(exc).__name__}: {exc}", "frames": 0}
-        interrupted = summary.get("interrupted") or (stop.is_set() and not summary.get("ok"))
-        status = "interrupted" if interrupted else ("done" if summary.get("ok") else "failed")
-        entry.update({"status": status, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                      "frames": summary.get("frames"), "events": summary.get("events"),
-                      "error": summary.get("error")})
-        ledger.record(path, entry)
-        index()
-        summaries.append(summary)
-        if on_done is not None:
-            on_done(summary)
-
+    w = _Watch(folder, out, RunOptions(**{**opts.__dict__, "display": False}),
+               stop or StopFlag(), dispatcher, on_start, on_done, on_note)
     try:
-        index()
-        while not stop.is_set():
-            pending = [p for p in candidates(folder) if not ledger.done(p)]
+        w.loop(settle, poll, once)
+    finally:
+        w.wake.close()
+    return w.summaries
+
+
+class _Watch:
+    """One watch's state (ledger, settling files, wake-ups) and its steps: :meth:`loop`
+    finds the complete files, :meth:`process` runs one, :meth:`index` rewrites index.html."""
+
+    def __init__(self, folder, out, opts, stop, dispatcher, on_start, on_done, on_note):
+        self.folder, self.out, self.opts, self.stop = folder, out, opts, stop
+        self.dispatcher = dispatcher
+        self.on_start, self.on_done = on_start, on_done
+        self.note = on_note or (lambda line: None)
+        self.ledger = Ledger(out)
+        self.summaries: list[dict] = []
+        self.wake = _Wake(folder)
+        self.note(f"watching {folder} ({self.wake.mode}"
+                  + (f": {self.wake.why}" if self.wake.why else "") + f"); outputs in {out}")
+
+    def loop(self, settle: float, poll: float, once: bool) -> None:
+        settling = Settling(settle)
+        self.index()
+        while not self.stop.is_set():
+            pending = [p for p in candidates(self.folder) if not self.ledger.done(p)]
             for name in set(settling.seen) - {p.name for p in pending}:
                 settling.forget(name)
             ready = [p for p in pending if settling.complete(p)]
             for path in ready:
-                if stop.is_set():
+                if self.stop.is_set():
                     break
-                process(path)
+                self.process(path)
                 settling.forget(path.name)
             if once and not pending:
                 break
             if not ready:
-                wake.wait(poll if (pending or wake.observer is None) else max(poll, 5.0), stop)
-    finally:
-        wake.close()
-    return summaries
+                idle = pending or self.wake.observer is None
+                self.wake.wait(poll if idle else max(poll, 5.0), self.stop)
+
+    def process(self, path: Path) -> None:
+        """Run one complete file into its folder; record how it ended in the ledger."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # gone before its turn
+            return
+        dest = self.ledger.output_dir(path, self.out)
+        entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "output_dir": str(dest),
+                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if self.on_start is not None:
+            self.on_start(path)
+        summary = self.run(path, dest)
+        stopped = summary.get("interrupted") or (self.stop.is_set() and not summary.get("ok"))
+        status = "interrupted" if stopped else ("done" if summary.get("ok") else "failed")
+        entry.update({"status": status, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                      "frames": summary.get("frames"), "events": summary.get("events"),
+                      "error": summary.get("error")})
+        self.ledger.record(path, entry)
+        self.index()
+        self.summaries.append(summary)
+        if self.on_done is not None:
+            self.on_done(summary)
+
+    def run(self, path: Path, dest: Path) -> dict:
+        """``bgsub run``'s summary of one file; a failed one's when it cannot be run at all
+        (recorded as failed: not retried at every start)."""
+        from .run import InputError, run_input
+        from .sources import SourceError
+
+        try:
+            return run_input(path, dest, self.opts, self.stop, dispatcher=self.dispatcher)
+        except (InputError, SourceError) as exc:
+            error = str(exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return {"input": str(path), "output_dir": str(dest), "ok": False, "error": error,
+                "frames": 0}
+
+    def index(self) -> None:
+        """``OUT/index.html`` over every file in the ledger (written atomically)."""
+        from ..report.run_report import write_index
+        from .sinks import describe_os_error
+
+        runs = [{"input": n, "output_dir": e["output_dir"], "frames": e.get("frames"),
+                 "events": e.get("events"), "error": e.get("error")}
+                for n, e in self.ledger.files.items() if e.get("output_dir")]
+        if runs:
+            try:
+                write_index(self.out, runs)
+            except OSError as exc:
+                self.note(f"index.html: {describe_os_error(exc)}")
