@@ -264,13 +264,15 @@ def test_hook_that_hangs_is_killed_at_the_timeout_and_a_failing_hook_is_reported
     pidfile = tmp_path / "pid"
     res = run(STREET, "-o", tmp_path / "out", "--no-display", "--no-report",
               "--on-event-start", f"sh -c 'echo $$ > {pidfile}; exec sleep 60'",
-              "--on-event-end", "sh -c 'exit 3'", "--hook-timeout", "0.5", "--json")
+              "--on-event-end", "sh -c 'exit 3' token=hunter2", "--hook-timeout", "0.5",
+              "--json")
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 2, res.stderr
     assert "--on-event-start hook for event 1" in res.stderr
     assert "still running after --hook-timeout 0.5 s; killed" in res.stderr
-    assert "--on-event-end hook for event 1" in res.stderr and "status 3" in res.stderr
+    assert "--on-event-end hook for event 1 (sh)" in res.stderr and "status 3" in res.stderr
+    assert "hunter2" not in res.stderr  # the program is named, not its arguments
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -64,6 +64,7 @@ class HookNotifier(Notifier):
         self.name = f"on_event_{type}"
         self.cmd = cmd
         self.argv = parse_hook(cmd, self.option)
+        self.program = os.path.basename(self.argv[0])
         self.timeout = float(timeout)
         self.drain_seconds = self.timeout + 1.0  # the end of a run lets the last hook finish
         self.proc = None  # the command running now
@@ -72,7 +73,8 @@ class HookNotifier(Notifier):
         return record.type == self.type
 
     def send(self, record: EventRecord) -> None:
-        what = f"{self.option} hook for event {record.event_id} ({self.cmd})"
+        # the program only, not the whole line: tokens travel in hook commands (curl -H ...)
+        what = f"{self.option} hook for event {record.event_id} ({self.program})"
         try:
             proc = subprocess.Popen(self.argv, env={**os.environ, **hook_env(record)},
                                     stdin=subprocess.DEVNULL, stdout=2, start_new_session=True)
