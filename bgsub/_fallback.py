@@ -199,14 +199,115 @@ def _bubble_down(P, r, k):
 
 
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n,
+                since, last, now, ghost, rows):
     """:func:`bgsub._kernels.apply_frame` in NumPy, bit for bit."""
     records = _records(hot)
     _model(frame, records, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau)
+    if learn and ghost > 0:
+        _count_runs(mask, fg, since, last, now, ghost, rows)
     if thr2n > f32(0.0):
         _neighbours(frame, records, cold, mask, fg, thr2n, bg_u)
     _put_back(hot, records)
+
+
+def _count_runs(mask, fg, since, last, now, ghost, rows):
+    """The kernel's ``_count_run`` for every pixel."""
+    on = mask == fg
+    since[on & (last != now - 1)] = now
+    last[on] = now
+    rows[(on & (now - since >= ghost)).any(axis=1)] = 1
+
+
+def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
+    """:func:`bgsub._kernels.ghost_candidates` in NumPy."""
+    flagged = np.flatnonzero(rows)
+    cand[...] = (mask == fg) & (now - since >= ghost) & (rows[:, None] != 0)
+    if use_known:
+        cand[known != 0] = 0
+    if not flagged.size:
+        return -1, -1
+    return int(flagged[0]), int(flagged[-1])
+
+
+def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, thr2e, u_min,
+                 frac, stable, min_px):
+    """:func:`bgsub._kernels.ghost_absorb` in NumPy, bit for bit."""
+    h, w, n_ch = frame.shape
+    ii, jj = np.nonzero(cand[r0:r1 + 1])
+    ii = ii + r0
+    if not ii.size:
+        return 0
+    lab = labels[ii - r0, jj]
+    x = frame[ii, jj].astype(np.float32)
+    own = hot[ii, MEAN:, jj]
+    border = np.zeros(ii.size, bool)
+    evidence = np.zeros(ii.size, bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di == 0 and dj == 0:
+                continue
+            ni, nj = ii + di, jj + dj
+            sel = np.flatnonzero((ni >= 0) & (ni < h) & (nj >= 0) & (nj < w))
+            ni, nj = ni[sel], nj[sel]
+            bg = mask[ni, nj] == 0
+            border[sel[bg]] = True
+            ok = bg & (hot[ni, U, nj] > f32(0.0))
+            var = hot[ni, VAR, nj]
+            d2 = np.zeros(sel.size, np.float32)
+            e2 = np.zeros(sel.size, np.float32)
+            for c in range(n_ch):
+                m = hot[ni, MEAN + c, nj]
+                diff = x[sel, c] - m
+                d2 = d2 + diff * diff
+                e = own[sel, c] - m
+                e2 = e2 + e * e
+            evidence[sel[ok & (d2 < thr2e * var) & ~(e2 < thr2 * var)]] = True
+    ks = [_value_component(xv, hot, cold, i, j, thr2) for i, j, xv in zip(ii, jj, x)]
+    stable_px = np.array([k > 0 and cold[k - 1, i, j, U] >= u_min
+                          for (k, _), i, j in zip(ks, ii, jj)], bool)
+    counts = [np.bincount(lab, weights=v, minlength=n_labels) for v in
+              (np.ones(ii.size), border, evidence, stable_px)]
+    ghost = ((counts[0] >= min_px) & (counts[1] > 0) & (counts[2] >= frac * counts[1])
+             & (counts[3] >= stable * counts[0]))
+    n = 0
+    for idx in np.flatnonzero(ghost[lab]):
+        i, j = ii[idx], jj[idx]
+        k, used = ks[idx]
+        if k < 0:
+            continue
+        P = np.concatenate([hot[i, :, j][None], cold[:used - 1, i, j]])  # (used, R)
+        P[0, U], P[k, U] = P[k, U], P[0, U]
+        for r in range(1, used):  # insertion, as the kernel's _bubble_up
+            while r > 0 and _greater(P[r, U], P[r, VAR], P[r - 1, U], P[r - 1, VAR]):
+                P[[r - 1, r]] = P[[r, r - 1]]
+                r -= 1
+        hot[i, :, j] = P[0]
+        cold[:used - 1, i, j] = P[1:]
+        mask[i, j] = 0
+        n += 1
+    return n
+
+
+def _value_component(x, hot, cold, i, j, thr2):
+    """The kernel's ``_value_component`` for pixel (i, j) with value ``x`` (float32 (C,))."""
+    n_comp = cold.shape[0] + 1
+    k = -1
+    used = 1
+    for r in range(1, n_comp):
+        rec = cold[r - 1, i, j]
+        if rec[U] <= f32(0.0):
+            break
+        used = r + 1
+        if k < 0:
+            d2 = f32(0.0)
+            for c in range(x.size):
+                diff = x[c] - rec[MEAN + c]
+                d2 = f32(d2 + f32(diff * diff))
+            if d2 < f32(thr2 * rec[VAR]):
+                k = r
+    return k, used
 
 
 def _neighbours(frame, records, cold, mask, fg, thr2n, bg_u):

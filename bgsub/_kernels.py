@@ -707,7 +707,8 @@ def _bitrev(t):
 
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
-                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n):
+                thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n,
+                since, last, now, ghost, rows):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
@@ -716,7 +717,11 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     ``fg``: the value written for foreground (uint8 255, or 1 for a mask to be voted on);
     ``shadow``: the value written for a shadow (127, or 2 before a vote; 0 = no shadow test);
     ``tau``: the lowest brightness ratio that counts as a shadow; ``thr2n`` > 0: then the
-    neighbourhood rule (:func:`_neighbour_row`) runs over the updated model.
+    neighbourhood rule (:func:`_neighbour_row`) runs over the updated model.  ``ghost`` > 0
+    (and ``learn``): every pixel labelled ``fg`` counts its run of foreground frames
+    (:func:`_count_run`: ``since``, ``last``, int32 (H, W); ``now``: this frame's number) and
+    ``rows[i]`` (uint8 (H,)) is set where one has lasted ``ghost`` frames, for
+    :func:`ghost_candidates`.
 
     Each row takes two passes.  The first (:func:`_fast_row`) does the common case -- learning,
     the pixel matches its first component -- in SIMD lanes, touching ``hot`` only, and marks
@@ -731,6 +736,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     zero = np.float32(0.0)
     fast = learn and rho_rule == RHO_WEIGHT
     single = cold.shape[0] == 0
+    count = learn and ghost > 0
     # rows dealt to SLICES interleaved slices (bands of SLICES / n_threads rows per thread):
     # moving objects, the expensive pixels, come in bands, and halves would load one thread
     for t in prange(SLICES):
@@ -757,6 +763,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                     r1 = _match_rank1(frame, hot, cold, mask, i, j, n_ch, u0, hot[i, VAR, j],
                                       thr2, bg_u, inc, inv_c, var_min, var_max, fg, shadow, tau)
                     if r1 == 0:
+                        if count:
+                            _count_run(mask, i, j, fg, since, last, now, ghost, rows)
                         continue
                     if r1 == 2:  # neither rank 0 nor rank 1 matches: start at rank 2
                         k0 = 2
@@ -764,6 +772,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 _pixel(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
                        tau, i, j, k0, prefix0)
+                if count:
+                    _count_run(mask, i, j, fg, since, last, now, ghost, rows)
     if thr2n > zero:
         # a second parallel loop: the neighbours' models must all be updated first; blocks
         # of rows in bit-reversed order, so that each thread has blocks all over the frame and
@@ -779,7 +789,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                          rho_rule, alpha, thr2, bg_u, u_new, u_total, var_init, var_min,
-                         var_max, fg, shadow, tau, thr2n, prune):
+                         var_max, fg, shadow, tau, thr2n, since, last, now, ghost, rows, prune):
     """:func:`apply_frame` with Zivkovic's prior: after its update, every weight of a learning
     pixel loses ``prune`` (alpha c_T in scaled units) and exhausted components are dropped.
     A kernel of its own, so that the default kernel's loop stays small."""
@@ -792,12 +802,154 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
                    tau, i, j)
             if learn and not (use_known and known[i, j] != 0):
                 _zivkovic_prune(hot, cold, i, j, prune, u_total)
+            if learn and ghost > 0:
+                _count_run(mask, i, j, fg, since, last, now, ghost, rows)
     if thr2n > np.float32(0.0):
         for t in prange(SLICES):
             hit, cand, spans, todo = _neighbour_scratch(width)
             for i in range(t, height, SLICES):
                 _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
                                todo)
+
+
+@njit(cache=True, inline="always")
+def _count_run(mask, i, j, fg, since, last, now, ghost, rows):
+    """Pixel (i, j)'s run of foreground: when it is ``fg`` in frame ``now``, a run that did
+    not include frame ``now - 1`` starts (``since = now``); ``last = now``; ``rows[i] = 1``
+    when the run has lasted ``ghost`` frames (now - since >= ghost).  Background pixels are
+    not touched: their run ends because ``last`` falls behind."""
+    if mask[i, j] == fg:
+        if last[i, j] != now - 1:
+            since[i, j] = now
+        last[i, j] = now
+        if now - since[i, j] >= ghost:
+            rows[i] = np.uint8(1)
+
+
+@njit(cache=True, inline="always")
+def _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e):
+    """(border, evidence) of a candidate pixel (i, j) of the ghost rule: whether one of its 8
+    neighbours is background (mask 0), and whether one of those shows it to be a ghost's: the
+    pixel's value is close to the neighbour's rank-0 component (d2 < thr2e var) -- in the
+    frame there is no edge between them -- and the pixel's own rank-0 mean does not match it
+    (d2 < thr2 var) -- in the model there is one."""
+    height = hot.shape[0]
+    width = hot.shape[2]
+    border = False
+    evidence = False
+    for ii in range(max(i - 1, 0), min(i + 2, height)):
+        for jj in range(max(j - 1, 0), min(j + 2, width)):
+            if (ii == i and jj == j) or mask[ii, jj] != 0:
+                continue
+            border = True
+            if hot[ii, U, jj] <= np.float32(0.0):
+                continue
+            var = hot[ii, VAR, jj]
+            d2 = np.float32(0.0)
+            e2 = np.float32(0.0)
+            for c in range(n_ch):
+                m = hot[ii, MEAN + c, jj]
+                diff = np.float32(frame[i, j, c]) - m
+                d2 += diff * diff
+                e = hot[i, MEAN + c, j] - m
+                e2 += e * e
+            if d2 < thr2e * var and not e2 < thr2 * var:
+                evidence = True
+    return border, evidence
+
+
+@njit(cache=True, inline="always")
+def _value_component(frame, hot, cold, i, j, n_ch, thr2):
+    """(rank, number of used components) of the first component at rank >= 1 that pixel
+    (i, j)'s value matches (d2 < thr2 var); rank -1 when none does."""
+    n_comp = cold.shape[0] + 1
+    used = 1
+    k = -1
+    for r in range(1, n_comp):
+        if cold[r - 1, i, j, U] <= np.float32(0.0):
+            break
+        used = r + 1
+        if k < 0 and _dist2(frame, hot, cold, r, i, j, n_ch) < thr2 * cold[r - 1, i, j, VAR]:
+            k = r
+    return k, used
+
+
+@njit(cache=True, nogil=True)
+def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
+    """cand (uint8 (H, W)) = 1 where the ghost rule may apply: labelled ``fg`` for ``ghost``
+    frames or more (now - since >= ghost; :func:`apply_frame` counted the runs and flagged
+    their rows in ``rows``), not known foreground; 0 elsewhere.  Returns the first and last
+    flagged rows (-1, -1 when none)."""
+    height = mask.shape[0]
+    width = mask.shape[1]
+    r0 = -1
+    r1 = -1
+    cand[:, :] = 0
+    for i in range(height):
+        if rows[i] == 0:
+            continue
+        if r0 < 0:
+            r0 = i
+        r1 = i
+        for j in range(width):
+            if (mask[i, j] == fg and now - since[i, j] >= ghost
+                    and not (use_known and known[i, j] != 0)):
+                cand[i, j] = 1
+    return r0, r1
+
+
+@njit(cache=True, nogil=True)
+def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, thr2e, u_min,
+                 frac, stable, min_px):
+    """The ghost rule's decision and its effect, on the candidates ``cand`` (rows r0 .. r1) and
+    their 8-connected blobs ``labels`` (int32, rows r0 .. r1 of the frame: 0 outside the candidates,
+    blobs 1 .. n_labels - 1).
+
+    A blob is a ghost when it has ``min_px`` pixels or more, at least ``frac`` of its border pixels
+    (those with a background neighbour) show evidence of one (:func:`_ghost_evidence`: no edge in
+    the frame where the model has one) and at least ``stable`` of its pixels match a component of
+    rank >= 1 with a scaled weight of ``u_min`` or more (what they show has been seen for a while:
+    a revealed background is still, a waving tree or a person is not).  A stopped object has an
+    edge in the frame along its border and stays.  Every pixel of a ghost takes the component that
+    matches its value as its background (it and rank 0 exchange weights, then the order by w/sigma
+    is restored as in :func:`_bubble_up`) and is labelled background.  Serial: the evidence of
+    every blob is gathered from the state before any pixel is absorbed.  Returns the number of
+    pixels absorbed."""
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
+    counts = np.zeros((n_labels, 4), np.int64)  # pixels, border, evidence, stable
+    for i in range(r0, r1 + 1):
+        for j in range(width):
+            if cand[i, j] == 0:
+                continue
+            lab = labels[i - r0, j]
+            border, evidence = _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e)
+            k, _ = _value_component(frame, hot, cold, i, j, n_ch, thr2)
+            counts[lab, 0] += 1
+            counts[lab, 1] += border
+            counts[lab, 2] += evidence
+            counts[lab, 3] += k > 0 and cold[k - 1, i, j, U] >= u_min
+    n = 0
+    for i in range(r0, r1 + 1):
+        for j in range(width):
+            if cand[i, j] == 0:
+                continue
+            lab = labels[i - r0, j]
+            if not (counts[lab, 0] >= min_px and counts[lab, 1] > 0
+                    and counts[lab, 2] >= frac * counts[lab, 1]
+                    and counts[lab, 3] >= stable * counts[lab, 0]):
+                continue
+            k, used = _value_component(frame, hot, cold, i, j, n_ch, thr2)
+            if k < 0:
+                continue
+            u0 = hot[i, U, j]
+            hot[i, U, j] = cold[k - 1, i, j, U]
+            cold[k - 1, i, j, U] = u0
+            for r in range(1, used):
+                _bubble_up(hot, cold, r, i, j)
+            mask[i, j] = np.uint8(0)
+            n += 1
+    return n
 
 
 @njit(cache=True, nogil=True)

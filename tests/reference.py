@@ -170,6 +170,111 @@ def reference_neighbours(frame, state, mask, p):
     return out
 
 
+def reference_runs(mask, since, last, now):
+    """The ghost rule's count: each 255 pixel's run of foreground frames starts at ``now`` when
+    it was not foreground at ``now - 1`` (``last``); ``last`` becomes ``now``."""
+    h, w = mask.shape
+    for i in range(h):
+        for j in range(w):
+            if mask[i, j] == 255:
+                if last[i, j] != now - 1:
+                    since[i, j] = now
+                last[i, j] = now
+
+
+def _d2(a, b):
+    d2 = f32(0)
+    for c in range(len(a)):
+        diff = f32(f32(a[c]) - f32(b[c]))
+        d2 = f32(d2 + f32(diff * diff))
+    return d2
+
+
+def _blobs(cand):
+    """8-connected blobs of the True pixels of ``cand``: a list of lists of (i, j)."""
+    h, w = cand.shape
+    seen = np.zeros_like(cand, bool)
+    blobs = []
+    for i in range(h):
+        for j in range(w):
+            if not cand[i, j] or seen[i, j]:
+                continue
+            blob, todo = [], [(i, j)]
+            seen[i, j] = True
+            while todo:
+                a, b = todo.pop()
+                blob.append((a, b))
+                for aa in range(max(a - 1, 0), min(a + 2, h)):
+                    for bb in range(max(b - 1, 0), min(b + 2, w)):
+                        if cand[aa, bb] and not seen[aa, bb]:
+                            seen[aa, bb] = True
+                            todo.append((aa, bb))
+            blobs.append(blob)
+    return blobs
+
+
+def _value_component(x, comps, thr2):
+    """The rank (>= 1) of the first component that ``x`` matches, or None."""
+    return next((k for k in range(1, len(comps)) if _d2(x, comps[k][2]) < f32(thr2 * comps[k][1])),
+                None)
+
+
+def reference_ghosts(frame, state, mask, since, now, ghost, thr2, thr2e, u_min, frac, stable,
+                     min_px, known=None):
+    """The ghost rule after the update and the neighbourhood rule.  Candidates: 255 pixels
+    foreground for ``ghost`` frames or more (now - since >= ghost), not known foreground.  A
+    pixel's evidence: a neighbour that is 0 in ``mask`` whose rank-0 component its value is
+    close to (d2 < thr2e var) and its own rank-0 mean does not match (d2 < thr2 var); its
+    border: a neighbour 0 in ``mask``; stable: its value matches a component at rank >= 1 of
+    weight >= ``u_min``.  A blob (8-connected candidates) of ``min_px`` pixels or more with
+    border pixels, at least ``frac`` of them with evidence, and at least ``stable`` of its
+    pixels stable is a ghost: each of its pixels whose value
+    matches a component at rank >= 1 exchanges that component's weight with rank 0's, the
+    components are sorted again, and the pixel becomes 0.  Everything is decided on the
+    state and mask as they were before the rule."""
+    h, w, n_ch = frame.shape
+    out = mask.copy()
+    cand = (mask == 255) & (now - since >= ghost)
+    if known is not None:
+        cand &= ~np.asarray(known, bool)
+    ghosts = []
+    for blob in _blobs(cand):
+        n_border = n_evidence = n_stable = 0
+        for i, j in blob:
+            x = frame[i, j].astype(np.float32)
+            own = state[0, i, j, 2:]
+            border = evidence = False
+            for ii in range(max(i - 1, 0), min(i + 2, h)):
+                for jj in range(max(j - 1, 0), min(j + 2, w)):
+                    if (ii, jj) == (i, j) or mask[ii, jj] != 0:
+                        continue
+                    border = True
+                    if not state[0, ii, jj, 0] > 0:
+                        continue
+                    var = state[0, ii, jj, 1]
+                    mean = state[0, ii, jj, 2:]
+                    if _d2(x, mean) < f32(thr2e * var) and not _d2(own, mean) < f32(thr2 * var):
+                        evidence = True
+            k = _value_component(x, to_components(state, i, j), thr2)
+            n_border += border
+            n_evidence += evidence
+            n_stable += k is not None and state[k, i, j, 0] >= u_min
+        if (len(blob) >= min_px and n_border > 0 and n_evidence >= frac * n_border
+                and n_stable >= stable * len(blob)):
+            ghosts.append(blob)
+    for blob in ghosts:
+        for i, j in blob:
+            x = frame[i, j].astype(np.float32)
+            comps = to_components(state, i, j)
+            k = _value_component(x, comps, thr2)
+            if k is None:
+                continue
+            comps[0][0], comps[k][0] = comps[k][0], comps[0][0]
+            from_components(state, i, j, _sort(comps))
+            out[i, j] = 0
+    return out
+
+
 def _window_counts(fg, size):
     r = size // 2
     padded = np.pad(fg, r, mode="edge")
