@@ -85,6 +85,25 @@ def slow_copy(src, dest, chunks=4, pause=0.7, hold=1.5):
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
 
+def street_frames():
+    cap = cv2.VideoCapture(str(STREET))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return frames
+        frames.append(f)
+
+
+def write_long(frames, path, times=5):
+    """The street sample ``times`` over, as MJPG (600 frames)."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 240))
+    for _ in range(times):
+        for f in frames:
+            w.write(f)
+    w.release()
+
+
 @pytest.mark.parametrize("polling", [False, True], ids=["watchdog", "polling"])
 def test_a_slowly_written_video_is_processed_once_complete(tmp_path, warm_kernels, polling):
     src, out = tmp_path / "in", tmp_path / "out"
@@ -98,8 +117,8 @@ def test_a_slowly_written_video_is_processed_once_complete(tmp_path, warm_kernel
         time.sleep(1.2)
         assert not (out / "street").exists()
         writer.wait()
-        wait_for(lambda: (out / LEDGER).exists() and "street.mp4" in ledger(out), 60,
-                 "street.mp4 processed")
+        wait_for(lambda: (out / LEDGER).exists() and ledger(out).get("street.mp4", {}).get(
+            "status", "running") != "running", 60, "street.mp4 processed")
         e = ledger(out)["street.mp4"]
         assert e["status"] == "done" and e["frames"] == 120 and e["events"] == 1
         assert e["output_dir"] == str(out / "street")
@@ -127,19 +146,8 @@ def test_a_restart_processes_only_new_files_and_sigterm_abandons_cleanly(tmp_pat
     first = (out / "street" / "events.json").stat().st_mtime_ns
     # a long recording (the street sample five times over) arrives
     long = src / "long.avi"
-    cap = cv2.VideoCapture(str(STREET))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    w = cv2.VideoWriter(str(tmp_path / "long.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
-                        (320, 240))
-    for _ in range(5):
-        for f in frames:
-            w.write(f)
-    w.release()
+    frames = street_frames()
+    write_long(frames, tmp_path / "long.avi")
     os.replace(tmp_path / "long.avi", long)
     proc = watch(src, "-o", out, "--settle", "0", "--poll", "0.1")
     wait_for_rows(out / "long" / ".frames.partial.csv", 50, proc)
@@ -224,3 +232,32 @@ def test_every_file_s_records_carry_the_folder_s_name(tmp_path):
     assert r.exit_code == 0, r.output
     assert seen.read_text().split() == ["porch"]
     assert ledger(out)["rec-0001.mp4"]["output_dir"] == str(out / "rec-0001")
+
+
+def test_a_file_the_watch_died_on_twice_is_failed_not_retried_for_ever(tmp_path,
+                                                                       warm_kernels):
+    """A watch killed in the middle of a file (as a decoder crash would end it) tries the file
+    again at its next start; after a second death the file is recorded as failed instead of
+    taking every later start down with it."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    write_long(street_frames(), src / "long.avi")
+    partial = out / "long" / ".frames.partial.csv"
+    for k in (1, 2):
+        proc = watch(src, "-o", out, "--settle", "0", "--poll", "0.05", "--no-report")
+        wait_for(lambda: (out / LEDGER).exists() and ledger(out)["long.avi"]["attempts"] == k,
+                 SUBPROCESS_TIMEOUT, f"attempt {k} begun")
+        wait_for_rows(partial, 20, proc)
+        proc.kill()
+        proc.communicate()
+        partial.unlink()
+        assert ledger(out)["long.avi"]["status"] == "running"
+    r = CliRunner().invoke(main, ["watch", str(src), "-o", str(out), "--settle", "0",
+                                  "--once", "--no-report", "--json"])
+    assert r.exit_code == 1, r.output
+    e = ledger(out)["long.avi"]
+    assert e["status"] == "failed" and "ended 2 times while processing it" in e["error"]
+    assert "Traceback" not in r.stderr
+    r = CliRunner().invoke(main, ["watch", str(src), "-o", str(out), "--settle", "0",
+                                  "--once", "--no-report", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"inputs": []}, r.output

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 LEDGER = "watch-ledger.json"
+MAX_ATTEMPTS = 2  # a file the watch died on (a decoder crash, a kill) is tried this often
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts", ".mts", ".m2ts",
                   ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".asf", ".dav", ".h264", ".264"}
 
@@ -95,7 +96,8 @@ class Settling:
 # ---------------------------------------------------------------------------- ledger
 class Ledger:
     """``OUT/watch-ledger.json``: per file name, its size and mtime when processed, where its
-    outputs went, and how it ended (done, failed, interrupted)."""
+    outputs went, and how it ended (done, failed, interrupted; running while it is processed,
+    and after a crash)."""
 
     def __init__(self, out: Path):
         self.path = Path(out) / LEDGER
@@ -119,6 +121,13 @@ class Ledger:
         except OSError:
             return True
         return (e.get("size"), e.get("mtime_ns")) == (st.st_size, st.st_mtime_ns)
+
+    def attempts(self, path: Path, st) -> int:
+        """How many times processing ``path`` (as ``st`` describes it) will have begun: one
+        more than before when the watch ended while processing it (still ``running``)."""
+        e = self.files.get(path.name) or {}
+        same = (e.get("size"), e.get("mtime_ns")) == (st.st_size, st.st_mtime_ns)
+        return e.get("attempts", 1) + 1 if same and e.get("status") == "running" else 1
 
     def output_dir(self, path: Path, out: Path) -> Path:
         """``OUT/<stem>``, or the folder it had before; ``_2``, ``_3``... when the stem is
@@ -280,9 +289,16 @@ class _Watch:
         dest = self.ledger.output_dir(path, self.out)
         entry = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "output_dir": str(dest),
                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if self.on_start is not None:
-            self.on_start(path)
-        summary = self.run(path, dest)
+        attempts = self.ledger.attempts(path, st)
+        if attempts > MAX_ATTEMPTS:  # it took the watch down each time: not once more
+            summary = {"input": str(path), "output_dir": str(dest), "ok": False, "frames": 0,
+                       "error": f"the watch ended {attempts - 1} times while processing it "
+                                f"(a crash or a kill); not tried again until it changes"}
+        else:
+            self.ledger.record(path, {**entry, "status": "running", "attempts": attempts})
+            if self.on_start is not None:
+                self.on_start(path)
+            summary = self.run(path, dest)
         stopped = summary.get("interrupted") or (self.stop.is_set() and not summary.get("ok"))
         status = "interrupted" if stopped else ("done" if summary.get("ok") else "failed")
         entry.update({"status": status, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
