@@ -37,6 +37,7 @@ def draw_zones(img: np.ndarray, zones, active=(), scale: float = 1.0,
         pts = np.round(np.asarray(z.points, np.float64) * scale).astype(np.int32)
         color = ZONE_ACTIVE if z.name in active else ZONE_COLOR
         cv2.polylines(img, [pts], True, color, thickness, cv2.LINE_AA)
-        cx, cy = pts.mean(axis=0)  # the name in the middle, clear of the status line
-        draw_label(img, z.name, (int(cx), int(cy)), scale=0.45, color=(0, 0, 0),
-                   background=color)
+        (tw, th), base = cv2.getTextSize(z.name, FONT, 0.45, 1)
+        cx, cy = pts.mean(axis=0)  # the name centred on the zone's vertices' mean
+        draw_label(img, z.name, (int(cx - tw / 2) - 3, int(cy - (th + base) / 2) - 3),
+                   scale=0.45, color=(0, 0, 0), background=color)
