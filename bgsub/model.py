@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -192,7 +193,7 @@ class MixtureSubtractor:
         self.reset()
 
     # ------------------------------------------------------------------ state
-    def reset(self):
+    def reset(self) -> None:
         """Forget everything learned; the next frame (of any size) starts a new model."""
         self.state_ = None  # flat float32 buffer, see bgsub._kernels
         self.scale_ = 1.0  # true weight = scale_ * stored weight
@@ -207,7 +208,7 @@ class MixtureSubtractor:
         self._runs = None  # the ghost rule's (since, last, rows): see bgsub._kernels
         self._cand = None  # scratch: the ghost rule's candidates
 
-    def get_params(self):
+    def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
@@ -221,7 +222,7 @@ class MixtureSubtractor:
     def _views(self):
         return kern.views(self.state_, self.n_components, *self.frame_shape_)
 
-    def components(self):
+    def components(self) -> np.ndarray | None:
         """The state as a float32 array (K, H, W, C + 2): plane k holds every pixel's component
         of rank k (by w/sigma) as [weight, variance, mean...]; weight 0 = unused slot."""
         if self.state_ is None:
@@ -261,7 +262,9 @@ class MixtureSubtractor:
         return _check_number("learning_rate", learning_rate, 0.0, 1.0)
 
     # ------------------------------------------------------------------ main
-    def apply(self, frame, learning_rate=None, known_foreground=None, out=None):
+    def apply(self, frame: np.ndarray, learning_rate: float | None = None,
+              known_foreground: np.ndarray | None = None,
+              out: np.ndarray | None = None) -> np.ndarray:
         """Classify ``frame`` and learn from it; returns the uint8 mask (0 background, 255
         foreground, 127 shadow when ``detect_shadows``).
 
@@ -473,7 +476,8 @@ class MixtureSubtractor:
         _jit.kernels()["vote_mask"](raw, self._sums, out, k // 2, need, self.solid // 2,
                                     self._solid_sums)
 
-    def fit_frames(self, frames, n_iter=20):
+    def fit_frames(self, frames: np.ndarray | Iterable[np.ndarray],
+                   n_iter: int = 20) -> MixtureSubtractor:
         """Start the model from a per-pixel batch EM fit over ``frames`` (a sequence of uint8
         frames, all of one shape): K isotropic components per pixel, fitted jointly over every
         frame, become the online model's state, as if it had learned from these frames -- no
@@ -531,7 +535,7 @@ class MixtureSubtractor:
         self.n_frames_ = n
         return self
 
-    def background_image(self):
+    def background_image(self) -> np.ndarray | None:
         """uint8 image of the background: the weighted mean of each pixel's background
         components; same channels as the input.  None before the first frame."""
         if self.state_ is None:
@@ -542,7 +546,7 @@ class MixtureSubtractor:
         return out[:, :, 0] if c == 1 else out
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write parameters and the whole state to ``path`` (.npz), atomically."""
         path = Path(path)
         params = self.get_params()
@@ -575,7 +579,7 @@ class MixtureSubtractor:
             raise
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> MixtureSubtractor:
         """A model from :meth:`save`; it continues bit for bit as the saved one would."""
         try:
             with np.load(path, allow_pickle=False) as z:
