@@ -3,6 +3,7 @@ receiver, an MQTT subscriber, and a live MJPEG camera whose scene has motion at 
 
 from __future__ import annotations
 
+import getpass
 import http.server
 import json
 import shutil
@@ -33,18 +34,27 @@ def wait_for(cond, timeout=10.0, what="the condition"):
 
 # ---------------------------------------------------------------------------- MQTT
 class Broker:
-    """Debian's Mosquitto on a free 127.0.0.1 port; :meth:`stop` kills it, :meth:`start`
-    starts it again on the same port."""
+    """Debian's Mosquitto on a free 127.0.0.1 port (with ``users``, only they may connect);
+    :meth:`stop` kills it, :meth:`start` starts it again on the same port."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, users=None):
         exe = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/sbin")
         if exe is None:
             pytest.skip("mosquitto is not installed (apt-get install mosquitto; .ci/run does)")
         self.exe = exe
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                             "persistence false\n")
+        auth = "allow_anonymous true\n"
+        if users:  # {user: password}: only they may connect
+            pw = folder / "mosquitto.passwd"
+            pw.touch(mode=0o600)
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(pw), user, password], check=True,
+                               capture_output=True)
+            # run as root, mosquitto would become the user "mosquitto", who cannot read it
+            auth = (f"allow_anonymous false\npassword_file {pw}\n"
+                    f"user {getpass.getuser()}\n")
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\n{auth}persistence false\n")
         self.proc = None
 
     @property

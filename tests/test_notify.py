@@ -437,3 +437,27 @@ def test_a_hook_left_running_at_the_end_is_killed(tmp_path):
         except ProcessLookupError:
             pass
     assert alive == []
+
+
+def test_the_mqtt_password_comes_from_the_environment(tmp_path, monkeypatch):
+    """A broker that wants a password: with $BGSUB_MQTT_PASSWORD the records arrive; with a
+    wrong one, one warning saying the broker refused, and the password is nowhere in it."""
+    pytest.importorskip("paho.mqtt.client", reason='paho-mqtt missing: pip install "bgsub[mqtt]"')
+    from bgsub.notify.mqtt import MqttNotifier
+
+    b = Broker(tmp_path, users={"cam": "hunter2"}).start()
+    try:
+        got = []
+        for password in ("hunter2", "wrong-one"):
+            monkeypatch.setenv("BGSUB_MQTT_PASSWORD", password)
+            warned = []
+            d = Dispatcher([MqttNotifier(f"mqtt://cam@127.0.0.1:{b.port}/x", "cam")],
+                           warn=warned.append).start()
+            d.publish(EventRecord("start", "cam", "s", 1, 0.0, 0, 0.1))
+            got.append((d.close()["mqtt"], warned))
+    finally:
+        b.stop()
+    assert got[0] == ({"sent": 1, "dropped": 0, "failed": 0}, [])
+    counts, warned = got[1]
+    assert counts == {"sent": 0, "dropped": 0, "failed": 1} and len(warned) == 1
+    assert "refused" in warned[0] and "wrong-one" not in warned[0], warned

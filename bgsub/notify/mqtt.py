@@ -112,6 +112,7 @@ class MqttNotifier(Notifier):
         self.lock = threading.Lock()
         self.client = None
         self.first_try = threading.Event()  # the first connection made, or failed
+        self.refused = None  # why the broker refused the last connection (bad password...)
         self.waited = False
 
     # ------------------------------------------------------------------ connection
@@ -136,8 +137,10 @@ class MqttNotifier(Notifier):
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
         if getattr(reason_code, "is_failure", False):
+            self.refused = str(reason_code)
             self.first_try.set()
             return
+        self.refused = None
         if self.discovery:
             client.publish(self.discovery_topic(), json.dumps(self.discovery_config()), qos=1,
                            retain=True)
@@ -171,7 +174,8 @@ class MqttNotifier(Notifier):
             self.first_try.wait(FIRST_CONNECT_WAIT)
         c = self.client
         if c is None or not c.is_connected():
-            raise NotifyError(f"mqtt {self.broker}: no connection to the broker; event "
+            why = f" (it refused: {self.refused})" if self.refused else ""
+            raise NotifyError(f"mqtt {self.broker}: no connection to the broker{why}; event "
                               f"messages are counted in the summary until it is back")
         infos = [c.publish(self.t_event, json.dumps(record.payload()), qos=1),
                  c.publish(self.t_motion, state, qos=1, retain=True)]
