@@ -418,3 +418,17 @@ def test_a_ghost_goes_within_50_frames_and_a_stopped_object_stays():
     assert min(m[ghost].mean() for m in off[60:200]) > 0.85
     assert max(m[ghost].mean() for m in on[90:200]) < 0.05
     assert min(m[stopped & inner].mean() for m in on[80:200]) > 0.9
+
+
+def test_a_saved_model_continues_its_runs_of_foreground(tmp_path):
+    # the ghost rule's runs travel with a saved model: the loaded one goes on bit for bit
+    frames, _, _ = ghost_frames_scene(40, 12, 18, 3, seed=90)
+    a = MixtureSubtractor(n_components=3, learning_rate=0.02, ghost_frames=3)
+    for f in frames[:14]:
+        a.apply(f)
+    a.save(tmp_path / "m.npz")
+    b = MixtureSubtractor.load(tmp_path / "m.npz")
+    assert b.ghost_frames == 3
+    for t, f in enumerate(frames[14:]):
+        np.testing.assert_array_equal(a.apply(f), b.apply(f), err_msg=f"frame {14 + t}")
+    np.testing.assert_array_equal(a.components(), b.components())
