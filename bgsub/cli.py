@@ -68,6 +68,11 @@ def _model_options(fn):
         click.option("--neighbour-threshold", type=click.FloatRange(0),
                      help="Foreground that matches a neighbour's background within this many "
                           "standard deviations is background; 0 = off (default)."),
+        click.option("--ghost-frames", type=click.IntRange(0), metavar="N",
+                     help="The ghost rule: what stood still from the start and then left "
+                          "stops being foreground once it has been foreground N frames and "
+                          "its border matches the background beside it (10 is the measured "
+                          "setting; 0 = off, the default: it costs speed)."),
         click.option("--accurate", is_flag=True,
                      help="The accurate setting: --max-variance 81 --vote 0.5 "
                           "--neighbour-threshold 2 (more accurate on every real sequence we "
@@ -81,7 +86,7 @@ def _model_options(fn):
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
                "vote", "solid", "detect_shadows", "shadow_threshold", "variant",
-               "complexity_prior", "gain_compensation", "neighbour_threshold")
+               "complexity_prior", "gain_compensation", "neighbour_threshold", "ghost_frames")
 
 
 def _model_params(kw):
