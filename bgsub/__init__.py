@@ -7,7 +7,7 @@ import os
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from bgsub._version import __version__
 
 # Numba's OpenMP threads sleep between kernels instead of spinning: a run has a reader and a
 # writer thread beside them, and spinning threads starved those (and themselves, on a busy
@@ -20,8 +20,8 @@ _LAZY = {
     "evaluate_sequence": "bgsub.evaluate",
     "Scores": "bgsub.evaluate",
     "Sequence": "bgsub.evaluate",
-    "synthetic_scene": "bgsub.synthetic",
-    "open_video": "bgsub.pipeline.sources",
+    "synthetic_scene": "bgsub.evaluate.synthetic",
+    "open_video": "bgsub.io.sources",
     "MotionDetector": "bgsub.motion",
     "EventTracker": "bgsub.motion",
     "detect_motion": "bgsub.motion",
@@ -33,7 +33,7 @@ _LAZY = {
     "select_components": "bgsub.em",
     "ConvergenceWarning": "bgsub.em",
     "NotFittedError": "bgsub.em",
-    "createBackgroundSubtractorGMM": "bgsub.opencv_compat",
+    "createBackgroundSubtractorGMM": "bgsub.model.opencv",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -41,13 +41,13 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # what type checkers see of the lazy names above (py.typed); never imported
     from .em import ConvergenceWarning, GaussianMixture, KMeans, NotFittedError, select_components
     from .evaluate import Scores, Sequence, evaluate_sequence
+    from .evaluate.synthetic import synthetic_scene
+    from .io.sources import open_video
     from .model import ACCURATE, MixtureSubtractor
+    from .model.opencv import createBackgroundSubtractorGMM
     from .motion import EventTracker, MotionDetector, detect_motion
-    from .opencv_compat import createBackgroundSubtractorGMM
     from .pipeline.run import RunOptions, run_input
-    from .pipeline.sources import open_video
     from .scale import run_many
-    from .synthetic import synthetic_scene
 
 
 def __getattr__(name):

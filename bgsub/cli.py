@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import __version__
+from bgsub._version import __version__
 
 # OpenCV and FFmpeg log to stderr on their own; the command line reports problems itself
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
@@ -97,7 +97,7 @@ def _model_params(kw):
     for k in _MODEL_KEYS:
         kw.pop(k, None)
     if accurate:
-        from .model import ACCURATE
+        from bgsub.model.mixture import ACCURATE
 
         params = {**ACCURATE, **params}
     return params
@@ -159,7 +159,8 @@ def main():
 def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **kwargs):
     """Score a method against CDnet-layout ground truth (input/, groundtruth/, ROI.bmp,
     temporalROI.txt) in each SEQUENCE folder."""
-    from .evaluate import Sequence, SequenceError, evaluate_sequence, make_method, mean_scores
+    from bgsub.evaluate.scoring import (Sequence, SequenceError, evaluate_sequence, make_method,
+                                        mean_scores)
 
     if kwargs.get("accurate") and method != "bgsub":
         _fail("--accurate applies to --method bgsub only", 2)
@@ -179,7 +180,7 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
         for seq in opened:
             out = save_masks / seq.name if save_masks else None
             if report_dir is not None:
-                from .report.eval_report import evaluate_for_report
+                from bgsub.report.eval_report import evaluate_for_report
 
                 # every method scored once; the chosen one's scores are printed (and its
                 # masks saved)
@@ -192,7 +193,7 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
             results.append((seq, evaluate_sequence(seq, model, save_masks=out,
                                                    init_frames=init_frames)))
         if report_dir is not None:
-            from .report.eval_report import write_eval_report
+            from bgsub.report.eval_report import write_eval_report
 
             path = write_eval_report(report_dir, reports, params=params)
             if not as_json:
@@ -200,7 +201,7 @@ def eval_cmd(sequences, method, as_json, save_masks, init_frames, report_dir, **
     except (SequenceError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:
-        from .pipeline.sinks import describe_os_error
+        from bgsub.io.sinks import describe_os_error
 
         _fail(describe_os_error(exc))
     mean = mean_scores([s for _, s in results])
@@ -263,8 +264,8 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
     --demo data."""
     import warnings
 
-    from .em import ConvergenceWarning, GaussianMixture, select_components
-    from .emcli import DataError, describe, plot as draw, read_data, write_samples
+    from bgsub.em.mixture import ConvergenceWarning, GaussianMixture, select_components
+    from bgsub.em.command import DataError, describe, plot as draw, read_data, write_samples
 
     if (data is None) == (demo is None):
         _fail("give DATA or --demo NAME (not both)" if data else "give DATA or --demo NAME", 2)
@@ -289,7 +290,7 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
     table = kmeans = truth = ari = None
     try:
         if demo:
-            from .em import demo_data
+            from bgsub.em.mixture import demo_data
 
             X, truth = demo_data(demo, seed)
             data = f"demo:{demo}"
@@ -302,20 +303,20 @@ def em_cmd(data, demo, compare_kmeans, components, covariance, select_k, criteri
             else:
                 model = GaussianMixture(components, **params).fit(X)
             if compare_kmeans:
-                from .em import KMeans
+                from bgsub.em.mixture import KMeans
 
                 kmeans = KMeans(model.n_components, n_init=n_init, max_iter=max(max_iter, 300),
                                 random_state=seed).fit(X)
         for w in caught:
             click.echo(f"Warning: {w.message}", err=True)
         if compare_kmeans:
-            from .em import adjusted_rand_score
+            from bgsub.em.mixture import adjusted_rand_score
 
             if truth is not None:
                 ari = {"kmeans": adjusted_rand_score(truth, kmeans.labels_),
                        "mixture": adjusted_rand_score(truth, model.predict(X))}
             if plot:
-                from .emcli import plot_compare
+                from bgsub.em.command import plot_compare
 
                 plot_compare(kmeans, model, X, plot, truth,
                              title=f"{data}: {X.shape[0]} points, K = {model.n_components}")
@@ -391,7 +392,7 @@ def _notify_options(fn):
 def _event_options(kw, n_inputs=1):
     """Check and sort --roi (mask image or polygons), --zone and the notifier options in
     ``kw``, in place; exit 2 with one line on a bad one."""
-    from .zones import ZoneError, looks_like_polygon, parse_zone, parse_zones
+    from bgsub.motion.zones import ZoneError, looks_like_polygon, parse_zone, parse_zones
 
     rois = tuple(kw.pop("roi", None) or ())
     if isinstance(kw.get("zones"), str):  # from a --config file
@@ -416,7 +417,7 @@ def _event_options(kw, n_inputs=1):
 
 
 def _check_notifiers(opts):
-    from .notify import NotifyConfigError, check_options
+    from bgsub.notify import NotifyConfigError, check_options
 
     try:
         check_options(opts)
@@ -514,16 +515,16 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     f freeze learning, r reset the model, s snapshot.
     """
     if len(inputs) == 1 and chunks == 1 and not dask_address:
-        from ._warm import preload
+        from bgsub.model._warm import preload
 
         # this process runs the input: its kernels load while the input and output open
         preload(lean=True)
-    from .pipeline.run import RunOptions, StopFlag
-    from .scale import run_many
+    from bgsub.pipeline.run import RunOptions, StopFlag
+    from bgsub.scale import run_many
 
     params = _model_params(kw)
     try:
-        from .model import MixtureSubtractor
+        from bgsub.model.mixture import MixtureSubtractor
 
         MixtureSubtractor(**params)
     except ValueError as exc:
@@ -532,7 +533,7 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     opts = RunOptions(model_params=params, display=not no_display, **kw)
     _check_notifiers(opts)
     if opts.serve:
-        from .report.live import LiveServerError, check_serve
+        from bgsub.report.live import LiveServerError, check_serve
 
         if len(inputs) > 1:
             _fail("--serve shows one input: give one input, or run one bgsub per camera", 2)
@@ -541,14 +542,14 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
         except LiveServerError as exc:
             _fail(str(exc), 2)
     if chunks > 1:
-        from .scale.chunks import check_options
+        from bgsub.scale.chunks import check_options
 
         try:
             check_options(opts)
         except ValueError as exc:
             _fail(str(exc), 2)
     if dask_address:
-        from .scale.dask import DaskUnavailable, require_dask
+        from bgsub.scale.dask import DaskUnavailable, require_dask
 
         try:
             require_dask()
@@ -573,7 +574,7 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
                 click.echo(f"Warning: {src}: {summary['stopped_early']}", err=True)
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    from .pipeline.run import single_threaded_opencv
+    from bgsub.pipeline.run import single_threaded_opencv
 
     single_threaded_opencv()
     try:
@@ -581,7 +582,7 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
                              chunks=chunks, chunk_warmup=chunk_warmup, stop=stop,
                              on_done=on_done)
     except Exception as exc:
-        from .scale.dask import DaskUnavailable
+        from bgsub.scale.dask import DaskUnavailable
 
         if isinstance(exc, DaskUnavailable):
             _fail(str(exc))
@@ -623,12 +624,12 @@ def watch_cmd(folder, output_dir, settle, poll, once, as_json, **kw):
     ledger (OUT/watch-ledger.json) of what is done, so that a restart processes only new
     files.  SIGTERM or Ctrl-C ends the file in progress cleanly (it is processed again on the
     next start).  Run options apply to every file."""
-    from .pipeline.run import RunOptions, StopFlag, input_name, single_threaded_opencv
-    from .pipeline.watch import WatchError, watch_folder
+    from bgsub.pipeline.run import RunOptions, StopFlag, input_name, single_threaded_opencv
+    from bgsub.pipeline.watch import WatchError, watch_folder
 
     params = _model_params(kw)
     try:
-        from .model import MixtureSubtractor
+        from bgsub.model.mixture import MixtureSubtractor
 
         MixtureSubtractor(**params)
     except ValueError as exc:
@@ -638,7 +639,7 @@ def watch_cmd(folder, output_dir, settle, poll, once, as_json, **kw):
     _check_notifiers(opts)
     dispatcher = None
     if opts.notifies:  # one set of notifiers (one MQTT connection) for every file
-        from .notify import Dispatcher, make_notifiers
+        from bgsub.notify import Dispatcher, make_notifiers
 
         name = input_name(folder, opts.name)
         opts.name = name  # every file's records carry the name of the topics (the folder's)
@@ -719,8 +720,8 @@ def _echo_notifications(summary):
 
 def _write_index(summaries, output_dir):
     """index.html over several inputs' reports, in -o DIR or their common parent folder."""
-    from .report.run_report import write_index
-    from .pipeline.sinks import describe_os_error
+    from bgsub.report.run_report import write_index
+    from bgsub.io.sinks import describe_os_error
 
     runs = [s for s in summaries if s.get("frames") and s.get("output_dir")]
     if not runs:

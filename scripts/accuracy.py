@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bgsub.evaluate import (METHODS, Sequence, SequenceError,  # noqa: E402
-                            evaluate_sequence, make_method, read_image)
+from bgsub.evaluate.scoring import (METHODS, Sequence, SequenceError, evaluate_sequence,
+                                    make_method, read_image)
 
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
 

@@ -33,7 +33,7 @@ import cv2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import bgsub  # noqa: E402
+import bgsub
 
 SIZES = [(640, 480), (1280, 720), (1920, 1080)]
 
@@ -116,7 +116,7 @@ def coldstart_seconds(repeats=3):
             cold.append(time.perf_counter() - t0)
             noticed.append("compiling kernels" in r.stderr)
             # wait for the detached compile the cold run started (it holds the warm-up lock)
-            subprocess.run([sys.executable, "-m", "bgsub._warm"], cwd=ROOT, env=env, check=True)
+            subprocess.run([sys.executable, "-m", "bgsub.model._warm"], cwd=ROOT, env=env, check=True)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, *RUN_5, out], cwd=ROOT, env=env, check=True,
                            capture_output=True)
@@ -166,7 +166,7 @@ def main(argv=None):
     print(f"video: {video.name}, {len(base)} frames ({args.warm} untimed); cv2 {cv2.__version__} with "
           f"{cv2.getNumThreads()} threads; numba {numba.__version__} with "
           f"{numba.get_num_threads()} threads")
-    from bgsub import _jit
+    from bgsub.model import _jit
 
     _jit.set_mode("sync")  # compile in this process, never time the first-run NumPy path
     warm = make_bgsub()

@@ -222,7 +222,7 @@ def floors(video, frames=400):
 
 def table(rows, have_dvr):
     names = list(dict.fromkeys(k for row in rows for k in row[3] if k != "DVR-Scan"))
-    head = "| input | frames | " + ("DVR-Scan `-so` fps | " if have_dvr else "")
+    head = "| input | frames | " + ("DVR-Scan fps | " if have_dvr else "")
     head += " | ".join(f"bgsub {k} fps" + (" (ratio)" if have_dvr else "") for k in names)
     lines = [head + " |", "|---|---|" + "---|" * (len(names) + have_dvr)]
     for label, codec, n, fps, _ in rows:

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bgsub.em import GaussianMixture, kmeans  # noqa: E402
+from bgsub.em.mixture import GaussianMixture, kmeans  # noqa: E402
 
 
 def make_data(n, seed=0):
@@ -67,7 +67,7 @@ def time_sklearn_iteration(model, X, repeats=5):
 
 def time_bgsub_iteration(model, X, repeats=5):
     """One EM iteration as bgsub's fit loop runs it: the fused pass and the M-step."""
-    import bgsub.em as em
+    import bgsub.em.mixture as em
 
     Xd = np.ascontiguousarray(X, model.dtype)
     n, d = Xd.shape

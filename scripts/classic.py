@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accuracy import ROOT, data_dir, find_sequences, load_all  # noqa: E402
 
-from bgsub.evaluate import evaluate_sequence, make_method  # noqa: E402
+from bgsub.evaluate.scoring import evaluate_sequence, make_method  # noqa: E402
 
 OURS = ("bgsub", "opencv-mog2", "opencv-knn")
 CLASSIC = ("SuBSENSE", "LOBSTER")

@@ -86,7 +86,7 @@ def found_fraction(frames, make_model, d: int) -> float:
 
 
 def main(argv=None):
-    from bgsub.evaluate import Sequence, make_method, read_image
+    from bgsub.evaluate.scoring import Sequence, make_method, read_image
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="folder of base sequences")

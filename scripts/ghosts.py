@@ -108,7 +108,7 @@ def make_case(name: str, data: Path, out: Path, force: bool = False) -> Path | N
     """The case's folder (made when missing); None when the base is too short for it."""
     import cv2
 
-    from bgsub.evaluate import Sequence, read_image
+    from bgsub.evaluate.scoring import Sequence, read_image
 
     base, s, kind = CASES[name]
     dest = out / name
@@ -179,7 +179,7 @@ def residue(pred: np.ndarray, gt: np.ndarray, obj: np.ndarray) -> float:
 def score_case(path: Path, model, frames=None):
     """(Scores over the scored frames, the ghost's residue ``RESIDUE_AT`` frames after the
     first scored frame)."""
-    from bgsub.evaluate import Sequence, evaluate_sequence
+    from bgsub.evaluate.scoring import Sequence, evaluate_sequence
 
     seq = Sequence.open(path)
     obj = np.load(path / "object.npy")
@@ -224,7 +224,7 @@ def parse_value(v: str):
 
 
 def main(argv=None):
-    from bgsub.evaluate import Sequence, make_method, read_image
+    from bgsub.evaluate.scoring import Sequence, make_method, read_image
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="folder of base sequences")

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import bgsub  # noqa: E402
-from bgsub.evaluate import Sequence, evaluate_sequence, read_image  # noqa: E402
+import bgsub
+from bgsub.evaluate.scoring import Sequence, evaluate_sequence, read_image  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 TILE_H = 180
@@ -288,7 +288,7 @@ def main(argv=None):
     OUT = args.out
     if set(args.only or PICTURES) - {"small", "kmeans"} and not (args.data / "sequences").is_dir():
         raise SystemExit(f"no real data in {args.data} (give --data or $BGSUB_DATA)")
-    from bgsub import _jit
+    from bgsub.model import _jit
 
     _jit.set_mode("sync")  # compiled kernels only: timings never include the NumPy twin
     for name in args.only or PICTURES:

@@ -114,7 +114,7 @@ def derived_dir(arg=None) -> Path:
 def make_variant(name: str, data: Path, out: Path, force: bool = False) -> Path:
     import cv2
 
-    from bgsub.evaluate import Sequence
+    from bgsub.evaluate.scoring import Sequence
 
     base, change, s, last = {**VARIANTS, **HELD_OUT, **RAMPS}[name]
     dest = out / name

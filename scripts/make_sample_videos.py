@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bgsub.synthetic import SyntheticScene, write_sequence  # noqa: E402
+from bgsub.evaluate.synthetic import SyntheticScene, write_sequence  # noqa: E402
 
 SCENES = {
     # a street: textured background, noise, illumination drift, cars crossing

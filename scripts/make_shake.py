@@ -73,7 +73,7 @@ def derived_dir(arg=None) -> Path:
 def make_variant(base: str, data: Path, out: Path, force: bool = False) -> Path:
     import cv2
 
-    from bgsub.evaluate import Sequence, read_image
+    from bgsub.evaluate.scoring import Sequence, read_image
 
     dest = out / f"{base}-shake"
     done = dest / "temporalROI.txt"

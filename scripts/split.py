@@ -74,7 +74,7 @@ def cases(data: Path, out: Path, groups=GROUPS) -> list[tuple[str, Path, str, st
 
 def run(found, configs, methods):
     """{column: {case name: F}}; every case's frames are decoded once for all columns."""
-    from bgsub.evaluate import Sequence, evaluate_sequence, make_method, read_image
+    from bgsub.evaluate.scoring import Sequence, evaluate_sequence, make_method, read_image
 
     columns = [f"bgsub#{i}" for i in range(len(configs))] + list(methods)
     results = {c: {} for c in columns}

@@ -79,8 +79,8 @@ def warm_kernels():
     subprocesses started by a test find them in the JIT cache and start at once."""
     import numpy as np
 
-    from bgsub import _jit
-    from bgsub.model import MixtureSubtractor
+    from bgsub.model import _jit
+    from bgsub.model.mixture import MixtureSubtractor
 
     old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read
     try:
@@ -89,7 +89,7 @@ def warm_kernels():
             for v in (10, 12, 200):
                 m.apply(np.full(shape, v, np.uint8))
             m.background_image()
-        from bgsub.motion import PostProcessor
+        from bgsub.motion.detector import PostProcessor
 
         PostProcessor(kernel=0)(np.full((4, 8), 255, np.uint8))  # the blob statistics
     finally:

@@ -23,7 +23,7 @@ What is collected from a Markdown file (the rules the parser follows):
   same heading, by the heading itself or by an earlier sentence; failing that (a heading that
   names no subcommand), the union of every subcommand's options.  An option attributed to
   several subcommands ("`--init-frames N` on `bgsub run` and `bgsub eval`") must exist in each.
-* **Paths.** Every repository path in inline code (``bgsub/_kernels.py``, ``scripts/``) must
+* **Paths.** Every repository path in inline code (``bgsub/model/_kernels.py``, ``scripts/``) must
   exist (:func:`path_problems`, which reads the text itself).
 * **The EM section.** In a section whose heading names ``bgsub.GaussianMixture``, inline
   code that is a bare word (``fit``, ``weights_``, ``warm_start``, ``dtype=float32``, ``diag``,
@@ -443,7 +443,7 @@ PATH_RE = re.compile(r"`((?:bgsub|scripts|tests|sample_videos|docs)/[^`\s]*)`")
 
 
 def path_problems(text, label):
-    """Each repository path shown in inline code (``bgsub/_kernels.py``, ``scripts/``,
+    """Each repository path shown in inline code (``bgsub/model/_kernels.py``, ``scripts/``,
     ``sample_videos/street``) that does not exist, so that moving a file shows which pages
     still name its old place."""
     problems = []
@@ -456,7 +456,7 @@ def path_problems(text, label):
 
 def em_problems(doc, label):
     """Bare words of an EM section that bgsub.GaussianMixture does not have."""
-    from bgsub.em import COVARIANCE_TYPES, INIT_ALIASES, INIT_PARAMS, GaussianMixture
+    from bgsub.em.mixture import COVARIANCE_TYPES, INIT_ALIASES, INIT_PARAMS, GaussianMixture
 
     X = [[0.0, 0.1], [1.0, 0.9], [5.0, 5.2], [6.0, 5.1], [0.2, 0.0], [5.5, 6.0]]
     fitted = GaussianMixture(2, random_state=0).fit(X)

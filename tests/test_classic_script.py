@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bgsub.evaluate import Scores
+from bgsub.evaluate.scoring import Scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import classic  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bgsub import _jit
+from bgsub.model import _jit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def test_first_run_says_it_compiles_and_later_runs_do_not(tmp_path):
     first = run(RUN, tmp_path)
     assert first.stderr.splitlines().count(_jit.NOTICE) == 1, first.stderr
     # the warm-up the first run started: wait for it (a second one waits on its lock)
-    run("import bgsub._warm as w; w.main()", tmp_path)
+    run("import bgsub.model._warm as w; w.main()", tmp_path)
     second = run(RUN, tmp_path)
     assert _jit.NOTICE not in second.stderr, second.stderr
     assert second.stdout == first.stdout  # NumPy twins then Numba: the same masks and state

@@ -241,7 +241,7 @@ def test_the_api_reference_gives_each_parameter_its_own_default(site):
     import inspect
 
     html = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
-    section = html[html.index('id="bgsub.model.MixtureSubtractor"'):]
+    section = html[html.index('id="bgsub.model.mixture.MixtureSubtractor"'):]
     wrong = []
     for name, p in inspect.signature(bgsub.MixtureSubtractor).parameters.items():
         m = re.search(rf"<b><code>{name}</code></b>.{{0,600}}?default:\s*<code>([^<]*)</code>",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bgsub import MixtureSubtractor
-from bgsub.em import ConvergenceWarning, GaussianMixture, NotFittedError, select_components
+from bgsub.em.mixture import ConvergenceWarning, GaussianMixture, NotFittedError, select_components
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 
@@ -379,7 +379,7 @@ def reference_pixel_em(frames, k, n_iter, init_var, min_var, max_var):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_pixel_em_matches_the_numpy_reference(channels):
-    from bgsub import _em_kernels as ek
+    from bgsub.model import _batch as ek
 
     rng = np.random.default_rng(9)
     n, h, w, k = 40, 3, 4, 3
@@ -401,7 +401,7 @@ def test_pixel_em_matches_the_numpy_reference(channels):
 
 
 def test_fit_frames_removes_the_warm_up_ghosts():
-    from bgsub.synthetic import SyntheticScene
+    from bgsub.evaluate.synthetic import SyntheticScene
 
     scene = SyntheticScene(width=128, height=96, n_frames=140, n_objects=6, seed=8,
                            foliage=False, drift=0.0)
@@ -519,7 +519,7 @@ def test_kmeans_matches_scikit_learn():
 
 
 def test_adjusted_rand_index_by_hand():
-    from bgsub.em import adjusted_rand_score as ari
+    from bgsub.em.mixture import adjusted_rand_score as ari
 
     # contingency [[2, 1, 0], [0, 1, 2]]: pairs together in both 1 + 1 = 2; true groups of 3
     # and 3: 3 + 3 = 6 pairs; predicted groups of 2, 2, 2: 3 pairs; of C(6, 2) = 15 pairs.

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from bgsub.cli import main
-from bgsub.evaluate import Scores, Sequence, SequenceError, evaluate_sequence, make_method
+from bgsub.evaluate.scoring import Scores, Sequence, SequenceError, evaluate_sequence, make_method
 
 from .conftest import DATA, SAMPLES, needs_data
 
@@ -243,7 +243,7 @@ def test_cli_eval_on_the_sample_video_json_and_masks(tmp_path):
 
 
 def test_cli_accurate_is_the_accurate_setting_and_explicit_options_override_it():
-    from bgsub.model import ACCURATE
+    from bgsub.model.mixture import ACCURATE
 
     def cli_counts(*opts):
         res = CliRunner().invoke(main, ["eval", str(SAMPLES / "park"), "--json", *opts])
@@ -268,7 +268,7 @@ def test_cli_accurate_is_the_accurate_setting_and_explicit_options_override_it()
 def test_cli_eval_report_with_saved_masks_scores_once(tmp_path, monkeypatch):
     """--report with --save-masks: the chosen method's masks come from the report's own pass
     (the sequence is evaluated once per method, not twice for the chosen one)."""
-    import bgsub.evaluate as ev
+    import bgsub.evaluate.scoring as ev
 
     calls = []
     real = ev.evaluate_sequence
@@ -386,7 +386,7 @@ ACCURATE_FLOORS = {"Board": 0.87, "Foliage": 0.72, "HighwayI": 0.70, "IBMtest2":
 @needs_data
 @pytest.mark.parametrize("name, floor", sorted(ACCURATE_FLOORS.items()))
 def test_the_accurate_setting_stays_above_its_measured_f_floor(name, floor):
-    from bgsub.model import ACCURATE
+    from bgsub.model.mixture import ACCURATE
 
     s = evaluate_sequence(DATA / "sequences" / name, make_method("bgsub", **ACCURATE))
     assert s.f_measure >= floor, f"{name}: F {s.f_measure:.4f} fell below {floor}"

@@ -157,7 +157,7 @@ def test_live_source_stalled_after_an_error_does_not_hold_the_run(tmp_path, monk
     import time
 
     from bgsub.pipeline import run as run_mod
-    from bgsub.pipeline.sources import Frame, VideoStream
+    from bgsub.io.sources import Frame, VideoStream
 
     class Stalling(VideoStream):
         live, fps = True, 25.0
@@ -193,7 +193,7 @@ def test_ctrl_c_while_a_live_source_stalls_ends_the_run_at_once(tmp_path, monkey
     import time
 
     from bgsub.pipeline import run as run_mod
-    from bgsub.pipeline.sources import Frame, VideoStream
+    from bgsub.io.sources import Frame, VideoStream
 
     class Stalling(VideoStream):
         live, fps = True, 25.0
@@ -234,7 +234,7 @@ def test_a_stop_ends_the_pause_of_the_display():
     waiting for a key."""
     from types import SimpleNamespace
 
-    from bgsub.motion import MotionResult
+    from bgsub.motion.detector import MotionResult
     from bgsub.pipeline import run as run_mod
 
     stop = run_mod.StopFlag()

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from bgsub import MixtureSubtractor, _fallback, _jit
-from bgsub import model as model_module
-from bgsub import _kernels as kern
+from bgsub import MixtureSubtractor
+from bgsub.model import _fallback, _jit
+from bgsub.model import mixture as model_module
+from bgsub.model import _kernels as kern
 
 from .reference import (reference_apply, reference_ghosts, reference_neighbours, reference_runs,
                         reference_vote)
@@ -16,7 +17,7 @@ RHO = {"weight": 0, "density": 1}
 @pytest.fixture(autouse=True, params=["numba", "numpy"])
 def engine(request):
     """Every test runs on the Numba kernels (compiled here if need be) and on their NumPy twins
-    (bgsub._fallback), which must both agree with the reference bit for bit."""
+    (bgsub.model._fallback), which must both agree with the reference bit for bit."""
     old = _jit.set_mode("sync" if request.param == "numba" else "numpy")
     yield request.param
     _jit.set_mode(old)

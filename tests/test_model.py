@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bgsub import MixtureSubtractor
-from bgsub.synthetic import SyntheticScene
+from bgsub.evaluate.synthetic import SyntheticScene
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def test_a_model_file_from_before_the_neighbourhood_rule_loads_with_the_rule_off
 
 # ---------------------------------------------------------------- global gain compensation
 def _stepped_scene(gain, at=150, n=260):
-    from bgsub.synthetic import SyntheticScene
+    from bgsub.evaluate.synthetic import SyntheticScene
 
     scene = SyntheticScene(width=160, height=120, n_frames=n, seed=3)
     lut = np.clip(np.rint(np.arange(256) * gain), 0, 255).astype(np.uint8)

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bgsub.motion import EventTracker, MotionDetector, MotionResult, PostProcessor, detect_motion
+from bgsub.motion.detector import (EventTracker, MotionDetector, MotionResult, PostProcessor,
+                                   detect_motion)
 
 from .conftest import SAMPLES
 
@@ -89,7 +90,7 @@ def test_postprocessor_roi_and_shadow_label():
 
 
 def test_detector_scale_reports_boxes_in_full_resolution():
-    from bgsub.synthetic import SyntheticScene
+    from bgsub.evaluate.synthetic import SyntheticScene
 
     frames = list(SyntheticScene(width=160, height=120, n_frames=60, seed=3, foliage=False))
     det = MotionDetector(scale=0.5, kernel=3, min_area=16)
@@ -128,7 +129,7 @@ def test_detect_motion_on_the_sample_video_finds_the_cars():
 def test_clip_recorder_writes_each_event_with_its_padding(tmp_path):
     import cv2
 
-    from bgsub.pipeline.sinks import ClipRecorder
+    from bgsub.io.sinks import ClipRecorder
 
     #          0         1         2         3
     #          0123456789012345678901234567890123456
@@ -182,7 +183,7 @@ def _post_reference(mask, kernel, min_area, roi):
 def test_postprocessor_matches_the_plain_rules(kernel, min_area, use_roi, engine):
     # on the Numba kernels and on their NumPy twins; densities with a few small blobs (erased
     # inside their boxes) and with more than 64 (erased in one pass over the labels)
-    from bgsub import _jit
+    from bgsub.model import _jit
 
     old = _jit.set_mode("sync" if engine == "numba" else "numpy")
     try:
@@ -226,7 +227,7 @@ def test_postprocessor_with_more_blobs_than_16_bit_labels():
 def test_blob_stats_equal_opencvs(impl, width):
     """The statistics pass (the Numba kernel and its NumPy twin) gives OpenCV's numbers for
     every blob, whatever the row length (a multiple of four labels or not)."""
-    from bgsub import _blob
+    from bgsub.model import _blob
 
     fn = _blob.blob_stats if impl == "numba" else _blob.blob_stats_numpy
     rng = np.random.default_rng(width)

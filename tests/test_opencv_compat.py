@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bgsub
-from bgsub.opencv_compat import BackgroundSubtractorGMM
+from bgsub.model.opencv import BackgroundSubtractorGMM
 
 ROOT = Path(__file__).resolve().parent.parent
 STREET = ROOT / "sample_videos" / "street.mp4"
@@ -227,13 +227,13 @@ def test_factory_is_exported_lazily():
     out = subprocess.run(
         [sys.executable, "-c",
          "import sys, bgsub\n"
-         "assert 'bgsub.opencv_compat' not in sys.modules\n"
+         "assert 'bgsub.model.opencv' not in sys.modules\n"
          "assert 'createBackgroundSubtractorGMM' in bgsub.__all__\n"
          "f = bgsub.createBackgroundSubtractorGMM\n"
          "print(f.__module__)\n"],
         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "bgsub.opencv_compat"
+    assert out.stdout.strip() == "bgsub.model.opencv"
 
 
 # ---------------------------------------------------------------------------- DVR-Scan
@@ -306,7 +306,7 @@ def test_dvr_scan_scores_on_real_videos_agree_with_opencv(name):
 
 
 def _gap_video(path):
-    """A synthetic street (bgsub.synthetic) in which one object crosses on frames 61-97 and
+    """A synthetic street (bgsub.evaluate.synthetic) in which one object crosses on frames 61-97 and
     another on 161-197, still otherwise; written as .mp4.  Returns the frames with motion."""
     scene = bgsub.synthetic_scene(width=320, height=240, n_frames=240, n_objects=2, noise=3.0,
                                   drift=0.05, foliage=False, seed=5)

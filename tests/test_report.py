@@ -275,7 +275,7 @@ def test_live_frame_shows_the_boxes():
     """With a MotionResult, the live frame is drawn with its blobs' boxes (red when moving)."""
     import cv2
 
-    from bgsub.motion import MotionResult
+    from bgsub.motion.detector import MotionResult
     from bgsub.report.live import LiveServer
 
     server = LiveServer("127.0.0.1", 0, title="boxes", max_fps=1000).start()

@@ -100,8 +100,8 @@ def test_thread_count_does_not_change_a_run(tmp_path):
 
 def test_preload_in_the_run_command_skips_scipy_blas():
     pytest.importorskip("scipy")
-    code = ("import sys; from bgsub import _warm; _warm.preload(lean=True).join(); "
-            "from bgsub import _jit as j; k = j.kernels()['apply_frame']; "
+    code = ("import sys; from bgsub.model import _warm; _warm.preload(lean=True).join(); "
+            "from bgsub.model import _jit as j; k = j.kernels()['apply_frame']; "
             "print('scipy.linalg' in sys.modules, 'scipy' in sys.modules); "
             "import scipy.linalg; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -112,7 +112,7 @@ def test_preload_in_the_run_command_skips_scipy_blas():
 
 def test_preload_leaves_an_imported_scipy_alone():
     pytest.importorskip("scipy")
-    code = ("import sys, scipy; from bgsub import _jit; _jit.hide_scipy_from_numba(); "
+    code = ("import sys, scipy; from bgsub.model import _jit; _jit.hide_scipy_from_numba(); "
             "print(sys.modules['scipy'] is scipy)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, cwd=ROOT)
@@ -122,7 +122,7 @@ def test_preload_leaves_an_imported_scipy_alone():
 def test_exercise_loads_every_kernel_a_default_run_calls():
     """The warm-up's and the preload's tour of the kernels runs to its end: afterwards every
     kernel a default run calls is loaded (ready), the post-processing's included."""
-    from bgsub import _jit, _warm
+    from bgsub.model import _jit, _warm
 
     old = _jit.set_mode("sync")
     try:

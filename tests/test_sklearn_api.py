@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bgsub
-from bgsub.em import GaussianMixture, KMeans, NotFittedError
+from bgsub.em.mixture import GaussianMixture, KMeans, NotFittedError
 
 # scikit-learn's own KMeans fails this check as well (checked in test_kmeans_check_estimator):
 # k-means++ and random seeding draw from the rows, and a weight of 3 is not three rows to a

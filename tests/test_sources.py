@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bgsub.pipeline.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError,
-                           numbered_images, open_video, timecode)
+from bgsub.io.sources import (FileStream, ImageSequenceStream, LiveStream, SourceError,
+                              numbered_images, open_video, timecode)
 
 from .conftest import DATA, SAMPLES, needs_data, needs_videos, truncated_avi
 
@@ -209,7 +209,7 @@ class MjpegServer:
     for ``down_seconds`` before it serves again; after ``connections`` connections it stops."""
 
     def __init__(self, per_connection=25, connections=2, down_seconds=1.0, fps=50):
-        from bgsub.synthetic import SyntheticScene
+        from bgsub.evaluate.synthetic import SyntheticScene
 
         scene = SyntheticScene(width=160, height=120, n_frames=40, seed=9, foliage=False)
         self.jpegs = [cv2.imencode(".jpg", img)[1].tobytes() for img, _ in scene]

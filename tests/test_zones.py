@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bgsub.annotate import ZONE_ACTIVE, ZONE_COLOR, draw_label
+from bgsub.io.annotate import ZONE_ACTIVE, ZONE_COLOR, draw_label
 from bgsub.cli import main
-from bgsub.motion import MotionResult
-from bgsub.pipeline.sinks import draw_overlay
-from bgsub.zones import EventZones, ZoneError, ZoneMasks, parse_zone, parse_zones, polygon_mask
+from bgsub.motion.detector import MotionResult
+from bgsub.io.sinks import draw_overlay
+from bgsub.motion.zones import (EventZones, ZoneError, ZoneMasks, parse_zone, parse_zones,
+                                polygon_mask)
 
 from .conftest import SAMPLES
 from .test_cli_run import read_video

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .events import Dispatcher, EventRecord, Notifier, NotifyError
+from bgsub.notify.events import Dispatcher, EventRecord, Notifier, NotifyError
 
 
 class NotifyConfigError(ValueError):
@@ -19,9 +19,9 @@ class NotifyConfigError(ValueError):
 def make_notifiers(opts, name: str) -> list[Notifier]:
     """The notifiers ``opts`` (a :class:`~bgsub.pipeline.run.RunOptions`) asks for, checked:
     :class:`NotifyConfigError` naming the option otherwise."""
-    from .hooks import HookError, HookNotifier
-    from .mqtt import MqttError, MqttNotifier
-    from .webhook import WebhookError, WebhookNotifier
+    from bgsub.notify.hooks import HookError, HookNotifier
+    from bgsub.notify.mqtt import MqttError, MqttNotifier
+    from bgsub.notify.webhook import WebhookError, WebhookNotifier
 
     out = []
     try:

@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 
-from .events import EventRecord, Notifier, NotifyError
+from bgsub.notify.events import EventRecord, Notifier, NotifyError
 
 
 class HookError(ValueError):

@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .. import __version__
-from .events import EventRecord, Notifier, NotifyError
+from bgsub._version import __version__
+from bgsub.notify.events import EventRecord, Notifier, NotifyError
 
 EXTRA = 'pip install "bgsub[mqtt]"'
 DISCOVERY_PREFIX = "homeassistant"

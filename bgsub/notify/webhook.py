@@ -16,8 +16,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from .. import __version__
-from .events import EventRecord, Notifier, NotifyError
+from bgsub._version import __version__
+from bgsub.notify.events import EventRecord, Notifier, NotifyError
 
 RETRY_DELAYS = (0.2, 0.4, 0.8)  # then it counts as failed (1.4 s in all, within the drain time)
 TIMEOUT = 5.0  # seconds for one request

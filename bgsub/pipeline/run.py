@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
-from .sources import SourceError, open_video, timecode
+from bgsub.io.sources import SourceError, open_video, timecode
 
 if TYPE_CHECKING:
-    from ..notify import Dispatcher
+    from bgsub.notify import Dispatcher
 
 REPORT_VERSION = 1
 
@@ -147,7 +147,7 @@ def default_output_dir(source) -> Path:
     if s.isdigit():
         return Path(f"camera{s}_bgsub")
     if "://" in s:
-        from .sources import _url_name
+        from bgsub.io.sources import _url_name
 
         return Path(_url_name(s) + "_bgsub")
     p = Path(s)
@@ -203,7 +203,7 @@ def prepare_output_dir(out_dir: Path) -> bool:
     killed run left half-written there.  Returns True when the folder was created."""
     import tempfile
 
-    from .sinks import describe_os_error, remove_stale_partials
+    from bgsub.io.sinks import describe_os_error, remove_stale_partials
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -235,8 +235,8 @@ def run_input(source: int | str | os.PathLike[str], out_dir: Path,
     end, or to ``dispatcher`` (a started :class:`bgsub.notify.Dispatcher` shared by several
     runs, as ``bgsub watch`` does; left open).
     """
-    from ..model import MixtureSubtractor
-    from ..zones import ZoneError, parse_zone, parse_zones
+    from bgsub.model.mixture import MixtureSubtractor
+    from bgsub.motion.zones import ZoneError, parse_zone, parse_zones
 
     stop = stop or StopFlag()
     roi = load_roi(opts.roi) if opts.roi else None
@@ -247,7 +247,7 @@ def run_input(source: int | str | os.PathLike[str], out_dir: Path,
         raise InputError(str(exc)) from None
     own = None
     if dispatcher is None and opts.notifies:
-        from ..notify import Dispatcher, NotifyConfigError, make_notifiers
+        from bgsub.notify import Dispatcher, NotifyConfigError, make_notifiers
 
         try:
             own = dispatcher = Dispatcher(make_notifiers(opts, input_name(source, opts.name)),
@@ -307,7 +307,7 @@ class _Run:
         self.created_dir = False
         self.snapshots = 0
         self.stop.on_set = stream.interrupt
-        self.zones, self.roi_zones = [], []  # bgsub.zones.Zone lists
+        self.zones, self.roi_zones = [], []  # bgsub.motion.zones.Zone lists
         self.zone_masks = self.event_zones = None
         self.dispatcher, self.own_dispatcher = None, False
         self.name = input_name(source, opts.name)
@@ -317,7 +317,7 @@ class _Run:
 
     # ------------------------------------------------------------------ steps
     def execute(self):
-        from .sinks import describe_os_error
+        from bgsub.io.sinks import describe_os_error
 
         summary = self.summary
         t0 = time.monotonic()
@@ -350,8 +350,8 @@ class _Run:
         summary["finish_seconds"] = round(time.monotonic() - t1, 3)
 
     def setup(self):
-        from ..motion import EventTracker, MotionDetector
-        from .sinks import RunOutputs
+        from bgsub.motion.detector import EventTracker, MotionDetector
+        from bgsub.io.sinks import RunOutputs
 
         opts, stream = self.opts, self.stream
         start = parse_position(opts.start, stream.fps, "--start") or 0
@@ -374,12 +374,12 @@ class _Run:
                 total = min(total, opts.max_frames)
         self.progress = Progress(total, opts.quiet, self.progress_stream, force=opts.progress)
         if opts.display:
-            from .display import Display, display_available
+            from bgsub.io.display import Display, display_available
 
             if display_available():
                 self.display = Display()
         if opts.report:
-            from ..report.run_report import RunRecorder
+            from bgsub.report.run_report import RunRecorder
 
             self.recorder = RunRecorder(event_gap=opts.event_gap,
                                         min_event_frames=opts.min_event_frames)
@@ -394,7 +394,7 @@ class _Run:
 
     def setup_events(self):
         """Zones per event, and the notifiers started (or a shared dispatcher's counts noted)."""
-        from ..zones import EventZones
+        from bgsub.motion.zones import EventZones
 
         self.event_zones = EventZones()
         if self.dispatcher:
@@ -404,7 +404,7 @@ class _Run:
                 self.outputs.after_write = self.send_pending_ends
 
     def start_server(self):
-        from ..report.live import LiveServer, LiveServerError, check_serve
+        from bgsub.report.live import LiveServer, LiveServerError, check_serve
 
         try:
             host, port = check_serve(self.opts.serve, self.opts.token)
@@ -430,7 +430,7 @@ class _Run:
             yield frame, self.detector.prepare(frame.image)
 
     def loop(self):
-        from .stages import Consumer, Producer
+        from bgsub.pipeline.stages import Consumer, Producer
 
         threaded = self.opts.threaded
         # a file's frames may be read well ahead (48 MB: 50 frames at 640x360, 8 at 1080p),
@@ -507,7 +507,7 @@ class _Run:
         if raw is None:
             raw = self.detector.model_step(small, 0.0 if self.frozen else None)
         if self.roi_zones and summary["frames"] == 0:
-            from ..zones import polygon_mask
+            from bgsub.motion.zones import polygon_mask
 
             self.detector.set_roi(polygon_mask(self.roi_zones, shape))
         r = self.detector.post_step(raw, frame.time, frame.index)
@@ -516,7 +516,7 @@ class _Run:
             mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
         if self.zones and r.moving:
             if self.zone_masks is None:
-                from ..zones import ZoneMasks
+                from bgsub.motion.zones import ZoneMasks
 
                 self.zone_masks = ZoneMasks(self.zones, r.mask.shape, shape)
             r.zones = self.zone_masks.touched(r.mask)
@@ -545,7 +545,7 @@ class _Run:
                                                         len(ended):]):
             self.end_record(e, zones, deferred=self.opts.clips)
         if opened:
-            from ..notify import EventRecord
+            from bgsub.notify import EventRecord
 
             self.started += 1
             e = self.tracker.open_event
@@ -554,7 +554,7 @@ class _Run:
                 e.peak_fraction, self.event_zones.now(), clip=self.clip_path(self.started)))
 
     def end_record(self, e, zones, deferred: bool = False):
-        from ..notify import EventRecord
+        from bgsub.notify import EventRecord
 
         self.ended += 1
         rec = EventRecord("end", self.name, str(self.source), self.ended, e.start_time, e.start,
@@ -581,7 +581,7 @@ class _Run:
     def show(self, frame, r, mask):
         import cv2
 
-        from .sinks import draw_overlay, write_image_atomic
+        from bgsub.io.sinks import draw_overlay, write_image_atomic
 
         overlay = draw_overlay(frame.image, r, f"{timecode(frame.time)}  ", self.zones)
         background = None
@@ -608,7 +608,7 @@ class _Run:
 
         The reader goes first: a modeller waiting for the next frame of a stalled live source
         ends as soon as reading has stopped."""
-        from .sinks import describe_os_error
+        from bgsub.io.sinks import describe_os_error
 
         if self.reader is not None:
             # a live source blocked in read() (reconnecting) wakes now, not after
@@ -628,7 +628,7 @@ class _Run:
 
     def finish(self):
         """Close the outputs; with frames, the events, background, model and reports."""
-        from .sinks import describe_os_error, events_csv, events_json, write_atomic
+        from bgsub.io.sinks import describe_os_error, events_csv, events_json, write_atomic
 
         summary, outputs = self.summary, self.outputs
         events = []
@@ -724,8 +724,8 @@ class _Run:
     def write_report(self, doc, events):
         if self.recorder is None:
             return
-        from ..report.run_report import write_run_report
-        from .sinks import SinkError
+        from bgsub.report.run_report import write_run_report
+        from bgsub.io.sinks import SinkError
 
         try:
             write_run_report(self.out_dir, doc, self.recorder.finish(events), self.background)
@@ -736,7 +736,7 @@ class _Run:
                             f"({type(exc).__name__}: {exc})") from exc
 
     def write_model_outputs(self):
-        from .sinks import write_image_atomic
+        from bgsub.io.sinks import write_image_atomic
 
         self.background = bg = self.model.background_image()
         if bg is not None:
@@ -824,7 +824,7 @@ def _parameters(model, opts: RunOptions) -> dict:
         "gray", "scale", "roi", "start", "end", "max_frames", "kernel", "min_area",
         "threshold_area", "max_area", "min_event_frames", "event_gap", "pre", "post")})
     if opts.roi_polygons or opts.zones:
-        from ..zones import parse_zone
+        from bgsub.motion.zones import parse_zone
 
         p["roi_polygons"] = [parse_zone(z, need_name=False).as_dict()
                              for z in opts.roi_polygons]

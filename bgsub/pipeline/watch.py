@@ -143,7 +143,7 @@ class Ledger:
         return cand
 
     def record(self, path: Path, entry: dict) -> None:
-        from .sinks import write_atomic
+        from bgsub.io.sinks import write_atomic
 
         self.files[path.name] = entry
         try:
@@ -226,7 +226,7 @@ def watch_folder(folder, out, opts, stop=None, *, settle: float = 5.0, poll: flo
     video there now is processed.  ``dispatcher``: notifiers shared by every file's run.
     ``on_start(path)``, ``on_done(summary)`` and ``on_note(line)`` report progress.  Returns the
     summaries of the runs made."""
-    from .run import RunOptions, StopFlag
+    from bgsub.pipeline.run import RunOptions, StopFlag
 
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
@@ -313,8 +313,8 @@ class _Watch:
     def run(self, path: Path, dest: Path) -> dict:
         """``bgsub run``'s summary of one file; a failed one's when it cannot be run at all
         (recorded as failed: not retried at every start)."""
-        from .run import InputError, run_input
-        from .sources import SourceError
+        from bgsub.pipeline.run import InputError, run_input
+        from bgsub.io.sources import SourceError
 
         try:
             return run_input(path, dest, self.opts, self.stop, dispatcher=self.dispatcher)
@@ -327,8 +327,8 @@ class _Watch:
 
     def index(self) -> None:
         """``OUT/index.html`` over every file in the ledger (written atomically)."""
-        from ..report.run_report import write_index
-        from .sinks import describe_os_error
+        from bgsub.report.run_report import write_index
+        from bgsub.io.sinks import describe_os_error
 
         runs = [{"input": n, "output_dir": e["output_dir"], "frames": e.get("frames"),
                  "events": e.get("events"), "error": e.get("error")}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _draw
-from .run_report import page
+from bgsub.report import _draw
+from bgsub.report.run_report import page
 
 PANEL_WIDTH = 320
 CANDIDATES = 16  # evenly spaced scored frames kept while evaluating; the strips come from these
@@ -40,8 +40,8 @@ def evaluate_for_report(seq, methods=("bgsub", "opencv-mog2", "opencv-knn"), par
     what the report needs.  ``params`` are the model options of ``bgsub`` (the OpenCV methods
     run at their defaults).  ``save_masks``: ``{method: folder}``, that method's predicted
     masks written there as ``evaluate_sequence(save_masks=...)`` does."""
-    from ..evaluate import (Sequence, evaluate_sequence, frame_f_measure, make_method,
-                            read_image)
+    from bgsub.evaluate.scoring import (Sequence, evaluate_sequence, frame_f_measure, make_method,
+                                        read_image)
 
     if not isinstance(seq, Sequence):
         seq = Sequence.open(seq)
@@ -163,7 +163,7 @@ LEGEND = (f"<span style=\"background:rgb{FP_COLOR[::-1]};padding:0 8px\">&nbsp;<
 def write_eval_report(out_dir, reports: list[SequenceReport], params=None) -> Path:
     """``out_dir/report.html`` and its images (``f_<sequence>.png``, ``strip_<sequence>_<frame>
     _<method>.png``), each written atomically; returns the report's path."""
-    from ..pipeline.sinks import write_atomic, write_image_atomic
+    from bgsub.io.sinks import write_atomic, write_image_atomic
 
     esc = html.escape
     out = Path(out_dir)

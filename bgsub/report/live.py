@@ -96,7 +96,7 @@ class LiveServer:
         self.interval = 1.0 / max_fps if max_fps > 0 else 0.0
         self.max_width = int(max_width)
         self.threshold = moving_threshold
-        self.zones = ()  # bgsub.zones.Zone s drawn on the frame
+        self.zones = ()  # bgsub.motion.zones.Zone s drawn on the frame
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._timeline = deque(maxlen=int(history))
@@ -198,8 +198,8 @@ class LiveServer:
                 frame, mask, result, time_s = self._pending
                 self._pending = None
             if result is not None and frame is not None:
-                from ..pipeline.sinks import draw_overlay
-                from ..pipeline.sources import timecode
+                from bgsub.io.sinks import draw_overlay
+                from bgsub.io.sources import timecode
 
                 frame = draw_overlay(frame, result, f"{timecode(time_s)}  ", self.zones)
             out = {}
@@ -313,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _live_page(live: LiveServer) -> str:
-    from .run_report import CHECK_IMAGES
+    from bgsub.report.run_report import CHECK_IMAGES
 
     q = f"?token={quote(live.token)}" if live.token else ""
     title = html.escape(live.title)

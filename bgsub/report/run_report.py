@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _draw
+from bgsub.report import _draw
 
 THUMB_WIDTH = 320
 MAX_THUMBNAILS = 500  # thumbnails in one page (each about 15 KB of JPEG)
@@ -218,8 +218,8 @@ def draw_timeline(rec: Recording, events: list[dict], threshold: float | None = 
 def draw_heatmap(rec: Recording, background=None, width=None,
                  zones=()) -> tuple[np.ndarray, float]:
     """The share of frames each pixel was foreground, over the background in grey, with the
-    ``zones`` (bgsub.zones.Zone, frame coordinates) outlined and a colour bar; returns (image,
-    the largest share)."""
+    ``zones`` (bgsub.motion.zones.Zone, frame coordinates) outlined and a colour bar; returns
+    (image, the largest share)."""
     import cv2
 
     heat = rec.heat
@@ -246,7 +246,7 @@ def draw_heatmap(rec: Recording, background=None, width=None,
     if w != target_w:
         out = cv2.resize(out, (target_w, round(h * target_w / w)), interpolation=cv2.INTER_LINEAR)
     if zones:
-        from ..annotate import draw_zones
+        from bgsub.io.annotate import draw_zones
 
         frame_w = heat.shape[1] if heat is not None else w  # the heat is at the frames' size
         draw_zones(out, zones, scale=target_w / frame_w)
@@ -325,7 +325,7 @@ def write_run_report(out_dir, doc: dict, recording: Recording, background=None) 
     :meth:`RunRecorder.finish` returned for those events, ``background`` the background image
     (BGR or grey; None: a plain grey under the heat-map).  Thumbnails are embedded in the page
     as data: URIs, so the folder holds three new files and the page needs nothing else."""
-    from ..pipeline.sinks import write_atomic, write_image_atomic
+    from bgsub.io.sinks import write_atomic, write_image_atomic
 
     out_dir = Path(out_dir)
     events = list(doc.get("events") or [])
@@ -333,7 +333,7 @@ def write_run_report(out_dir, doc: dict, recording: Recording, background=None) 
     summary = doc.get("summary") or {}
     threshold = params.get("threshold_area")
     timeline = draw_timeline(recording, events, threshold, params.get("max_area"))
-    from ..zones import Zone
+    from bgsub.motion.zones import Zone
 
     zones = [Zone(z["name"], tuple(tuple(p) for p in z["points"]))
              for z in params.get("zones") or ()]
@@ -427,7 +427,7 @@ def write_index(parent_dir, runs: list) -> Path:
     """``parent_dir/index.html``: one row per run (a summary dict with ``input`` and
     ``output_dir``, as run_input returns, or a path to a run's folder), linking to its
     report.html and showing its timeline.  Runs without a report are listed without a link."""
-    from ..pipeline.sinks import write_atomic
+    from bgsub.io.sinks import write_atomic
 
     esc = html.escape
     parent = Path(parent_dir)

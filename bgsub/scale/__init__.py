@@ -14,6 +14,6 @@ cluster, and one long video split in time (chunks).
   (:mod:`bgsub.scale.chunks`).
 """
 
-from .jobs import is_live, output_dirs, run_many
+from bgsub.scale.jobs import is_live, output_dirs, run_many
 
 __all__ = ["run_many", "is_live", "output_dirs"]

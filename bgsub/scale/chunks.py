@@ -38,7 +38,7 @@ def default_warmup(opts) -> int:
     if rate is None:
         import inspect
 
-        from ..model import MixtureSubtractor
+        from bgsub.model.mixture import MixtureSubtractor
 
         rate = inspect.signature(MixtureSubtractor).parameters["learning_rate"].default
     return int(math.ceil(3.0 / rate))
@@ -61,9 +61,9 @@ def plan(source, out_dir, opts, n: int, warmup: int | None = None):
     """The chunk ranges of ``source``: a list of ``(options, first, last, warmup_from)``;
     None when it is not split (unknown length, or too short); an error summary (a dict) when
     it cannot be opened or its output folder cannot be written."""
-    from ..pipeline.run import InputError, parse_position, prepare_output_dir
-    from ..pipeline.sources import SourceError, open_video
-    from .jobs import error_summary
+    from bgsub.pipeline.run import InputError, parse_position, prepare_output_dir
+    from bgsub.io.sources import SourceError, open_video
+    from bgsub.scale.tasks import error_summary
 
     warmup = default_warmup(opts) if warmup is None else int(warmup)
     try:
@@ -127,7 +127,7 @@ class ChunkGroup:
         return len(self.results) == len(self.chunks)
 
     def merge(self) -> dict:
-        from ..pipeline.sinks import describe_os_error
+        from bgsub.io.sinks import describe_os_error
 
         parts = []  # (k, summary): the chunks in order, up to the first incomplete one
         for k in range(len(self.chunks)):
@@ -184,7 +184,7 @@ class ChunkGroup:
 
     # ------------------------------------------------------------------ files
     def _merge_files(self, ks: list[int], summary: dict) -> list[dict]:
-        from ..pipeline.sinks import MASK_VIDEO, OVERLAY_VIDEO, write_atomic
+        from bgsub.io.sinks import MASK_VIDEO, OVERLAY_VIDEO, write_atomic
 
         if not ks:
             return []
@@ -227,8 +227,8 @@ class ChunkGroup:
         return 25.0
 
     def _write_reports(self, parts, summary, events):
-        from ..pipeline.run import REPORT_VERSION
-        from ..pipeline.sinks import events_csv, events_json, write_atomic
+        from bgsub.pipeline.run import REPORT_VERSION
+        from bgsub.io.sinks import events_csv, events_json, write_atomic
 
         params, fps = {}, 25.0
         for k, _ in parts:
@@ -251,7 +251,7 @@ class ChunkGroup:
 
 def replay_events(rows, opts) -> list[dict]:
     """The events of a run from its frames.csv rows, through the same tracker."""
-    from ..motion import EventTracker, MotionResult
+    from bgsub.motion.detector import EventTracker, MotionResult
 
     tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
     for r in rows:
@@ -266,7 +266,7 @@ def _concat_videos(paths, dest: Path, fourcc: str, fps: float, color: bool) -> i
     renamed when complete).  Returns the frames written."""
     import cv2
 
-    from ..pipeline.sinks import VideoSink
+    from bgsub.io.sinks import VideoSink
 
     paths = [p for p in paths if p.is_file()]
     if not paths:

@@ -54,8 +54,8 @@ def cluster_task(task, event_name: str) -> dict:
     """Runs on a worker: one input (or chunk), stopped when the run's Event is set."""
     from distributed import Event, get_client
 
-    from ..pipeline.run import StopFlag
-    from .jobs import run_task
+    from bgsub.pipeline.run import StopFlag
+    from bgsub.scale.tasks import run_task
 
     stop = StopFlag()
     done = threading.Event()
@@ -82,7 +82,7 @@ def run_on_cluster(tasks, address: str, stop, fan, progress, handle, retries: in
     """Submit ``tasks`` to the scheduler at ``address``; ``handle(task, summary)`` on this
     thread as each one ends (None for a task cancelled by a stop)."""
     distributed = require_dask()
-    from .jobs import error_summary
+    from bgsub.scale.tasks import error_summary
 
     from distributed.comm.addressing import get_address_host_port
 

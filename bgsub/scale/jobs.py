@@ -26,22 +26,14 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from ..pipeline.sources import URL_SCHEMES
+from bgsub.scale.tasks import Task, error_summary, is_live, run_task
 
 if TYPE_CHECKING:
-    from ..pipeline.run import RunOptions, StopFlag
-
-
-def is_live(source) -> bool:
-    """A camera index or a URL: a source that delivers frames in real time."""
-    if isinstance(source, int):
-        return True
-    s = str(source)
-    return s.isdigit() or s.lower().startswith(URL_SCHEMES)
+    from bgsub.pipeline.run import RunOptions, StopFlag
 
 
 def cores() -> int:
@@ -55,7 +47,7 @@ def output_dirs(inputs, output_dir=None) -> list[Path]:
     """The output folder of each input, as ``bgsub run -o`` names them: ``INPUT_bgsub/`` by
     default; ``output_dir`` itself for one input; ``output_dir/INPUT/`` for several; a name
     used twice gets ``_2``, ``_3``..."""
-    from ..pipeline.run import default_output_dir
+    from bgsub.pipeline.run import default_output_dir
 
     dirs, used = [], set()
     for src in inputs:
@@ -71,41 +63,6 @@ def output_dirs(inputs, output_dir=None) -> list[Path]:
         used.add(str(out))
         dirs.append(out)
     return dirs
-
-
-@dataclass
-class Task:
-    """One unit of work: a whole input, or one time chunk of it (``chunk`` set)."""
-
-    key: int
-    input_index: int
-    source: object
-    out_dir: Path
-    opts: object  # RunOptions
-    chunk: int | None = None
-
-    @property
-    def label(self) -> str:
-        s = str(self.source)
-        name = s if is_live(s) else Path(s).name
-        return name if self.chunk is None else f"{name}#{self.chunk + 1}"
-
-
-def error_summary(source, message: str) -> dict:
-    """The summary of an input that could not be processed at all (as the sequential loop)."""
-    return {"input": str(source), "ok": False, "error": message, "frames": 0}
-
-
-def run_task(task: Task, stop, progress_stream=None) -> dict:
-    """``run_input`` for one task, its refusal turned into an error summary."""
-    from ..pipeline.run import InputError, run_input
-    from ..pipeline.sources import SourceError
-
-    try:
-        return run_input(task.source, task.out_dir, task.opts, stop,
-                         progress_stream=progress_stream)
-    except (InputError, SourceError, OSError) as exc:
-        return error_summary(task.source, str(exc))
 
 
 # ---------------------------------------------------------------------------- progress
@@ -231,14 +188,14 @@ def _init_child(threads: int, stop_event, progress_queue):
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    from ..pipeline.run import single_threaded_opencv
+    from bgsub.pipeline.run import single_threaded_opencv
 
     single_threaded_opencv()  # as in the parent: the stages are the parallelism
     try:
         os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the parent, which tells us
     except OSError:
         pass
-    from ..pipeline.run import StopFlag
+    from bgsub.pipeline.run import StopFlag
 
     stop = StopFlag()
 
@@ -400,8 +357,8 @@ def run_many(inputs: Iterable[str | int | os.PathLike[str]],
     finalises its outputs).  ``on_done(summary)`` is called as each input finishes.  Inputs not
     started because of a stop have no summary.
     """
-    from ..pipeline.run import RunOptions, StopFlag
-    from . import chunks as chunking
+    from bgsub.pipeline.run import RunOptions, StopFlag
+    from bgsub.scale import chunks as chunking
 
     inputs = [str(s) if isinstance(s, Path) else s for s in inputs]
     if jobs is not None and jobs < 1:
@@ -466,7 +423,7 @@ def run_many(inputs: Iterable[str | int | os.PathLike[str]],
 
     # ---- several at once
     if opts.display:
-        from ..pipeline.display import display_available
+        from bgsub.io.display import display_available
 
         if display_available() and not opts.quiet:
             print("Note: several inputs run at once: no windows (run one input to see them)",
@@ -504,7 +461,7 @@ def run_many(inputs: Iterable[str | int | os.PathLike[str]],
             threads.append(th)
             th.start()
         if file_tasks and dask:
-            from .dask import run_on_cluster
+            from bgsub.scale.dask import run_on_cluster
 
             run_on_cluster(file_tasks, dask, stop, fan, progress, labelled(handle_file))
         elif file_tasks and n_jobs > 1:

@@ -1,12 +1,12 @@
-"""Vectorised NumPy versions of the kernels in :mod:`bgsub._kernels`, same arguments, same
+"""Vectorised NumPy versions of the kernels in :mod:`bgsub.model._kernels`, same arguments, same
 state layout, bit-identical results.
 
-They run while the Numba kernels are not yet compiled (a first run, see :mod:`bgsub._jit`):
+They run while the Numba kernels are not yet compiled (a first run, see :mod:`bgsub.model._jit`):
 a few frames at a fraction of the kernels' speed instead of a silent wait.  Every operation is
 the kernel's float32 operation, in the kernel's order, applied to whole arrays of pixels, so
 the output and the state are the same bit for bit whichever implementation ran a frame
 (``tests/test_kernel.py`` checks both against ``tests/reference.py``).  This module and
-:mod:`bgsub._kernels` are the two that know the state layout.
+:mod:`bgsub.model._kernels` are the two that know the state layout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._kernels import MEAN, RHO_WEIGHT, U, VAR
+from bgsub.model._kernels import MEAN, RHO_WEIGHT, U, VAR
 
 f32 = np.float32
 
@@ -201,7 +201,7 @@ def _bubble_down(P, r, k):
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n,
                 since, last, now, ghost, rows):
-    """:func:`bgsub._kernels.apply_frame` in NumPy, bit for bit."""
+    """:func:`bgsub.model._kernels.apply_frame` in NumPy, bit for bit."""
     records = _records(hot)
     _model(frame, records, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau)
@@ -221,7 +221,7 @@ def _count_runs(mask, fg, since, last, now, ghost, rows):
 
 
 def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
-    """:func:`bgsub._kernels.ghost_candidates` in NumPy."""
+    """:func:`bgsub.model._kernels.ghost_candidates` in NumPy."""
     flagged = np.flatnonzero(rows)
     cand[...] = (mask == fg) & (now - since >= ghost) & (rows[:, None] != 0)
     if use_known:
@@ -233,7 +233,7 @@ def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
 
 def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, thr2e, u_min,
                  frac, stable, min_px):
-    """:func:`bgsub._kernels.ghost_absorb` in NumPy, bit for bit."""
+    """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit."""
     h, w, n_ch = frame.shape
     ii, jj = np.nonzero(cand[r0:r1 + 1])
     ii = ii + r0
@@ -450,7 +450,7 @@ def background_image(hot, cold, background_ratio, out):
 
 
 def gain_grid(frame, hot, channel, start, step, prev_bg, use_prev):
-    """(ratios, selected) on the grid of :func:`bgsub._kernels.gain_estimate`, both (grid
+    """(ratios, selected) on the grid of :func:`bgsub.model._kernels.gain_estimate`, both (grid
     rows, grid columns): every grid pixel's ratio, and which of them are samples."""
     mu = hot[start::step, MEAN + channel, start::step]
     x = frame[start::step, start::step, channel]
@@ -461,7 +461,7 @@ def gain_grid(frame, hot, channel, start, step, prev_bg, use_prev):
 
 
 def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
-    """:func:`bgsub._kernels.gain_estimate` in NumPy."""
+    """:func:`bgsub.model._kernels.gain_estimate` in NumPy."""
     r, sel = gain_grid(frame, hot, channel, start, step, prev_bg, use_prev)
     r = r[sel]
     ratios[:r.size] = r
@@ -484,7 +484,7 @@ def _window_sums(fg, radius):
 
 
 def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
-    """:func:`bgsub._kernels.vote_mask` in NumPy (integer counts, exact)."""
+    """:func:`bgsub.model._kernels.vote_mask` in NumPy (integer counts, exact)."""
     fg = (raw & np.uint8(1)).astype(np.int32)
     keep = _window_sums(fg, radius) >= need
     if solid_radius > 0:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .pipeline.sources import VideoStream
+    from bgsub.io.sources import VideoStream
 
 
 @dataclass
@@ -87,7 +87,7 @@ class PostProcessor:
             m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, self._se)
             if self._roi_u8 is not None:
                 m = cv2.bitwise_and(m, self._roi_u8)
-        from . import _blob, _jit
+        from bgsub.model import _blob, _jit
 
         n, labels, stats = _components(m)
         if m is mask and self.min_area > 0:  # the caller's mask is not written to
@@ -102,12 +102,12 @@ class PostProcessor:
 
 def _components(m: np.ndarray):
     """8-connected components (count, labels, stats): OpenCV's labels, 16-bit where they fit
-    (half the memory traffic), and :mod:`bgsub._blob`'s statistics pass, twice as fast as
+    (half the memory traffic), and :mod:`bgsub.model._blob`'s statistics pass, twice as fast as
     OpenCV's; past 65,534 blobs, 32-bit labels and OpenCV's statistics.  Row 0 of the stats
     (the background) is not filled in."""
     import cv2
 
-    from . import _blob, _jit
+    from bgsub.model import _blob, _jit
 
     try:
         n, labels = cv2.connectedComponentsWithAlgorithm(m, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
@@ -136,7 +136,7 @@ class MotionDetector:
                  kernel: int = 3, min_area: int = 16, roi: np.ndarray | None = None,
                  gray: bool = False, scale: float = 1.0, **model_params: Any) -> None:
         if model is None:
-            from .model import MixtureSubtractor
+            from bgsub.model.mixture import MixtureSubtractor
 
             model = MixtureSubtractor(**model_params)
         elif model_params:
@@ -264,7 +264,7 @@ class Event:
     frames_moving: int
 
     def as_dict(self) -> dict[str, Any]:
-        from .pipeline.sources import timecode
+        from bgsub.io.sources import timecode
 
         return {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
                 "start_seconds": round(self.start_time, 3), "end_seconds": round(self.end_time, 3),
@@ -386,7 +386,7 @@ def detect_motion(source: int | str | os.PathLike[str] | VideoStream,
                   **options: Any) -> list[Event]:
     """All motion events of ``source`` (anything :func:`bgsub.open_video` opens, or an open
     stream); ``options`` go to :class:`MotionDetector`."""
-    from .pipeline.sources import VideoStream, open_video
+    from bgsub.io.sources import VideoStream, open_video
 
     stream = source if isinstance(source, VideoStream) else open_video(source)
     detector = MotionDetector(threshold_area=threshold_area, **options)

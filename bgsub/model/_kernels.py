@@ -28,7 +28,7 @@ A pixel that matches its first component (the common case) reads and writes its 
 dense rank-1 plane, whose neighbours the neighbouring pixels (moving objects and waving trees
 come in blobs) tend to need too.  A new model writes only ``hot``: the pages of ``cold`` are
 first touched when a pixel needs a second component.  Outside this module and its NumPy twin
-(:mod:`bgsub._fallback`) the state is seen as the ranked array of :func:`to_ranked`, which is
+(:mod:`bgsub.model._fallback`) the state is seen as the ranked array of :func:`to_ranked`, which is
 also what a saved model holds.
 
 All arithmetic is float32 without fast-math, so a plain NumPy implementation of the same rules

@@ -122,13 +122,13 @@ def plot(model, X, path: Path, size=800) -> None:
         cv2.drawMarker(img, (int(c[0]), int(c[1])), (0, 0, 0), cv2.MARKER_CROSS, 14, 2)
         cv2.putText(img, f"{k}  w={model.weights_[k]:.2f}", (int(c[0]) + 8, int(c[1]) - 8),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    from .pipeline.sinks import write_image_atomic
+    from bgsub.io.sinks import write_image_atomic
 
     write_image_atomic(Path(path), img)
 
 
 def write_samples(model, n: int, path: Path) -> None:
-    from .pipeline.sinks import write_atomic
+    from bgsub.io.sinks import write_atomic
 
     S, labels = model.sample(n)
     d = S.shape[1]
@@ -170,9 +170,9 @@ def plot_compare(kmeans, mixture, X, path: Path, labels_true=None, title="", siz
     adjusted Rand index of each against ``labels_true`` when given.  Returns the indices."""
     import cv2
 
-    from .em import adjusted_rand_score
-    from .report import _draw
-    from .pipeline.sinks import write_image_atomic
+    from bgsub.em.mixture import adjusted_rand_score
+    from bgsub.report import _draw
+    from bgsub.io.sinks import write_image_atomic
 
     k = kmeans.n_clusters
     km_labels = kmeans.predict(X)

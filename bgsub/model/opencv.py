@@ -22,8 +22,8 @@ Zivkovic's pruning (``variant="zivkovic"``), the matched component following the
   re-initialises it too.  The mask is 255 (foreground), 0 (background) or the shadow value.
   As in OpenCV, the frame that initialises the model is all foreground (the shadow value
   where it is not black when shadows are detected).
-* ``backgroundRatio``, ``nmixtures``, ``complexityReductionThreshold``, ``detectShadows``, ``shadowValue`` and ``shadowThreshold``
-  (tau): as in OpenCV.
+* ``backgroundRatio``, ``nmixtures``, ``complexityReductionThreshold``, ``detectShadows``,
+  ``shadowValue`` and ``shadowThreshold`` (tau): as in OpenCV.
 
 Where OpenCV's semantics are not matched exactly:
 
@@ -57,7 +57,7 @@ import warnings
 
 import numpy as np
 
-from .model import MixtureSubtractor
+from bgsub.model.mixture import MixtureSubtractor
 
 __all__ = ["BackgroundSubtractorGMM", "createBackgroundSubtractorGMM"]
 
@@ -261,7 +261,7 @@ def createBackgroundSubtractorGMM(history: int = 500, varThreshold: float = 16.0
                                   detectShadows: bool = True) -> BackgroundSubtractorGMM:
     """bgsub's model behind OpenCV's ``cv2.createBackgroundSubtractorMOG2`` signature and
     interface: the same arguments, defaults and methods (``apply``, ``getBackgroundImage``, the
-    get/set pairs); see :mod:`bgsub.opencv_compat` for what each parameter means and where
+    get/set pairs); see :mod:`bgsub.model.opencv` for what each parameter means and where
     OpenCV is not matched exactly."""
     return BackgroundSubtractorGMM(history=history, varThreshold=varThreshold,
                                    detectShadows=detectShadows)

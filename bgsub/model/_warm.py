@@ -1,8 +1,8 @@
 """Compile every kernel a default model uses into Numba's on-disk cache, then exit.
 
-    python -m bgsub._warm
+    python -m bgsub.model._warm
 
-Started detached by :mod:`bgsub._jit` when a first run finds the kernels uncompiled; it runs a
+Started detached by :mod:`bgsub.model._jit` when a first run finds the kernels uncompiled; it runs a
 tiny model through the same calls, with the same argument types, as a real one (colour and
 gray frames share their types), so the signatures it compiles are the ones a run will load.
 One warm-up at a time per cache location: a second one waits on a lock, then finds everything
@@ -25,7 +25,7 @@ def lock_path():
 
 
 def warm():
-    from . import _jit
+    from bgsub.model import _jit
 
     _jit.set_mode("sync")
     exercise()
@@ -38,8 +38,8 @@ def exercise():
     import cv2
     import numpy as np
 
-    from . import _blob, _jit
-    from .model import MixtureSubtractor
+    from bgsub.model import _blob, _jit
+    from bgsub.model.mixture import MixtureSubtractor
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
@@ -64,21 +64,23 @@ def exercise():
 def preload(lean: bool = False):
     """Load the kernels a run uses on a background thread, while the caller opens its input
     and output (a run's first frame then finds them ready); ``lean``:
-    :func:`bgsub._jit.hide_scipy_from_numba` first.  On an empty cache this starts the
-    warm-up a first call would start.  Returns the (daemon) thread."""
+    :func:`bgsub.model._jit.hide_scipy_from_numba` first.  On an empty cache this starts the
+    warm-up a first call would start.  Returns the thread: not a daemon, so that a process
+    that ends early (an error before the first frame) waits for it rather than finalising the
+    interpreter under a thread inside LLVM (which aborts the process)."""
     import threading
 
     def load():
         try:
             if lean:
-                from ._jit import hide_scipy_from_numba
+                from bgsub.model._jit import hide_scipy_from_numba
 
                 hide_scipy_from_numba()
             exercise()
         except Exception:  # the run's own first calls report what is wrong
             pass
 
-    thread = threading.Thread(target=load, name="bgsub-preload", daemon=True)
+    thread = threading.Thread(target=load, name="bgsub-preload", daemon=False)
     thread.start()
     return thread
 

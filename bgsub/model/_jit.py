@@ -1,13 +1,13 @@
 """First-run behaviour of the Numba kernels: never a silent wait.
 
 Each kernel the model calls is a :class:`Kernel`: the Numba dispatcher of
-:mod:`bgsub._kernels` and, where one exists, its NumPy twin in :mod:`bgsub._fallback` (the same
-rules, bit for bit).  On a kernel's first call in a process:
+:mod:`bgsub.model._kernels` and, where one exists, its NumPy twin in
+:mod:`bgsub.model._fallback` (the same rules, bit for bit).  On a kernel's first call in a process:
 
 * its compiled code is in Numba's on-disk cache (``cache=True``): it is loaded and used;
 * it is not, and there is a NumPy twin: ``compiling kernels (first run only)`` goes to stderr,
-  a detached ``python -m bgsub._warm`` compiles the kernels into the normal Numba cache (one at
-  a time, under a lock, and it outlives a short run), and the frames run on the NumPy twin
+  a detached ``python -m bgsub.model._warm`` compiles the kernels into the normal Numba cache
+  (one at a time, under a lock, and it outlives a short run), and the frames run on the NumPy twin
   until that process is done; then the model switches to the kernel.  The output is the same
   whichever implementation ran a frame;
 * otherwise (no twin, a signature the warm-up does not compile, an unreadable cache) it is
@@ -81,7 +81,7 @@ def _start_warm():
             return _warm_proc
         try:
             _warm_proc = subprocess.Popen(
-                [sys.executable, "-m", "bgsub._warm"], stdin=subprocess.DEVNULL,
+                [sys.executable, "-m", "bgsub.model._warm"], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         except OSError:
@@ -170,9 +170,9 @@ def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS
     if _KERNELS is None:
-        from . import _blob
-        from . import _fallback as fb
-        from . import _kernels as kern
+        from bgsub.model import _blob
+        from bgsub.model import _fallback as fb
+        from bgsub.model import _kernels as kern
 
         _KERNELS = {name: Kernel(getattr(kern, name), getattr(fb, name, None))
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",

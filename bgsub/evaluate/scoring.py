@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .pipeline.sources import SourceError, numbered_images, numbered_series
+from bgsub.io.sources import SourceError, numbered_images, numbered_series
 
 GT_FOREGROUND = 255
 GT_NEGATIVE = (0, 50)
@@ -241,7 +241,7 @@ def evaluate_sequence(seq: Sequence | str | os.PathLike[str], model: Subtractor,
     """
     import cv2
 
-    from .pipeline.sinks import write_image_atomic
+    from bgsub.io.sinks import write_image_atomic
 
     if not isinstance(seq, Sequence):
         seq = Sequence.open(seq)
@@ -305,7 +305,7 @@ METHODS = ("bgsub", "opencv-mog2", "opencv-knn")
 def make_method(method: str, **params):
     """A fresh model for ``method``; ``params`` go to MixtureSubtractor for ``bgsub``."""
     if method == "bgsub":
-        from .model import MixtureSubtractor
+        from bgsub.model.mixture import MixtureSubtractor
 
         return MixtureSubtractor(**params)
     if params:

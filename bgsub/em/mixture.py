@@ -2,7 +2,7 @@
 
 :class:`GaussianMixture` has scikit-learn's interface and conventions (parameters, learned
 attributes, the lower bound, regularisation, initialisations), so it can be swapped in; the EM
-iterations run in the Numba kernels of :mod:`bgsub._em_kernels`.
+iterations run in the Numba kernels of :mod:`bgsub.em._kernels`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from . import _em_kernels as ek
+from bgsub.em import _kernels as ek
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -1,8 +1,8 @@
 """The online per-pixel Gaussian mixture (Stauffer & Grimson 1999, KaewTraKulPong & Bowden 2001).
 
-The per-frame work is done by the Numba kernels in :mod:`bgsub._kernels`; this module holds the
-parameters, the bookkeeping between frames (learning-rate schedule, global weight scale, frame
-count), input validation and persistence.
+The per-frame work is done by the Numba kernels in :mod:`bgsub.model._kernels`; this module
+holds the parameters, the bookkeeping between frames (learning-rate schedule, global weight
+scale, frame count), input validation and persistence.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import _jit
-from . import _kernels as kern
+from bgsub.model import _jit
+from bgsub.model import _kernels as kern
 
 _RHO_RULES = {"weight": kern.RHO_WEIGHT, "density": kern.RHO_DENSITY}
 _FORMAT_VERSION = 1
@@ -195,7 +195,7 @@ class MixtureSubtractor:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget everything learned; the next frame (of any size) starts a new model."""
-        self.state_ = None  # flat float32 buffer, see bgsub._kernels
+        self.state_ = None  # flat float32 buffer, see bgsub.model._kernels
         self.scale_ = 1.0  # true weight = scale_ * stored weight
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
@@ -205,7 +205,7 @@ class MixtureSubtractor:
         self._ratios = None  # scratch: the gain estimate's samples
         self._lut_out = None  # the compensated frame
         self._lut = None  # (gain, the 256-entry table that undoes it)
-        self._runs = None  # the ghost rule's (since, last, rows): see bgsub._kernels
+        self._runs = None  # the ghost rule's (since, last, rows): see bgsub.model._kernels
         self._cand = None  # scratch: the ghost rule's candidates
 
     def get_params(self) -> dict[str, Any]:
@@ -427,7 +427,7 @@ class MixtureSubtractor:
             g = float(med)  # the model keeps the brightness it learned first
             # a new gain only when it moved and the change is global
             if abs(g / self.gain_ - 1.0) > _GAIN_STEP:  # rare: the quadrants, in NumPy
-                from ._fallback import gain_grid
+                from bgsub.model._fallback import gain_grid
 
                 if self._global(*gain_grid(f, hot, ch, start, step, prev, use_prev), g):
                     self.gain_ = g
@@ -482,7 +482,7 @@ class MixtureSubtractor:
         frames, all of one shape): K isotropic components per pixel, fitted jointly over every
         frame, become the online model's state, as if it had learned from these frames -- no
         warm-up period, no early false positives.  Returns self."""
-        from . import _em_kernels as ek
+        from bgsub.model import _batch as ek
 
         if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
             raise ValueError(f"n_iter must be an integer >= 1, got {n_iter!r}")
@@ -631,8 +631,8 @@ class MixtureSubtractor:
 
 
 _DUMMY = np.zeros((1, 1), np.uint8)
-# The ghost rule's decision (bgsub._kernels.ghost_absorb): a blob of _GHOST_MIN_PX pixels or more
-# is a ghost when _GHOST_BORDER of its border shows no edge in the frame (the value within
+# The ghost rule's decision (bgsub.model._kernels.ghost_absorb): a blob of _GHOST_MIN_PX pixels
+# or more is a ghost when _GHOST_BORDER of its border shows no edge in the frame (the value within
 # _GHOST_CLOSE of the match threshold of a background neighbour's first component) where the
 # model has one, and _GHOST_STABLE of its pixels show a value seen for a while
 _GHOST_MIN_PX = 20
@@ -645,7 +645,7 @@ _NO_RUNS = (np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32), np.zeros(1, 
 
 def _new_runs(h, w):
     """The ghost rule's scratch: per pixel the frame its run of foreground started and the
-    last frame it was foreground (-1: none), and a flag per row (see bgsub._kernels)."""
+    last frame it was foreground (-1: none), and a flag per row (see bgsub.model._kernels)."""
     return (np.zeros((h, w), np.int32), np.full((h, w), -1, np.int32), np.zeros(h, np.uint8))
 _NO_GRID = np.zeros((1, 1), bool)
 _GAIN_SAMPLES = 2048  # pixels on the gain-estimation grid (about)

@@ -174,7 +174,7 @@ class FramesCsv:
         self.writer.writerow(self.HEADER)
 
     def write(self, r, frame_number: int) -> None:
-        from .sources import timecode
+        from bgsub.io.sources import timecode
 
         self.writer.writerow([frame_number, f"{r.time:.3f}", timecode(r.time),
                               f"{r.fraction:.6f}", len(r.boxes), int(r.moving),
@@ -202,7 +202,7 @@ def draw_overlay(image: np.ndarray, result, label: str = "", zones=()) -> np.nda
     status line."""
     import cv2
 
-    from ..annotate import draw_label, draw_zones
+    from bgsub.io.annotate import draw_label, draw_zones
 
     out = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     out = out.copy()
@@ -338,7 +338,7 @@ class RunOutputs:
                       if clip_lookback is not None else None)
         self.masks = self.overlay_video = None
         self.frames = 0
-        self.zones = ()  # bgsub.zones.Zone s drawn on the overlay
+        self.zones = ()  # bgsub.motion.zones.Zone s drawn on the overlay
         self.after_write = None  # called with each item once its outputs are written
 
     def _open(self, w: int, h: int):
@@ -352,7 +352,7 @@ class RunOutputs:
                                            self.fps, (w, h))
 
     def write(self, item) -> None:
-        from .sources import timecode
+        from bgsub.io.sources import timecode
 
         frame, r, mask, open_start, closed = item
         if self.frames == 0:
