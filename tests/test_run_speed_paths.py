@@ -65,6 +65,11 @@ def test_vote_mask_writes_into_out_and_keeps_raw():
     out = np.full(raw.shape, 7, np.uint8)
     assert m.vote_mask(raw, out) is out
     assert np.array_equal(raw, before) and set(np.unique(out).tolist()) <= {0, 127, 255}
+    for bad in (raw.astype(np.float32), raw[:, ::2], raw[None]):
+        with pytest.raises(ValueError, match="apply_unvoted's mask"):
+            m.vote_mask(bad)
+    with pytest.raises(ValueError, match="out must be"):
+        m.vote_mask(raw, np.empty((3, 3), np.uint8))
 
 
 def test_model_threads_default_and_bounds():

@@ -288,10 +288,18 @@ class MixtureSubtractor:
     def vote_mask(self, raw, out=None):
         """The mask of :meth:`apply` (0 / 255, 127 shadows) from :meth:`apply_unvoted`'s
         decisions ``raw``; a new array, or ``out``.  Without smoothing ``raw`` is already it."""
+        if (not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 2
+                or not raw.flags.c_contiguous):
+            raise ValueError("raw must be apply_unvoted's mask: a C-contiguous uint8 (H, W) "
+                             f"array, got {getattr(raw, 'dtype', type(raw).__name__)} "
+                             f"{getattr(raw, 'shape', '')}")
         if self.smoothing <= 1:
             return raw
         if out is None:
             out = np.empty_like(raw)
+        elif (not isinstance(out, np.ndarray) or out.shape != raw.shape
+              or out.dtype != np.uint8 or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous uint8 array of shape {raw.shape}")
         if self._sums is None or self._sums.shape != raw.shape:
             self._sums = np.empty(raw.shape, np.uint8)
             self._solid_sums = np.empty(raw.shape, np.uint8)
