@@ -220,23 +220,26 @@ def _count_runs(mask, fg, since, last, now, ghost, rows):
     rows[(on & (now - since >= ghost)).any(axis=1)] = 1
 
 
-def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
+def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, pos):
     """:func:`bgsub.model._kernels.ghost_candidates` in NumPy."""
     flagged = np.flatnonzero(rows)
     cand[...] = (mask == fg) & (now - since >= ghost) & (rows[:, None] != 0)
     if use_known:
         cand[known != 0] = 0
     if not flagged.size:
-        return -1, -1
-    return int(flagged[0]), int(flagged[-1])
+        return -1, -1, 0
+    ii, jj = np.nonzero(cand)
+    pos[0, :ii.size] = ii
+    pos[1, :ii.size] = jj
+    return int(flagged[0]), int(flagged[-1]), int(ii.size)
 
 
-def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, thr2e, u_min,
+def ghost_absorb(frame, hot, cold, mask, pos, n_pos, labels, n_labels, r0, thr2, thr2e, u_min,
                  frac, stable, min_px):
     """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit."""
     h, w, n_ch = frame.shape
-    ii, jj = np.nonzero(cand[r0:r1 + 1])
-    ii = ii + r0
+    ii = pos[0, :n_pos].astype(np.intp)
+    jj = pos[1, :n_pos].astype(np.intp)
     if not ii.size:
         return 0
     lab = labels[ii - r0, jj]

@@ -827,35 +827,54 @@ def _count_run(mask, i, j, fg, since, last, now, ghost, rows):
 
 
 @njit(cache=True, inline="always")
-def _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e):
-    """(border, evidence) of a candidate pixel (i, j) of the ghost rule: whether one of its 8
-    neighbours is background (mask 0), and whether one of those shows it to be a ghost's: the
-    pixel's value is close to the neighbour's rank-0 component (d2 < thr2e var) -- in the
-    frame there is no edge between them -- and the pixel's own rank-0 mean does not match it
-    (d2 < thr2 var) -- in the model there is one."""
-    height = hot.shape[0]
-    width = hot.shape[2]
-    border = False
-    evidence = False
+def _on_border(mask, i, j):
+    """Whether one of pixel (i, j)'s 8 neighbours is background (mask 0)."""
+    height = mask.shape[0]
+    width = mask.shape[1]
+    z = np.uint8(0)
+    if 0 < i < height - 1 and 0 < j < width - 1:  # inside the frame: without a branch
+        return ((mask[i - 1, j - 1] == z) | (mask[i - 1, j] == z) | (mask[i - 1, j + 1] == z)
+                | (mask[i, j - 1] == z) | (mask[i, j + 1] == z) | (mask[i + 1, j - 1] == z)
+                | (mask[i + 1, j] == z) | (mask[i + 1, j + 1] == z))
     for ii in range(max(i - 1, 0), min(i + 2, height)):
         for jj in range(max(j - 1, 0), min(j + 2, width)):
-            if (ii == i and jj == j) or mask[ii, jj] != 0:
-                continue
-            border = True
-            if hot[ii, U, jj] <= np.float32(0.0):
-                continue
-            var = hot[ii, VAR, jj]
-            d2 = np.float32(0.0)
-            e2 = np.float32(0.0)
-            for c in range(n_ch):
-                m = hot[ii, MEAN + c, jj]
-                diff = np.float32(frame[i, j, c]) - m
-                d2 += diff * diff
-                e = hot[i, MEAN + c, j] - m
-                e2 += e * e
-            if d2 < thr2e * var and not e2 < thr2 * var:
-                evidence = True
-    return border, evidence
+            if mask[ii, jj] == z and not (ii == i and jj == j):
+                return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _neighbour_evidence(frame, hot, mask, i, j, ii, jj, n_ch, thr2, thr2e):
+    """Whether the neighbour (ii, jj) of pixel (i, j) is background (mask 0, its rank 0 used)
+    and shows the pixel to be a ghost's: the pixel's value is close to the neighbour's rank-0
+    component (d2 < thr2e var) -- in the frame there is no edge between them -- and the pixel's
+    own rank-0 mean does not match it (d2 < thr2 var) -- in the model there is one.
+    Branch-free."""
+    var = hot[ii, VAR, jj]
+    d2 = np.float32(0.0)
+    e2 = np.float32(0.0)
+    for c in range(n_ch):
+        m = hot[ii, MEAN + c, jj]
+        diff = np.float32(frame[i, j, c]) - m
+        d2 += diff * diff
+        e = hot[i, MEAN + c, j] - m
+        e2 += e * e
+    return ((mask[ii, jj] == np.uint8(0)) & (hot[ii, U, jj] > np.float32(0.0))
+            & (d2 < thr2e * var) & (not e2 < thr2 * var))
+
+
+@njit(cache=True, inline="always")
+def _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e):
+    """Whether one of the 8 neighbours of pixel (i, j) shows it to be a ghost's
+    (:func:`_neighbour_evidence`)."""
+    height = hot.shape[0]
+    width = hot.shape[2]
+    found = False
+    for ii in range(max(i - 1, 0), min(i + 2, height)):
+        for jj in range(max(j - 1, 0), min(j + 2, width)):
+            if not (ii == i and jj == j):
+                found |= _neighbour_evidence(frame, hot, mask, i, j, ii, jj, n_ch, thr2, thr2e)
+    return found
 
 
 @njit(cache=True, inline="always")
@@ -875,15 +894,22 @@ def _value_component(frame, hot, cold, i, j, n_ch, thr2):
 
 
 @njit(cache=True, nogil=True)
-def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
+def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, pos):
     """cand (uint8 (H, W)) = 1 where the ghost rule may apply: labelled ``fg`` for ``ghost``
     frames or more (now - since >= ghost; :func:`apply_frame` counted the runs and flagged
-    their rows in ``rows``), not known foreground; 0 elsewhere.  Returns the first and last
-    flagged rows (-1, -1 when none)."""
+    their rows in ``rows``), not known foreground; 0 elsewhere.  The same pixels, in raster
+    order, go to ``pos`` (int32 (2, H W): rows, columns) for :func:`ghost_absorb`.  Returns the
+    first and last flagged rows (-1, -1 when none) and the number of candidates.
+
+    Chunks of NB_CHUNK columns are tested without a branch; only those that hold a candidate
+    are listed (a list built pixel by pixel over the rows costs more than the rule's work)."""
     height = mask.shape[0]
     width = mask.shape[1]
     r0 = -1
     r1 = -1
+    n = 0
+    one = np.uint8(1)
+    zero = np.uint8(0)
     cand[:, :] = 0
     for i in range(height):
         if rows[i] == 0:
@@ -891,19 +917,38 @@ def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand):
         if r0 < 0:
             r0 = i
         r1 = i
-        for j in range(width):
-            if (mask[i, j] == fg and now - since[i, j] >= ghost
-                    and not (use_known and known[i, j] != 0)):
-                cand[i, j] = 1
-    return r0, r1
+        row_on = zero
+        if use_known:  # two loops, so that each runs without a branch
+            for j in range(width):
+                on = (mask[i, j] == fg) & (now - since[i, j] >= ghost) & (known[i, j] == zero)
+                cand[i, j] = one if on else zero
+                row_on |= cand[i, j]
+        else:
+            for j in range(width):
+                on = (mask[i, j] == fg) & (now - since[i, j] >= ghost)
+                cand[i, j] = one if on else zero
+                row_on |= cand[i, j]
+        if row_on == zero:
+            continue
+        for c0 in range(0, width, NB_CHUNK):
+            c1 = min(c0 + NB_CHUNK, width)
+            chunk_on = zero
+            for j in range(c0, c1):
+                chunk_on |= cand[i, j]
+            if chunk_on != zero:
+                for j in range(c0, c1):
+                    pos[0, n] = i
+                    pos[1, n] = j
+                    n += cand[i, j]
+    return r0, r1, n
 
 
 @njit(cache=True, nogil=True)
-def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, thr2e, u_min,
+def ghost_absorb(frame, hot, cold, mask, pos, n_pos, labels, n_labels, r0, thr2, thr2e, u_min,
                  frac, stable, min_px):
-    """The ghost rule's decision and its effect, on the candidates ``cand`` (rows r0 .. r1) and
-    their 8-connected blobs ``labels`` (int32, rows r0 .. r1 of the frame: 0 outside the candidates,
-    blobs 1 .. n_labels - 1).
+    """The ghost rule's decision and its effect, on the ``n_pos`` candidates listed in ``pos``
+    (:func:`ghost_candidates`) and their 8-connected blobs ``labels`` (int32, rows r0 ... of the
+    frame: 0 outside the candidates, blobs 1 .. n_labels - 1).
 
     A blob is a ghost when it has ``min_px`` pixels or more, at least ``frac`` of its border pixels
     (those with a background neighbour) show evidence of one (:func:`_ghost_evidence`: no edge in
@@ -913,42 +958,62 @@ def ghost_absorb(frame, hot, cold, mask, cand, labels, n_labels, r0, r1, thr2, t
     edge in the frame along its border and stays.  Every pixel of a ghost takes the component that
     matches its value as its background (it and rank 0 exchange weights, then the order by w/sigma
     is restored as in :func:`_bubble_up`) and is labelled background.  Serial: the evidence of
-    every blob is gathered from the state before any pixel is absorbed.  Returns the number of
-    pixels absorbed."""
-    width = hot.shape[2]
+    every blob is gathered from the state before any pixel is absorbed; a blob's evidence is
+    gathered until it has failed the border test.  Returns the number of pixels absorbed."""
     n_ch = hot.shape[1] - 2
-    counts = np.zeros((n_labels, 4), np.int64)  # pixels, border, evidence, stable
-    for i in range(r0, r1 + 1):
-        for j in range(width):
-            if cand[i, j] == 0:
-                continue
-            lab = labels[i - r0, j]
-            border, evidence = _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e)
+    pi = pos[0]
+    pj = pos[1]
+    counts = np.zeros((n_labels, 4), np.int64)  # pixels, border, no evidence, stable
+    border = np.empty(n_pos, np.bool_)
+    for t in range(n_pos):
+        i = pi[t]
+        j = pj[t]
+        lab = labels[i - r0, j]
+        border[t] = _on_border(mask, i, j)
+        counts[lab, 0] += 1
+        counts[lab, 1] += border[t]
+    live = np.zeros(n_labels, np.bool_)
+    for lab in range(1, n_labels):
+        live[lab] = counts[lab, 0] >= min_px and counts[lab, 1] > 0
+    # the evidence of each border pixel, until its blob has too many without (most blobs are
+    # moving objects with an edge all round: they fail within the first third of their border)
+    for t in range(n_pos):
+        i = pi[t]
+        j = pj[t]
+        lab = labels[i - r0, j]
+        if border[t] and live[lab] and not _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2,
+                                                           thr2e):
+            counts[lab, 2] += 1
+            live[lab] = counts[lab, 1] - counts[lab, 2] >= frac * counts[lab, 1]
+    n_live = 0
+    for lab in range(1, n_labels):
+        n_live += live[lab]
+    if n_live == 0:
+        return 0
+    for t in range(n_pos):  # the stable count, of the blobs that passed the border test only
+        i = pi[t]
+        j = pj[t]
+        lab = labels[i - r0, j]
+        if live[lab]:
             k, _ = _value_component(frame, hot, cold, i, j, n_ch, thr2)
-            counts[lab, 0] += 1
-            counts[lab, 1] += border
-            counts[lab, 2] += evidence
             counts[lab, 3] += k > 0 and cold[k - 1, i, j, U] >= u_min
     n = 0
-    for i in range(r0, r1 + 1):
-        for j in range(width):
-            if cand[i, j] == 0:
-                continue
-            lab = labels[i - r0, j]
-            if not (counts[lab, 0] >= min_px and counts[lab, 1] > 0
-                    and counts[lab, 2] >= frac * counts[lab, 1]
-                    and counts[lab, 3] >= stable * counts[lab, 0]):
-                continue
-            k, used = _value_component(frame, hot, cold, i, j, n_ch, thr2)
-            if k < 0:
-                continue
-            u0 = hot[i, U, j]
-            hot[i, U, j] = cold[k - 1, i, j, U]
-            cold[k - 1, i, j, U] = u0
-            for r in range(1, used):
-                _bubble_up(hot, cold, r, i, j)
-            mask[i, j] = np.uint8(0)
-            n += 1
+    for t in range(n_pos):
+        i = pi[t]
+        j = pj[t]
+        lab = labels[i - r0, j]
+        if not (live[lab] and counts[lab, 3] >= stable * counts[lab, 0]):
+            continue
+        k, used = _value_component(frame, hot, cold, i, j, n_ch, thr2)
+        if k < 0:
+            continue
+        u0 = hot[i, U, j]
+        hot[i, U, j] = cold[k - 1, i, j, U]
+        cold[k - 1, i, j, U] = u0
+        for r in range(1, used):
+            _bubble_up(hot, cold, r, i, j)
+        mask[i, j] = np.uint8(0)
+        n += 1
     return n
 
 

@@ -206,7 +206,8 @@ class MixtureSubtractor:
         self._lut_out = None  # the compensated frame
         self._lut = None  # (gain, the 256-entry table that undoes it)
         self._runs = None  # the ghost rule's (since, last, rows): see bgsub.model._kernels
-        self._cand = None  # scratch: the ghost rule's candidates
+        self._cand = None  # scratch: the ghost rule's candidates, as a mask
+        self._pos = None  # and as a list (rows, columns)
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -394,10 +395,11 @@ class MixtureSubtractor:
         h, w = raw.shape
         if self._cand is None or self._cand.shape != (h, w):
             self._cand = np.empty((h, w), np.uint8)
+            self._pos = np.empty((2, h * w), np.int32)
         k = _jit.kernels()
-        r0, r1 = k["ghost_candidates"](raw, known, known is not _DUMMY, since, now,
-                                       self.ghost_frames, fg, rows, self._cand)
-        if r0 < 0:
+        r0, r1, n_pos = k["ghost_candidates"](raw, known, known is not _DUMMY, since, now,
+                                              self.ghost_frames, fg, rows, self._cand, self._pos)
+        if n_pos == 0:
             return
         band = self._cand[r0:r1 + 1]
         n, labels = cv2.connectedComponents(band, connectivity=8, ltype=cv2.CV_32S)
@@ -406,7 +408,7 @@ class MixtureSubtractor:
         # a value seen in most of the last ghost_frames frames has at least half the weight
         # that a component matched in every one of them would have gained
         w_min = 0.5 * (1.0 - (1.0 - float(p.alpha)) ** self.ghost_frames)
-        k["ghost_absorb"](f, hot, cold, raw, self._cand, labels, n, r0, r1, p.thr2,
+        k["ghost_absorb"](f, hot, cold, raw, self._pos, n_pos, labels, n, r0, p.thr2,
                           np.float32(p.thr2 * _GHOST_CLOSE ** 2), np.float32(w_min / p.new_scale),
                           _GHOST_BORDER, _GHOST_STABLE, _GHOST_MIN_PX)
 
