@@ -117,4 +117,12 @@ def test_discs_their_paths_and_what_counts_as_found():
     # one frame with discs (t = LEARN = 40): x = (6 k + 80) mod 114, reflected past 57: 34, 28,
     # 22, 16; the disc at 34 lies right of column 30, the one at 28 has 6 of its 9 pixels left
     frames = [np.full((40, 60, 3), 100, np.uint8) for _ in range(discs.LEARN + 1)]
-    assert discs.found_fraction(frames, Half, 3) == 0.75
+    assert discs.found_fractions(frames, Half, 3) == (0.75, 0.75)
+
+    class Column30:  # reports column 30 only: 3 of the 9 pixels of the disc at 28
+        def apply(self, frame):
+            out = np.zeros(frame.shape[:2], np.uint8)
+            out[:, 30] = 255
+            return out
+
+    assert discs.found_fractions(frames, Column30, 3) == (0.25, 0.0)
