@@ -136,11 +136,9 @@ class MixtureSubtractor:
         against 15, 20 and variants of the test), confirmed on half B: ghosts that stood 50 frames
         leave no residue 50 frames after they left (F 0.44-0.64 -> 0.63-0.89 per half), stopped
         objects, lighting and shake cases as before or better; Foliage, whose leaves are labelled
-        foreground, loses 0.03.  Not the default: on the benchmark video at 640x480 it takes the
-        model from about 1.6 to 2.7-3.3 ms a frame (below twice MOG2's speed): the rule's pass 0.8
-        ms a frame on average, and the model's own pass 1.3 -> 2.0-2.2 ms once the rule absorbs
-        there (counting the runs alone costs nothing measurable); with the blobs looked at every
-        16th frame, 3.0 ms.
+        foreground, loses 0.03.  Not the default: on the benchmark video (model alone, 2-core
+        VM) it takes the model from 1.3 to 1.8-2.0 ms a frame at 640x480 (1.9x MOG2's speed) and
+        from 7.7-8.1 to 11.0-11.3 ms at 1920x1080 (1.6x), below the 2x floor.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
