@@ -1,6 +1,8 @@
-"""bgsub against the best classic methods of BGSLibrary (SuBSENSE, LOBSTER) on our ground truth.
+"""bgsub against BGSLibrary's best classic methods (SuBSENSE, LOBSTER, PAWCS) on our ground truth.
 
     python scripts/classic.py [--data DIR] [--methods SuBSENSE,LOBSTER] [--no-lighting]
+                              [--groups real,light,ghost,stop,shake] [--out DIR]
+                              [--ours bgsub,opencv-mog2,opencv-knn] [--configs JSON] [--json FILE]
 
 Needs ``pybgs``, BGSLibrary's Python module (``pip install pybgs``: it builds against the
 system's OpenCV, e.g. Debian's ``libopencv-dev``).  It is not a dependency of bgsub: install it
@@ -11,12 +13,20 @@ held-out variants of ``scripts/accuracy.py`` (the same sequences, the same scori
 variants from the change on), and prints one markdown table per group with bgsub, OpenCV MOG2
 and KNN beside them, the mean F of each group, each method's time per frame and, last, the
 sequences on which bgsub scores below the best classic method.  A report, not a check.
+
+``--groups`` scores instead the groups of ``scripts/split.py`` (the real sequences, the lighting
+steps and ramps, ghosts, stopped objects, shaking camera; derived cases made in ``--out`` when
+missing), one table per group.  ``--ours`` picks the bgsub and OpenCV columns (empty: none);
+``--configs`` is a JSON list of MixtureSubtractor parameter sets, one bgsub column each (``{}``
+is the defaults, column ``bgsub``); ``--json`` also saves every score and time per frame.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import json
 import os
 import sys
 import tempfile
@@ -32,7 +42,7 @@ from accuracy import ROOT, data_dir, find_sequences, load_all  # noqa: E402
 from bgsub.evaluate.scoring import evaluate_sequence, make_method  # noqa: E402
 
 OURS = ("bgsub", "opencv-mog2", "opencv-knn")
-CLASSIC = ("SuBSENSE", "LOBSTER")
+CLASSIC = ("SuBSENSE", "LOBSTER")  # the default --methods; PAWCS is slower still
 
 
 @contextlib.contextmanager
@@ -71,20 +81,40 @@ class Classic:
         return np.where(out > 0, 255, 0).astype(np.uint8)
 
 
-def run(loaded, methods):
-    """({method: {name: Scores}}, {method: seconds per frame})"""
-    scores, spf = {}, {}
-    for m in methods:
-        scores[m], seconds, frames = {}, 0.0, 0
-        for seq, fr in loaded:
-            model = Classic(m) if m in CLASSIC else make_method(m)
-            t = time.perf_counter()
-            scores[m][seq.name] = evaluate_sequence(seq, model, frames=fr)
-            seconds += time.perf_counter() - t
+def label(config: dict) -> str:
+    """The column of one bgsub parameter set: ``bgsub`` for the defaults."""
+    return "bgsub" + "".join(f" {k}={v}" for k, v in config.items())
+
+
+def makers(ours, configs, classic):
+    """{column: a function that makes a fresh model}, in column order."""
+    out = {}
+    for m in ours:
+        if m != "bgsub":
+            out[m] = functools.partial(make_method, m)
+        for config in (configs if m == "bgsub" else []):
+            out[label(config)] = functools.partial(make_method, "bgsub", **config)
+    for m in classic:
+        out[m] = functools.partial(Classic, m)
+    return out
+
+
+def run(paths, make):
+    """({column: {name: Scores}}, {column: seconds per frame}); each sequence is decoded once,
+    for all the columns, and dropped before the next."""
+    scores, seconds, frames = {c: {} for c in make}, dict.fromkeys(make, 0.0), 0
+    for p in paths:
+        for seq, fr in load_all([p])[0]:
+            for c, new in make.items():
+                model = new()
+                t = time.perf_counter()
+                scores[c][seq.name] = evaluate_sequence(seq, model, frames=fr)
+                seconds[c] += time.perf_counter() - t
             frames += len(fr)
-        spf[m] = seconds / max(frames, 1)
-        print(f"classic: {m} done ({seconds:.0f} s)", file=sys.stderr)
-    return scores, spf
+            print(f"classic: {seq.name} ({len(fr)} frames) " + " ".join(
+                f"{c} {scores[c][seq.name].f_measure:.3f}" for c in make), file=sys.stderr,
+                flush=True)
+    return scores, {c: s / max(frames, 1) for c, s in seconds.items()}
 
 
 def table(scores, names, methods):
@@ -100,61 +130,127 @@ def table(scores, names, methods):
     return "\n".join(lines)
 
 
-def behind(scores, names, classic):
+def behind(scores, names, classic, column="bgsub"):
     out = []
     for n in names:
-        ours = scores["bgsub"][n].f_measure
+        ours = scores[column][n].f_measure
         best = max(classic, key=lambda m: scores[m][n].f_measure)
         if scores[best][n].f_measure > ours:
             out.append(f"{n} ({ours:.3f} vs {best} {scores[best][n].f_measure:.3f})")
     return out
 
 
-def main(argv=None):
+def split_groups(data: Path, out, names) -> dict:
+    """{group: [case folders]} of ``scripts/split.py``, both halves."""
+    import make_lighting
+    import split
+
+    found = split.cases(data, make_lighting.derived_dir(out), names)
+    return {g: [p for _, p, _, group in found if group == g] for g in names}
+
+
+def lighting_groups(data: Path) -> dict:
+    import make_lighting
+
+    return {"lighting variants (scored from the change on)": make_lighting.make_all(
+                data, make_lighting.derived_dir()),
+            "held-out lighting variants": make_lighting.make_all(
+                data, make_lighting.derived_dir(), names=list(make_lighting.HELD_OUT))}
+
+
+def options(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)
     ap.add_argument("--methods", default=",".join(CLASSIC),
-                    help="BGSLibrary algorithms, as pybgs names them")
+                    help="BGSLibrary algorithms, as pybgs names them (e.g. PAWCS)")
     ap.add_argument("--no-lighting", action="store_true")
+    ap.add_argument("--groups", default=None,
+                    help="score these groups of scripts/split.py instead")
+    ap.add_argument("--out", default=None, help="folder of derived cases (with --groups)")
+    ap.add_argument("--ours", default=",".join(OURS))
+    ap.add_argument("--configs", default="[{}]")
+    ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    try:
+        args.configs = json.loads(args.configs)
+        if not isinstance(args.configs, list) or not all(
+                isinstance(c, dict) for c in args.configs):
+            raise ValueError
+    except ValueError:
+        ap.error("--configs must be a JSON list of objects")
+    args.methods, args.ours = ([m.strip() for m in s.split(",") if m.strip()]
+                               for s in (args.methods, args.ours))
+    if any(m not in OURS for m in args.ours):
+        ap.error(f"--ours: some of {', '.join(OURS)}")
+    if args.groups is not None:
+        import split
+
+        args.groups = [g for g in args.groups.split(",") if g]
+        if not args.groups or any(g not in split.GROUPS for g in args.groups):
+            ap.error(f"--groups: some of {', '.join(split.GROUPS)}")
+    return args
+
+
+def sequences(args) -> dict:
+    """{title: [sequence folders]}; empty when there are no real sequences."""
+    data = data_dir(args.data) / "sequences"
+    if args.groups:
+        return split_groups(data, args.out, args.groups)
+    real = find_sequences(data)
+    if not real:
+        return {}
+    groups = {"real sequences": real}
+    if not args.no_lighting:
+        groups.update(lighting_groups(data))
+    groups["synthetic samples"] = find_sequences(ROOT / "sample_videos")
+    return groups
+
+
+def save_json(path: Path, argv, results):
+    data = {"argv": list(argv), "groups": {}}
+    for title, (scores, spf) in results.items():
+        data["groups"][title] = {
+            "ms_per_frame": {c: 1e3 * s for c, s in spf.items()},
+            "scores": {c: {n: s.as_dict() for n, s in by.items()} for c, by in scores.items()}}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = options(argv)
     try:
         import pybgs  # noqa: F401
     except ImportError:
         print("classic: needs pybgs (pip install pybgs, in a virtual environment of its own)",
               file=sys.stderr)
         return 2
-    classic = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    real = find_sequences(data_dir(args.data) / "sequences")
-    if not real:
+    groups = sequences(args)
+    if not any(groups.values()):
         print(f"classic: no real sequences under {data_dir(args.data)}", file=sys.stderr)
         return 2
-    groups = {"real sequences": real}
-    if not args.no_lighting:
-        import make_lighting
-
-        groups["lighting variants (scored from the change on)"] = make_lighting.make_all(
-            data_dir(args.data) / "sequences", make_lighting.derived_dir())
-        groups["held-out lighting variants"] = make_lighting.make_all(
-            data_dir(args.data) / "sequences", make_lighting.derived_dir(),
-            names=list(make_lighting.HELD_OUT))
-    groups["synthetic samples"] = find_sequences(ROOT / "sample_videos")
-    methods = OURS + classic
-    text, spf_all, lost = [], {}, []
+    make = makers(args.ours, args.configs, args.methods)
+    ours = next((c for c in make if c.startswith("bgsub")), None)
+    text, spf_all, lost, results = [], {}, [], {}
     for title, paths in groups.items():
-        loaded, _ = load_all(paths)
-        if not loaded:
-            continue
+        paths = [Path(p).resolve() for p in paths]  # quiet_library changes folder
         with quiet_library():
-            scores, spf = run(loaded, methods)
+            scores, spf = run(paths, make)
+        names = list(next(iter(scores.values()), {}))
+        if not names:
+            continue
+        results[title] = scores, spf
         for m, s in spf.items():
             spf_all.setdefault(m, []).append(s)
-        names = [seq.name for seq, _ in loaded]
-        text.append(f"**{title}** (F-measure; best in bold)\n\n" + table(scores, names, methods))
-        lost += behind(scores, names, classic)
+        text.append(f"**{title}** (F-measure; best in bold)\n\n" + table(scores, names, list(make)))
+        if ours and args.methods:
+            lost += behind(scores, names, args.methods, ours)
     text.append("ms a frame (mean over the groups, one process, scoring included): "
                 + ", ".join(f"{m} {1e3 * sum(v) / len(v):.2f}" for m, v in spf_all.items()))
     text.append("bgsub below the best classic method on: " + ("; ".join(lost) or "none"))
     print("\n\n".join(text))
+    if args.json:
+        save_json(args.json, sys.argv[1:] if argv is None else argv, results)
     return 0
 
 
