@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -103,8 +102,9 @@ def main(argv=None):
             raise ValueError
     except ValueError:
         ap.error("--configs must be a JSON list of objects")
-    data = Path(args.data) if args.data else Path(
-        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    import make_lighting
+
+    data = make_lighting.sequences_dir(args.data)
     bases = [b for b in BASES if (data / b).is_dir()]
     if not bases:
         print(f"discs: no base sequences under {data}", file=sys.stderr)

@@ -31,7 +31,6 @@ MixtureSubtractor parameters for bgsub.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -39,6 +38,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from make_lighting import derived_dir, sequences_dir  # noqa: E402
 
 LEFT = 0.05  # the object has left when under this fraction of it is still foreground
 HOLD = 50  # frames the object stands still at the start of a ghost case
@@ -61,12 +63,6 @@ CASES = {
     "HighwayI-s143": ("HighwayI", 143, "s"),
     "HighwayI-s60": ("HighwayI", 60, "s"),
 }
-
-
-def derived_dir(arg=None) -> Path:
-    if arg:
-        return Path(arg)
-    return Path(os.environ.get("BGSUB_DERIVED", "/tmp/bgsub-derived"))
 
 
 def departure(object_mask: np.ndarray, later) -> int | None:
@@ -240,8 +236,7 @@ def main(argv=None):
             ap.error(f"expected key=value, got {a!r}")
         k, v = a.split("=", 1)
         params[k] = parse_value(v)
-    data = Path(args.data) if args.data else Path(
-        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    data = sequences_dir(args.data)
     names = args.cases.split(",") if args.cases else None
     unknown = [n for n in names or () if n not in CASES]
     if unknown:

@@ -111,6 +111,14 @@ def derived_dir(arg=None) -> Path:
     return Path(os.environ.get("BGSUB_DERIVED", "/tmp/bgsub-derived"))
 
 
+def sequences_dir(arg=None) -> Path:
+    """The folder of base sequences: ``arg``, else ``$BGSUB_DATA/sequences`` or
+    ``../shared/data/sequences`` beside the project."""
+    if arg:
+        return Path(arg)
+    return Path(os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+
+
 def make_variant(name: str, data: Path, out: Path, force: bool = False) -> Path:
     import cv2
 
@@ -162,8 +170,7 @@ def main(argv=None):
     ap.add_argument("--held-out", action="store_true", help="make the held-out variants too")
     ap.add_argument("--ramps", action="store_true", help="make the ramps and steps too")
     args = ap.parse_args(argv)
-    data = Path(args.data) if args.data else Path(
-        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    data = sequences_dir(args.data)
     names = (list(VARIANTS) + (list(HELD_OUT) if args.held_out else [])
              + (list(RAMPS) if args.ramps else []))
     for p in make_all(data, derived_dir(args.out), args.force, names):

@@ -16,7 +16,6 @@ and ``temporalROI.txt`` are the base's.  ``VARIANTS`` lists the bases; scored by
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -24,6 +23,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from make_lighting import derived_dir, sequences_dir  # noqa: E402
 
 MAX_SHIFT = 3
 SEED = 23
@@ -62,12 +64,6 @@ def shift(img: np.ndarray, dx: int, dy: int, fill=None) -> np.ndarray:
         elif dx < 0:
             out[:, dx:] = fill
     return out
-
-
-def derived_dir(arg=None) -> Path:
-    if arg:
-        return Path(arg)
-    return Path(os.environ.get("BGSUB_DERIVED", "/tmp/bgsub-derived"))
 
 
 def make_variant(base: str, data: Path, out: Path, force: bool = False) -> Path:
@@ -116,8 +112,7 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)
-    data = Path(args.data) if args.data else Path(
-        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    data = sequences_dir(args.data)
     for p in make_all(data, derived_dir(args.out), args.force):
         print(p)
     return 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -142,8 +141,7 @@ def main(argv=None):
     groups = [g for g in args.groups.split(",") if g]
     if any(g not in GROUPS for g in groups):
         ap.error(f"--groups: one of {', '.join(GROUPS)}")
-    data = Path(args.data) if args.data else Path(
-        os.environ.get("BGSUB_DATA", ROOT.parent / "shared" / "data")) / "sequences"
+    data = make_lighting.sequences_dir(args.data)
     found = cases(data, make_lighting.derived_dir(args.out), groups)
     if args.half:
         found = [f for f in found if f[2] == args.half]
