@@ -159,6 +159,8 @@ def lighting_groups(data: Path) -> dict:
 
 
 def options(argv):
+    import split
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None)
     ap.add_argument("--methods", default=",".join(CLASSIC),
@@ -172,19 +174,14 @@ def options(argv):
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     try:
-        args.configs = json.loads(args.configs)
-        if not isinstance(args.configs, list) or not all(
-                isinstance(c, dict) for c in args.configs):
-            raise ValueError
-    except ValueError:
-        ap.error("--configs must be a JSON list of objects")
+        args.configs = split.parse_configs(args.configs)
+    except ValueError as exc:
+        ap.error(str(exc))
     args.methods, args.ours = ([m.strip() for m in s.split(",") if m.strip()]
                                for s in (args.methods, args.ours))
     if any(m not in OURS for m in args.ours):
         ap.error(f"--ours: some of {', '.join(OURS)}")
     if args.groups is not None:
-        import split
-
         args.groups = [g for g in args.groups.split(",") if g]
         if not args.groups or any(g not in split.GROUPS for g in args.groups):
             ap.error(f"--groups: some of {', '.join(split.GROUPS)}")

@@ -16,7 +16,6 @@ parameter sets (default ``[{}]``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -89,6 +88,8 @@ def found_fractions(frames, make_model, d: int) -> tuple[float, float]:
 
 
 def main(argv=None):
+    import split
+
     from bgsub.evaluate.scoring import Sequence, make_method, read_image
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -97,11 +98,9 @@ def main(argv=None):
     ap.add_argument("--methods", default="opencv-mog2,opencv-knn")
     args = ap.parse_args(argv)
     try:
-        configs = json.loads(args.configs)
-        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
-            raise ValueError
-    except ValueError:
-        ap.error("--configs must be a JSON list of objects")
+        configs = split.parse_configs(args.configs)
+    except ValueError as exc:
+        ap.error(str(exc))
     import make_lighting
 
     data = make_lighting.sequences_dir(args.data)

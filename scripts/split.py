@@ -71,6 +71,25 @@ def cases(data: Path, out: Path, groups=GROUPS) -> list[tuple[str, Path, str, st
     return found
 
 
+def parse_configs(text: str) -> list[dict]:
+    """The MixtureSubtractor parameter sets of a ``--configs`` option (a JSON list of objects),
+    each checked by making a model of it; ValueError naming what is wrong."""
+    from bgsub.model.mixture import MixtureSubtractor
+
+    try:
+        configs = json.loads(text)
+    except ValueError:
+        configs = None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise ValueError("--configs must be a JSON list of objects")
+    for c in configs:
+        try:
+            MixtureSubtractor(**c)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"--configs: {json.dumps(c)}: {exc}") from None
+    return configs
+
+
 def run(found, configs, methods):
     """{column: {case name: F}}; every case's frames are decoded once for all columns."""
     from bgsub.evaluate.scoring import Sequence, evaluate_sequence, make_method, read_image
@@ -133,11 +152,9 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     try:
-        configs = json.loads(args.configs)
-        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
-            raise ValueError
-    except ValueError:
-        ap.error("--configs must be a JSON list of objects")
+        configs = parse_configs(args.configs)
+    except ValueError as exc:
+        ap.error(str(exc))
     groups = [g for g in args.groups.split(",") if g]
     if any(g not in GROUPS for g in groups):
         ap.error(f"--groups: one of {', '.join(GROUPS)}")

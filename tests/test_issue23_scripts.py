@@ -126,3 +126,12 @@ def test_discs_their_paths_and_what_counts_as_found():
             return out
 
     assert discs.found_fractions(frames, Column30, 3) == (0.25, 0.0)
+
+
+def test_parse_configs_refuses_what_the_model_refuses():
+    assert split.parse_configs('[{}, {"ghost_frames": 10}]') == [{}, {"ghost_frames": 10}]
+    for text, says in [("{}", "JSON list of objects"), ("not json", "JSON list of objects"),
+                       ('[{"ghost_frames": -1}]', "ghost_frames must be an integer >= 0"),
+                       ('[{"nope": 1}]', "unexpected keyword argument 'nope'")]:
+        with pytest.raises(ValueError, match=says):
+            split.parse_configs(text)
