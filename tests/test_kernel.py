@@ -6,7 +6,7 @@ import pytest
 from bgsub import MixtureSubtractor
 from bgsub.model import _fallback, _jit
 from bgsub.model import mixture as model_module
-from bgsub.model import _kernels as kern
+from bgsub.model import _layout as layout
 
 from .reference import (reference_apply, reference_ghosts, reference_neighbours, reference_runs,
                         reference_vote)
@@ -53,7 +53,7 @@ class ReferenceModel:
             self.scale, self.t = 1.0, 1
             self.runs = None
             return np.zeros((h, w), np.uint8)
-        p = kern.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c,
+        p = layout.frame_params(alpha, self.scale, m.match_threshold, m.background_ratio, c,
                               m.complexity_prior if m.variant == "zivkovic" else 0.0,
                               m.neighbour_threshold)
         mask = reference_apply(f, self.state, known, p, RHO[m.rho], np.float32(m.initial_variance),
@@ -122,7 +122,7 @@ def run_both(frames, schedule=None, knowns=None, masks=None, **params):
         np.testing.assert_array_equal(got, want, err_msg=f"mask differs at frame {t}")
         if masks is not None:
             masks.append(got.copy())
-        ranked = kern.to_ranked(model.state_, model.n_components, *model.frame_shape_)
+        ranked = layout.to_ranked(model.state_, model.n_components, *model.frame_shape_)
         np.testing.assert_array_equal(ranked, ref.state, err_msg=f"state differs at frame {t}")
         assert model.scale_ == ref.scale
     return model
@@ -321,14 +321,14 @@ def test_gain_estimate_matches_numpy(size, use_prev):
     for trial in range(6):
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         frame[rng.random((h, w)) < 0.2] = 4 + trial % 2  # ties in the ratios, a bound
-        state = kern.new_state(2, h, w, 3)
-        hot, _ = kern.views(state, 2, h, w, 3)
-        hot[:, kern.MEAN:, :] = rng.choice([15.5, 16.0, 100.25, 240.0, 240.5, 0.5, 77.0],
+        state = layout.new_state(2, h, w, 3)
+        hot, _ = layout.views(state, 2, h, w, 3)
+        hot[:, layout.MEAN:, :] = rng.choice([15.5, 16.0, 100.25, 240.0, 240.5, 0.5, 77.0],
                                            (h, 3, w)).astype(np.float32)
         start, step, ch = trial % 3, 1 + trial % 2, trial % 3
         gh, gw = len(range(start, h, step)), len(range(start, w, step))
         prev = rng.random((gh, gw)) < 0.7
-        mu = hot[start::step, kern.MEAN + ch, start::step]
+        mu = hot[start::step, layout.MEAN + ch, start::step]
         x = frame[start::step, start::step, ch]
         sel = (mu >= 16.0) & (mu <= 240.0) & (x >= 4) & (x <= 251)
         if use_prev:

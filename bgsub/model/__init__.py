@@ -1,8 +1,8 @@
 """The online per-pixel Gaussian mixture: :class:`MixtureSubtractor` (``mixture``), its Numba
-kernels (``_kernels``, the only code that knows the state layout), their NumPy twin
-(``_fallback``), the connected-component kernels of the post-processing (``_blob``), kernel
-loading and first-run compilation (``_jit``, ``_warm``), and OpenCV's MOG2 interface over the
-model (``opencv``).
+kernels (``_kernels``), the state layout they share with their NumPy twin (``_layout``, plain
+NumPy), that twin (``_fallback``), the connected-component kernels of the post-processing
+(``_blob``), kernel loading and first-run compilation (``_jit``, ``_warm``), and OpenCV's MOG2
+interface over the model (``opencv``).
 
 Names are imported on first use, so that importing a kernel-loading module does not import
 Numba.

@@ -5,8 +5,9 @@ They run while the Numba kernels are not yet compiled (a first run, see :mod:`bg
 a few frames at a fraction of the kernels' speed instead of a silent wait.  Every operation is
 the kernel's float32 operation, in the kernel's order, applied to whole arrays of pixels, so
 the output and the state are the same bit for bit whichever implementation ran a frame
-(``tests/test_kernel.py`` checks both against ``tests/reference.py``).  This module and
-:mod:`bgsub.model._kernels` are the two that know the state layout.
+(``tests/test_kernel.py`` checks both against ``tests/reference.py``).  This module,
+:mod:`bgsub.model._kernels` and :mod:`bgsub.model._layout` are the three that know the state
+layout.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 
 import numpy as np
 
-from bgsub.model._kernels import MEAN, RHO_WEIGHT, U, VAR
+from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
 
 f32 = np.float32
 

@@ -1,35 +1,8 @@
 """Numba kernels of the online per-pixel Gaussian mixture.
 
-This module is the only code that knows the layout of the per-pixel state.
-
-State layout
-------------
-The state is one flat float32 buffer holding two arrays (see :func:`views`):
-
-* ``hot``, shape ``(H, R, W)``: the component of rank 0 of every pixel, row after row of the
-  frame, each row as R runs of W values, one per field, so that the common case runs over a
-  row in SIMD lanes;
-* ``cold``, shape ``(K - 1, H, W, R)``: the components of rank 1 .. K-1, one plane per rank,
-  one R-record per pixel (a pixel that needs one reads it in one cache line);
-
-with ``R = C + 2`` fields per component record: ``[u, var, mean_0 .. mean_{C-1}]``.
-Components are kept sorted by decreasing ``w / sigma``.
-
-* ``u`` is the component's weight in *scaled* units: the true weight is ``w = scale * u`` where
-  ``scale`` is one number for the whole frame, kept by the caller.  Every frame multiplies every
-  weight by ``(1 - alpha)``; in scaled units that is a change of ``scale`` alone, so the weights
-  of the components that did not match are not touched at all.  The matched component gains
-  ``alpha / scale'``.  ``u == 0`` marks an unused slot; used slots come first.
-* ``var`` is the variance per channel (isotropic, shared by the channels).
-* ``mean_c`` is the mean of channel ``c``.
-
-A pixel that matches its first component (the common case) reads and writes its values in
-``hot`` and nothing else; the next most common case, a match at rank 1, adds one record of the
-dense rank-1 plane, whose neighbours the neighbouring pixels (moving objects and waving trees
-come in blobs) tend to need too.  A new model writes only ``hot``: the pages of ``cold`` are
-first touched when a pixel needs a second component.  Outside this module and its NumPy twin
-(:mod:`bgsub.model._fallback`) the state is seen as the ranked array of :func:`to_ranked`, which is
-also what a saved model holds.
+The state layout (``hot`` and ``cold``, the fields ``U``, ``VAR``, ``MEAN``, scaled weights) is
+described in :mod:`bgsub.model._layout`; this module, that one and the NumPy twin
+:mod:`bgsub.model._fallback` are the only code that knows it.
 
 All arithmetic is float32 without fast-math, so a plain NumPy implementation of the same rules
 performing the same operations in the same order gives bit-identical results (see
@@ -39,92 +12,14 @@ performing the same operations in the same order gives bit-identical results (se
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-U = 0  # field: scaled weight
-VAR = 1  # field: variance per channel
-MEAN = 2  # field: first channel of the mean
-
-RHO_WEIGHT = 0  # rho = alpha / w (OpenCV MOG2, Power & Schoonees)
-RHO_DENSITY = 1  # rho = alpha * N(x; mu, sigma) (Stauffer & Grimson 1999)
-
-# When the global scale falls below this, all weights are multiplied by it (a power of two, so
-# exactly) and the scale is divided by it.
-RESCALE = 2.0**-16
+from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
 
 SLICES = 64  # row slices of the model kernel's parallel loop
 NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
-
-
-def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:
-    """An empty state (every slot unused) as one flat buffer; zero pages are not touched."""
-    return np.zeros(n_components * height * width * (channels + 2), np.float32)
-
-
-def views(state: np.ndarray, n_components: int, height: int, width: int, channels: int):
-    """(hot, cold) views of a flat state buffer."""
-    r = channels + 2
-    n_hot = height * width * r
-    if state.ndim != 1 or state.size != n_components * n_hot or state.dtype != np.float32:
-        raise ValueError(f"state buffer of {state.size} float32 values does not fit "
-                         f"K={n_components}, {width}x{height}x{channels}")
-    hot = state[:n_hot].reshape(height, r, width)
-    cold = state[n_hot:].reshape(n_components - 1, height, width, r)
-    return hot, cold
-
-
-def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
-              channels: int) -> np.ndarray:
-    """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""
-    hot, cold = views(state, n_components, height, width, channels)
-    return np.concatenate([hot.transpose(0, 2, 1)[None], cold], axis=0)
-
-
-def from_ranked(ranked: np.ndarray) -> np.ndarray:
-    """The flat state buffer of a (K, H, W, C + 2) ranked array (inverse of :func:`to_ranked`)."""
-    ranked = np.asarray(ranked, np.float32)
-    hot = np.ascontiguousarray(ranked[0].transpose(0, 2, 1))
-    cold = np.ascontiguousarray(ranked[1:])
-    return np.concatenate([hot.ravel(), cold.ravel()])
-
-
-class FrameParams(NamedTuple):
-    """The per-frame scalars of one update, derived from the learning rate and the scale."""
-
-    learn: bool  # False: classify only, touch nothing
-    inc: np.float32  # alpha / scale': what a match adds to u
-    inv_decay: np.float32  # 1 / (1 - alpha): undoes this frame's decay for frozen pixels
-    alpha: np.float32  # the learning rate itself (density rule)
-    thr2: np.float32  # T^2 * C: a match is d2 < thr2 * var, d2 summed over channels
-    bg_u: np.float32  # background_ratio / scale': the prefix weight limit in scaled units
-    u_new: np.float32  # weight of a new component in scaled units (w = alpha)
-    u_total: np.float32  # 1 / scale': the total weight in scaled units
-    new_scale: float
-    prune: np.float32 = np.float32(0.0)  # alpha * c_T / scale': Zivkovic's prior, per frame
-    thr2n: np.float32 = np.float32(0.0)  # T_n^2 * C: the neighbourhood rule's match (0 = off)
-
-
-def frame_params(alpha: float, scale: float, match_threshold: float, background_ratio: float,
-                 channels: int, complexity_prior: float = 0.0,
-                 neighbour_threshold: float = 0.0) -> FrameParams:
-    """Scalars for one update with learning rate ``0 <= alpha < 1`` from global ``scale``;
-    ``complexity_prior`` c_T > 0 selects Zivkovic's update (every weight also loses
-    alpha * c_T per frame, and components whose weight reaches zero are dropped);
-    ``neighbour_threshold`` T_n > 0 turns on the neighbourhood rule (see :func:`apply_frame`)."""
-    f32 = np.float32
-    thr2 = f32(match_threshold * match_threshold * channels)
-    thr2n = f32(neighbour_threshold * neighbour_threshold * channels)
-    if alpha <= 0.0:
-        s = scale
-        return FrameParams(False, f32(0), f32(1), f32(0), thr2, f32(background_ratio / s),
-                           f32(0), f32(1.0 / s), s, f32(0), thr2n)
-    s = scale * (1.0 - alpha)
-    return FrameParams(True, f32(alpha / s), f32(1.0 / (1.0 - alpha)), f32(alpha), thr2,
-                       f32(background_ratio / s), f32(alpha / s), f32(1.0 / s), s,
-                       f32(alpha * complexity_prior / s), thr2n)
 
 
 @njit(cache=True, inline="always")

@@ -16,9 +16,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from bgsub.model import _jit
-from bgsub.model import _kernels as kern
+from bgsub.model import _layout as layout
 
-_RHO_RULES = {"weight": kern.RHO_WEIGHT, "density": kern.RHO_DENSITY}
+_RHO_RULES = {"weight": layout.RHO_WEIGHT, "density": layout.RHO_DENSITY}
 _FORMAT_VERSION = 1
 
 
@@ -193,7 +193,7 @@ class MixtureSubtractor:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget everything learned; the next frame (of any size) starts a new model."""
-        self.state_ = None  # flat float32 buffer, see bgsub.model._kernels
+        self.state_ = None  # flat float32 buffer, see bgsub.model._layout
         self.scale_ = 1.0  # true weight = scale_ * stored weight
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
@@ -219,15 +219,15 @@ class MixtureSubtractor:
         return f"MixtureSubtractor({args})"
 
     def _views(self):
-        return kern.views(self.state_, self.n_components, *self.frame_shape_)
+        return layout.views(self.state_, self.n_components, *self.frame_shape_)
 
     def components(self) -> np.ndarray | None:
         """The state as a float32 array (K, H, W, C + 2): plane k holds every pixel's component
         of rank k (by w/sigma) as [weight, variance, mean...]; weight 0 = unused slot."""
         if self.state_ is None:
             return None
-        ranked = kern.to_ranked(self.state_, self.n_components, *self.frame_shape_)
-        ranked[..., kern.U] *= np.float32(self.scale_)
+        ranked = layout.to_ranked(self.state_, self.n_components, *self.frame_shape_)
+        ranked[..., layout.U] *= np.float32(self.scale_)
         return ranked
 
     # ------------------------------------------------------------------ input
@@ -328,7 +328,7 @@ class MixtureSubtractor:
         if self.gain_compensation and not fresh and alpha < 1.0:
             f = self._compensate(f)
         if fresh:
-            self.state_ = kern.new_state(self.n_components, h, w, c)
+            self.state_ = layout.new_state(self.n_components, h, w, c)
             self.frame_shape_ = f.shape
         hot, cold = self._views()
         k = _jit.kernels()
@@ -339,9 +339,9 @@ class MixtureSubtractor:
             self._runs = None  # the runs of foreground start again
             out[...] = 0
             return out
-        p = kern.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio, c,
-                              self.complexity_prior if self.variant == "zivkovic" else 0.0,
-                              self.neighbour_threshold)
+        p = layout.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio,
+                                c, self.complexity_prior if self.variant == "zivkovic" else 0.0,
+                                self.neighbour_threshold)
         smooth = self.smoothing > 1
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
@@ -378,10 +378,10 @@ class MixtureSubtractor:
         if p.learn:
             self.scale_ = p.new_scale
             self.n_frames_ += 1
-            if self.scale_ < kern.RESCALE:
+            if self.scale_ < layout.RESCALE:
                 # exact: a power of two
-                k["scale_weights"](hot, cold, np.float32(kern.RESCALE))
-                self.scale_ /= kern.RESCALE
+                k["scale_weights"](hot, cold, np.float32(layout.RESCALE))
+                self.scale_ /= layout.RESCALE
         return out
 
     def _ghosts(self, f, hot, cold, raw, known, now, p, fg):
@@ -532,13 +532,13 @@ class MixtureSubtractor:
         ranked = np.zeros((k, h, w, c + 2), np.float32)
         wr = np.take_along_axis(weights, order, 2)
         wr /= wr.sum(2, keepdims=True)
-        ranked[..., kern.U] = np.moveaxis(wr, 2, 0)
-        ranked[..., kern.VAR] = np.moveaxis(np.take_along_axis(variances, order, 2), 2, 0)
-        ranked[..., kern.MEAN:] = np.moveaxis(
+        ranked[..., layout.U] = np.moveaxis(wr, 2, 0)
+        ranked[..., layout.VAR] = np.moveaxis(np.take_along_axis(variances, order, 2), 2, 0)
+        ranked[..., layout.MEAN:] = np.moveaxis(
             np.take_along_axis(means, order[..., None], 2), 2, 0)
-        ranked[ranked[..., kern.U] <= 0] = 0
+        ranked[ranked[..., layout.U] <= 0] = 0
         self.reset()
-        self.state_ = kern.from_ranked(ranked)
+        self.state_ = layout.from_ranked(ranked)
         self.frame_shape_ = (h, w, c)
         self.n_frames_ = n
         return self
@@ -565,7 +565,7 @@ class MixtureSubtractor:
             "scale": np.array(self.scale_, np.float64),
             "n_frames": np.array(self.n_frames_, np.int64),
             # ranked (K, H, W, C + 2), flat: the file does not depend on the kernels' layout
-            "state": (kern.to_ranked(self.state_, self.n_components, *self.frame_shape_).ravel()
+            "state": (layout.to_ranked(self.state_, self.n_components, *self.frame_shape_).ravel()
                       if self.state_ is not None else np.zeros((0,), np.float32)),
             "frame_shape": np.array(self.frame_shape_ or (), np.int64),
             "gain": np.array(self.gain_, np.float64),
@@ -625,7 +625,7 @@ class MixtureSubtractor:
                 raise ValueError(f"{path}: not a bgsub model file (a state of {state.size} "
                                  f"values does not fit K={model.n_components}, {w}x{h}x{c})")
             ranked = np.asarray(state, np.float32).reshape(model.n_components, h, w, c + 2)
-            model.state_ = kern.from_ranked(ranked)
+            model.state_ = layout.from_ranked(ranked)
             model.frame_shape_ = frame_shape
         model.scale_ = scale
         model.n_frames_ = n_frames
