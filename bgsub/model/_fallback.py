@@ -487,7 +487,7 @@ def _window_sums(fg, radius):
     return c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]
 
 
-def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
+def vote_mask(raw, out, radius, need, solid_radius):
     """:func:`bgsub.model._kernels.vote_mask` in NumPy (integer counts, exact)."""
     fg = (raw & np.uint8(1)).astype(np.int32)
     keep = _window_sums(fg, radius) >= need

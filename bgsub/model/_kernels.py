@@ -20,6 +20,7 @@ from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
 
 SLICES = 64  # row slices of the model kernel's parallel loop
 NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
+VOTE_BANDS = 16  # row bands of the vote's parallel loop (its column sums slide down a band)
 
 
 @njit(cache=True, inline="always")
@@ -792,9 +793,11 @@ def _value_component(frame, hot, cold, i, j, n_ch, thr2):
 def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, pos):
     """cand (uint8 (H, W)) = 1 where the ghost rule may apply: labelled ``fg`` for ``ghost``
     frames or more (now - since >= ghost; :func:`apply_frame` counted the runs and flagged
-    their rows in ``rows``), not known foreground; 0 elsewhere.  The same pixels, in raster
-    order, go to ``pos`` (int32 (2, H W): rows, columns) for :func:`ghost_absorb`.  Returns the
-    first and last flagged rows (-1, -1 when none) and the number of candidates.
+    their rows in ``rows``), not known foreground; 0 elsewhere in the rows from the first
+    flagged row to the last (the band labelled; other rows are left as they were: zeroing the
+    whole frame cost 8% of this kernel at 1920x1080).  The same pixels, in raster order, go to
+    ``pos`` (int32 (2, H W): rows, columns) for :func:`ghost_absorb`.  Returns the first and
+    last flagged rows (-1, -1 when none) and the number of candidates.
 
     Chunks of NB_CHUNK columns are tested without a branch; only those that hold a candidate
     are listed (a list built pixel by pixel over the rows costs more than the rule's work)."""
@@ -805,7 +808,6 @@ def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, 
     n = 0
     one = np.uint8(1)
     zero = np.uint8(0)
-    cand[:, :] = 0
     for i in range(height):
         if rows[i] == 0:
             continue
@@ -835,6 +837,9 @@ def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, 
                     pos[0, n] = i
                     pos[1, n] = j
                     n += cand[i, j]
+    for i in range(max(r0, 0), r1 + 1):  # the band's unflagged rows
+        if rows[i] == 0:
+            cand[i, :] = 0
     return r0, r1, n
 
 
@@ -1047,53 +1052,94 @@ def grid_background(mask, start, step, out):
 
 
 @njit(cache=True, inline="always")
-def _window_sums(raw, colsum, out, i, radius):
-    """out[i] = the number of 1s of ``raw`` in the (2 radius + 1)^2 window around each pixel of
-    row i (edges replicated); colsum[i]: the column sums, scratch.  Interior loops over
-    unsigned indices, which Numba does not wrap-around check, so that they vectorise."""
+def _levels(span):
+    """The doubling levels a window of ``span`` columns needs: sums of 1, 2, 4 ... <= span."""
+    k = 1
+    while (1 << k) <= span:
+        k += 1
+    return k
+
+
+@njit(cache=True, inline="always")
+def _column_sums(raw, pw, i, radius, first):
+    """pw[0][j] = the number of 1s of ``raw`` in column j, rows i - radius .. i + radius (edges
+    replicated): counted on a band's ``first`` row, else slid from row i - 1's (the row that
+    enters the window added, the row that leaves it taken away).  Unsigned indices, which
+    Numba does not wrap-around check, so that the loops vectorise."""
     height = raw.shape[0]
-    width = raw.shape[1]
-    r = np.uint64(radius)
-    w = np.uint64(width)
-    span = np.uint64(2 * radius + 1)
+    w = np.uint64(raw.shape[1])
+    one = np.uint8(1)
+    cs = pw[0]
+    if first:
+        for j in range(w):
+            cs[j] = 0
+        for d in range(-radius, radius + 1):
+            ii = np.uint64(min(max(i + d, 0), height - 1))
+            for j in range(w):
+                cs[j] += raw[ii, j] & one
+    else:
+        add = np.uint64(min(i + radius, height - 1))
+        sub = np.uint64(max(i - radius - 1, 0))
+        for j in range(w):
+            cs[j] = cs[j] + (raw[add, j] & one) - (raw[sub, j] & one)
+
+
+@njit(cache=True, inline="always")
+def _window_row(pw, out_row, radius):
+    """out_row[j] = the sum of the column sums pw[0] over columns j - radius .. j + radius
+    (edges replicated), by doubling: pw[k][j] = the sum of 2^k columns from j, then each
+    interior pixel adds the levels of the window's binary digits (11 = 8 + 2 + 1: three
+    additions instead of eleven)."""
+    width = pw.shape[1]
+    span = 2 * radius + 1
     lo = min(radius, width)
     hi = max(width - radius, lo)
     n_in = np.uint64(hi - lo)
-    for j in range(w):
-        colsum[i, j] = 0
-    for d in range(-radius, radius + 1):
-        ii = np.uint64(min(max(i + d, 0), height - 1))
-        for j in range(w):
-            colsum[i, j] += raw[ii, j] & np.uint8(1)
-    for j in range(w):
-        out[i, j] = 0
-    for dd in range(span):
-        for jj in range(n_in):
-            out[i, jj + r] += colsum[i, jj + dd]
+    r = np.uint64(radius)
+    k = 1
+    while (1 << k) <= span:
+        half = np.uint64(1 << (k - 1))
+        n = np.uint64(max(width - (1 << k) + 1, 0))
+        for j in range(n):
+            pw[k, j] = pw[k - 1, j] + pw[k - 1, j + half]
+        k += 1
+    first = True
+    off = np.uint64(0)
+    for b in range(k - 1, -1, -1):
+        if span & (1 << b):
+            if first:
+                for jj in range(n_in):
+                    out_row[jj + r] = pw[b, jj]
+                first = False
+            else:
+                for jj in range(n_in):
+                    out_row[jj + r] += pw[b, jj + off]
+            off += np.uint64(1 << b)
+    cs = pw[0]
     for j in range(0, lo):
         acc = 0
         for d in range(-radius, radius + 1):
-            acc += colsum[i, min(max(j + d, 0), width - 1)]
-        out[i, j] = acc
+            acc += cs[min(max(j + d, 0), width - 1)]
+        out_row[j] = acc
     for j in range(hi, width):
         acc = 0
         for d in range(-radius, radius + 1):
-            acc += colsum[i, min(max(j + d, 0), width - 1)]
-        out[i, j] = acc
+            acc += cs[min(max(j + d, 0), width - 1)]
+        out_row[j] = acc
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
+def vote_mask(raw, out, radius, need, solid_radius):
     """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
     are 1 in ``raw`` (0 background, 1 foreground, 2 shadow), or, when ``solid_radius`` > 0,
     where every pixel of the (2 solid_radius + 1)^2 window is (a small, solid object survives
     a wide vote), edges replicated; elsewhere 127 where ``raw`` is a shadow, else 0.
-    ``colsum``, ``solid_sum``: uint8 scratch of raw's shape (``solid_sum`` unused when
-    ``solid_radius`` is 0).
 
     Runs on Numba's threads, like the model kernel, so that no second thread pool competes
-    for the cores right after it.  The interior loops use unsigned indices, which Numba does
-    not wrap-around check, so that they vectorise.
+    for the cores right after it.  The rows are dealt in VOTE_BANDS bands; down a band the
+    column sums slide (:func:`_column_sums`), along a row the window sums double
+    (:func:`_window_row`): 0.14 ms a frame at 640x360 against 0.20 when every row summed its
+    window's rows and columns afresh (1.04 against 1.56 ms at 1920x1080, one thread).
     """
     height = raw.shape[0]
     width = raw.shape[1]
@@ -1102,13 +1148,23 @@ def vote_mask(raw, colsum, out, radius, need, solid_radius, solid_sum):
     f0 = np.uint8(0)
     full = np.uint8((2 * solid_radius + 1) ** 2)
     w = np.uint64(width)
-    for i in prange(height):
-        _window_sums(raw, colsum, out, i, radius)
-        if solid_radius > 0:
-            _window_sums(raw, colsum, solid_sum, i, solid_radius)
-            for j in range(w):  # without a branch, so that it vectorises
-                keep = (out[i, j] >= need) | (solid_sum[i, j] == full)
-                out[i, j] = f255 if keep else (f127 if raw[i, j] == 2 else f0)
-        else:
-            for j in range(w):
-                out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)
+    n_bands = min(VOTE_BANDS, height)
+    n_main = _levels(2 * radius + 1)
+    n_solid = _levels(2 * solid_radius + 1)
+    for b in prange(n_bands):
+        pw = np.empty((n_main, width), np.uint8)
+        ps = np.empty((n_solid + 1, width), np.uint8)  # and the row's solid sums
+        solid_row = ps[n_solid]
+        i0 = b * height // n_bands
+        for i in range(i0, (b + 1) * height // n_bands):
+            _column_sums(raw, pw, i, radius, i == i0)
+            _window_row(pw, out[i], radius)
+            if solid_radius > 0:
+                _column_sums(raw, ps, i, solid_radius, i == i0)
+                _window_row(ps, solid_row, solid_radius)
+                for j in range(w):  # without a branch, so that it vectorises
+                    keep = (out[i, j] >= need) | (solid_row[j] == full)
+                    out[i, j] = f255 if keep else (f127 if raw[i, j] == 2 else f0)
+            else:
+                for j in range(w):
+                    out[i, j] = f255 if out[i, j] >= need else (f127 if raw[i, j] == 2 else f0)

@@ -197,7 +197,7 @@ class MixtureSubtractor:
         self.scale_ = 1.0  # true weight = scale_ * stored weight
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
-        self._raw = self._sums = self._solid_sums = None  # scratch masks for the vote
+        self._raw = None  # the scratch mask voted on
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
         self._ratios = None  # scratch: the gain estimate's samples
@@ -299,9 +299,6 @@ class MixtureSubtractor:
         elif (not isinstance(out, np.ndarray) or out.shape != raw.shape
               or out.dtype != np.uint8 or not out.flags.c_contiguous):
             raise ValueError(f"out must be a C-contiguous uint8 array of shape {raw.shape}")
-        if self._sums is None or self._sums.shape != raw.shape:
-            self._sums = np.empty(raw.shape, np.uint8)
-            self._solid_sums = np.empty(raw.shape, np.uint8)
         self._vote(raw, out)
         return out
 
@@ -345,8 +342,6 @@ class MixtureSubtractor:
         smooth = self.smoothing > 1
         if smooth and (self._raw is None or self._raw.shape != (h, w)):
             self._raw = np.empty((h, w), np.uint8)
-            self._sums = np.empty((h, w), np.uint8)
-            self._solid_sums = np.empty((h, w), np.uint8)
         # the kernel's decisions: into the model's scratch, voted into ``out`` below; or,
         # unvoted, into ``out`` itself (a new array per frame: the caller votes on it later)
         raw = self._raw if smooth and voted else out
@@ -481,8 +476,7 @@ class MixtureSubtractor:
         the borders by replicating the edge."""
         k = self.smoothing
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
-        _jit.kernels()["vote_mask"](raw, self._sums, out, k // 2, need, self.solid // 2,
-                                    self._solid_sums)
+        _jit.kernels()["vote_mask"](raw, out, k // 2, need, self.solid // 2)
 
     def fit_frames(self, frames: np.ndarray | Iterable[np.ndarray],
                    n_iter: int = 20) -> MixtureSubtractor:
