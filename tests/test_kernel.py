@@ -193,6 +193,24 @@ def test_spatial_vote_matches_reference(size, vote, solid):
     run_both(frames, n_components=3, learning_rate=0.05, smoothing=size, vote=vote, solid=solid)
 
 
+def test_vote_kernel_equals_its_twin_on_any_shape():
+    # the kernel slides column sums down bands of rows and doubles window sums along a row:
+    # frames of one row or column, narrower or shorter than the window, fewer rows than bands,
+    # every window size, against the NumPy twin's cumulative sums
+    rng = np.random.default_rng(5)
+    k = _jit.kernels()["vote_mask"].disp
+    shapes = [(1, 1), (1, 37), (37, 1), (3, 5), (15, 16), (17, 40), (40, 17), (33, 64)]
+    for h, w in shapes:
+        for radius in range(0, 8):
+            for solid_radius in (0, 1, 2):
+                need = int(rng.integers(1, (2 * radius + 1) ** 2 + 1))
+                raw = rng.choice(np.array([0, 1, 2], np.uint8), size=(h, w), p=[0.4, 0.5, 0.1])
+                got, want = np.empty_like(raw), np.empty_like(raw)
+                k(raw, got, radius, need, solid_radius)
+                _fallback.vote_mask(raw, want, radius, need, solid_radius)
+                np.testing.assert_array_equal(got, want, err_msg=f"{h}x{w} r={radius}")
+
+
 @pytest.mark.parametrize("kernels", ["numba", "numpy"])
 def test_a_solid_object_smaller_than_the_vote_window_survives_it(kernels):
     # hand-made raw mask: a 3x3 block of foreground (9 of the 121 pixels of an 11x11 window,
