@@ -68,7 +68,7 @@ def _model_options(fn):
         click.option("--neighbour-threshold", type=click.FloatRange(0),
                      help="Foreground that matches a neighbour's background within this many "
                           "standard deviations is background; 0 = off (default)."),
-        click.option("--ghost-frames", type=click.IntRange(0), metavar="N",
+        click.option("--ghost-frames", type=click.IntRange(0, 65534), metavar="N",
                      help="The ghost rule: what stood still from the start and then left "
                           "stops being foreground once it has been foreground N frames and "
                           "its border matches the background beside it (10 is the measured "

@@ -131,7 +131,8 @@ def test_discs_their_paths_and_what_counts_as_found():
 def test_parse_configs_refuses_what_the_model_refuses():
     assert split.parse_configs('[{}, {"ghost_frames": 10}]') == [{}, {"ghost_frames": 10}]
     for text, says in [("{}", "JSON list of objects"), ("not json", "JSON list of objects"),
-                       ('[{"ghost_frames": -1}]', "ghost_frames must be an integer >= 0"),
+                       ('[{"ghost_frames": -1}]',
+                        r"ghost_frames must be an integer in \[0, 65534\]"),
                        ('[{"nope": 1}]', "unexpected keyword argument 'nope'")]:
         with pytest.raises(ValueError, match=says):
             split.parse_configs(text)

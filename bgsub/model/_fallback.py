@@ -201,46 +201,59 @@ def _bubble_down(P, r, k):
 
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n,
-                since, last, now, ghost, rows):
+                runs, ghost, rows):
     """:func:`bgsub.model._kernels.apply_frame` in NumPy, bit for bit."""
     records = _records(hot)
     _model(frame, records, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
            thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau)
     if learn and ghost > 0:
-        _count_runs(mask, fg, since, last, now, ghost, rows)
+        _count_runs(mask, fg, runs, ghost, rows)
     if thr2n > f32(0.0):
         _neighbours(frame, records, cold, mask, fg, thr2n, bg_u)
     _put_back(hot, records)
 
 
-def _count_runs(mask, fg, since, last, now, ghost, rows):
-    """The kernel's ``_count_run`` for every pixel."""
+def _count_runs(mask, fg, runs, ghost, rows):
+    """The kernel's ``_end_runs`` and ``_count_run`` for every pixel."""
     on = mask == fg
-    since[on & (last != now - 1)] = now
-    last[on] = now
-    rows[(on & (now - since >= ghost)).any(axis=1)] = 1
+    runs[on] += runs[on] < 65535
+    runs[~on] = 0
+    rows[(on & (runs > ghost)).any(axis=1)] = 1
 
 
-def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, pos):
+def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans):
     """:func:`bgsub.model._kernels.ghost_candidates` in NumPy."""
     flagged = np.flatnonzero(rows)
-    cand[...] = (mask == fg) & (now - since >= ghost) & (rows[:, None] != 0)
+    on = (mask == fg) & (runs > ghost) & (rows[:, None] != 0)
     if use_known:
-        cand[known != 0] = 0
+        on &= known == 0
+    zero = np.pad(mask == 0, 1, mode="edge")  # a pixel's own value stands in outside the frame
+    h, w = mask.shape
+    near = np.zeros((h, w), bool)
+    for di in range(3):
+        for dj in range(3):
+            near |= zero[di:di + h, dj:dj + w]
+    cand[...] = np.where(on, np.where(near, 3, 1), 0)
     if not flagged.size:
         return -1, -1, 0
-    ii, jj = np.nonzero(cand)
-    pos[0, :ii.size] = ii
-    pos[1, :ii.size] = jj
-    return int(flagged[0]), int(flagged[-1]), int(ii.size)
+    edges = np.diff(np.pad(on.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts = np.nonzero(edges == 1)  # both in raster order, one end per start
+    ends = np.nonzero(edges == -1)
+    n = starts[0].size
+    spans[0, :n] = starts[0]
+    spans[1, :n] = starts[1]
+    spans[2, :n] = ends[1]
+    return int(flagged[0]), int(flagged[-1]), n
 
 
-def ghost_absorb(frame, hot, cold, mask, pos, n_pos, labels, n_labels, r0, thr2, thr2e, u_min,
-                 frac, stable, min_px):
-    """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit."""
+def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels, r0, thr2,
+                 thr2e, u_min, frac, stable, min_px):
+    """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit (its border found here
+    again rather than read from ``cand``)."""
     h, w, n_ch = frame.shape
-    ii = pos[0, :n_pos].astype(np.intp)
-    jj = pos[1, :n_pos].astype(np.intp)
+    rows, first, end = (spans[r, :n_spans].astype(np.intp) for r in range(3))
+    ii = np.repeat(rows, end - first)
+    jj = np.concatenate([np.arange(a, b) for a, b in zip(first, end)] or [np.zeros(0, np.intp)])
     if not ii.size:
         return 0
     lab = labels[ii - r0, jj]

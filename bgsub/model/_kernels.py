@@ -604,7 +604,7 @@ def _bitrev(t):
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay, rho_rule, alpha,
                 thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow, tau, thr2n,
-                since, last, now, ghost, rows):
+                runs, ghost, rows):
     """Classify one frame and update the mixture in place.
 
     frame: uint8 (H, W, C); hot, cold: the state (see :func:`views`); mask: uint8 (H, W) output;
@@ -614,10 +614,9 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     ``shadow``: the value written for a shadow (127, or 2 before a vote; 0 = no shadow test);
     ``tau``: the lowest brightness ratio that counts as a shadow; ``thr2n`` > 0: then the
     neighbourhood rule (:func:`_neighbour_row`) runs over the updated model.  ``ghost`` > 0
-    (and ``learn``): every pixel labelled ``fg`` counts its run of foreground frames
-    (:func:`_count_run`: ``since``, ``last``, int32 (H, W); ``now``: this frame's number) and
-    ``rows[i]`` (uint8 (H,)) is set where one has lasted ``ghost`` frames, for
-    :func:`ghost_candidates`.
+    (and ``learn``): ``runs`` (uint16 (H, W)) counts each pixel's frames labelled ``fg`` in a
+    row (:func:`_count_run`; the first pass zeroes the background it learned) and ``rows[i]``
+    (uint8 (H,)) is set where a run has passed ``ghost`` frames, for :func:`ghost_candidates`.
 
     Each row takes two passes.  The first (:func:`_fast_row`) does the common case -- learning,
     the pixel matches its first component -- in SIMD lanes, touching ``hot`` only, and marks
@@ -645,6 +644,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                 kn = known[i] if use_known else no_known
                 n_slow = _fast_row(frame[i].reshape(width * n_ch), hot[i], mask[i], kn, code,
                                    slow, inc, thr2, inv_c, var_min, var_max, single)
+                if count:
+                    _end_runs(runs[i], code)
             for s in range(n_slow):
                 j = slow[s]
                 c = code[j]
@@ -660,7 +661,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                                       thr2, bg_u, inc, inv_c, var_min, var_max, fg, shadow, tau)
                     if r1 == 0:
                         if count:
-                            _count_run(mask, i, j, fg, since, last, now, ghost, rows)
+                            _count_run(mask, i, j, fg, runs, ghost, rows)
                         continue
                     if r1 == 2:  # neither rank 0 nor rank 1 matches: start at rank 2
                         k0 = 2
@@ -669,7 +670,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                        alpha, thr2, bg_u, u_new, u_total, var_init, var_min, var_max, fg, shadow,
                        tau, i, j, k0, prefix0)
                 if count:
-                    _count_run(mask, i, j, fg, since, last, now, ghost, rows)
+                    _count_run(mask, i, j, fg, runs, ghost, rows)
     if thr2n > zero:
         # a second parallel loop: the neighbours' models must all be updated first; blocks
         # of rows in bit-reversed order, so that each thread has blocks all over the frame and
@@ -685,7 +686,7 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
 @njit(cache=True, parallel=True, nogil=True)
 def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                          rho_rule, alpha, thr2, bg_u, u_new, u_total, var_init, var_min,
-                         var_max, fg, shadow, tau, thr2n, since, last, now, ghost, rows, prune):
+                         var_max, fg, shadow, tau, thr2n, runs, ghost, rows, prune):
     """:func:`apply_frame` with Zivkovic's prior: after its update, every weight of a learning
     pixel loses ``prune`` (alpha c_T in scaled units) and exhausted components are dropped.
     A kernel of its own, so that the default kernel's loop stays small."""
@@ -699,7 +700,7 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
             if learn and not (use_known and known[i, j] != 0):
                 _zivkovic_prune(hot, cold, i, j, prune, u_total)
             if learn and ghost > 0:
-                _count_run(mask, i, j, fg, since, last, now, ghost, rows)
+                _count_run(mask, i, j, fg, runs, ghost, rows)
     if thr2n > np.float32(0.0):
         for t in prange(SLICES):
             hit, cand, spans, todo = _neighbour_scratch(width)
@@ -708,35 +709,28 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
                                todo)
 
 
+@njit(cache=True, nogil=True)
+def _end_runs(runs, code):
+    """The runs of foreground (a row of ``runs``) of the pixels that :func:`_fast_row` learned as
+    background (``code`` 0 or 2) end: 0.  The others are left to :func:`_count_run`.  A loop
+    of its own, in SIMD lanes."""
+    for j in range(runs.shape[0]):
+        runs[j] = runs[j] if code[j] & np.uint8(1) else np.uint16(0)
+
+
 @njit(cache=True, inline="always")
-def _count_run(mask, i, j, fg, since, last, now, ghost, rows):
-    """Pixel (i, j)'s run of foreground: when it is ``fg`` in frame ``now``, a run that did
-    not include frame ``now - 1`` starts (``since = now``); ``last = now``; ``rows[i] = 1``
-    when the run has lasted ``ghost`` frames (now - since >= ghost).  Background pixels are
-    not touched: their run ends because ``last`` falls behind."""
+def _count_run(mask, i, j, fg, runs, ghost, rows):
+    """Pixel (i, j)'s run of foreground: when it is ``fg`` in this frame, ``runs[i, j]`` (the
+    frames in a row it has been ``fg``) grows by one, up to 65535, and ``rows[i] = 1`` when it
+    is past ``ghost``; else the run ends: 0."""
     if mask[i, j] == fg:
-        if last[i, j] != now - 1:
-            since[i, j] = now
-        last[i, j] = now
-        if now - since[i, j] >= ghost:
+        r = runs[i, j]
+        r += r < np.uint16(65535)
+        runs[i, j] = r
+        if r > ghost:
             rows[i] = np.uint8(1)
-
-
-@njit(cache=True, inline="always")
-def _on_border(mask, i, j):
-    """Whether one of pixel (i, j)'s 8 neighbours is background (mask 0)."""
-    height = mask.shape[0]
-    width = mask.shape[1]
-    z = np.uint8(0)
-    if 0 < i < height - 1 and 0 < j < width - 1:  # inside the frame: without a branch
-        return ((mask[i - 1, j - 1] == z) | (mask[i - 1, j] == z) | (mask[i - 1, j + 1] == z)
-                | (mask[i, j - 1] == z) | (mask[i, j + 1] == z) | (mask[i + 1, j - 1] == z)
-                | (mask[i + 1, j] == z) | (mask[i + 1, j + 1] == z))
-    for ii in range(max(i - 1, 0), min(i + 2, height)):
-        for jj in range(max(j - 1, 0), min(j + 2, width)):
-            if mask[ii, jj] == z and not (ii == i and jj == j):
-                return True
-    return False
+    else:
+        runs[i, j] = np.uint16(0)
 
 
 @njit(cache=True, inline="always")
@@ -789,66 +783,118 @@ def _value_component(frame, hot, cold, i, j, n_ch, thr2):
     return k, used
 
 
-@njit(cache=True, nogil=True)
-def ghost_candidates(mask, known, use_known, since, now, ghost, fg, rows, cand, pos):
-    """cand (uint8 (H, W)) = 1 where the ghost rule may apply: labelled ``fg`` for ``ghost``
-    frames or more (now - since >= ghost; :func:`apply_frame` counted the runs and flagged
-    their rows in ``rows``), not known foreground; 0 elsewhere in the rows from the first
-    flagged row to the last (the band labelled; other rows are left as they were: zeroing the
-    whole frame cost 8% of this kernel at 1920x1080).  The same pixels, in raster order, go to
-    ``pos`` (int32 (2, H W): rows, columns) for :func:`ghost_absorb`.  Returns the first and
-    last flagged rows (-1, -1 when none) and the number of candidates.
+@njit(cache=True, inline="always")
+def _candidate(up, mid, dn, kn, free, run, ghost, fg, out, j, a, b):
+    """Pixel ``j`` of a row of :func:`ghost_candidates` (``mid``, between ``up`` and ``dn``):
+    ``out[j]`` 3 (a candidate with a 0 among its 8 neighbours: the columns ``a``, ``j``, ``b``
+    of the three rows, where ``a`` or ``b`` is ``j`` at the frame's edge and ``up`` or ``dn``
+    is ``mid``), 1 (a candidate) or 0.  ``free``: no known foreground (``kn`` is then not read
+    for the result).  Branch-free."""
+    z = np.uint8(0)
+    low = min(min(min(up[a], up[j]), min(up[b], mid[a])),
+              min(min(mid[b], dn[a]), min(dn[j], dn[b])))
+    on = (mid[j] == fg) & (run[j] > ghost) & (free | (kn[j] == z))
+    out[j] = (np.uint8(3) if low == z else np.uint8(1)) if on else z
 
-    Chunks of NB_CHUNK columns are tested without a branch; only those that hold a candidate
-    are listed (a list built pixel by pixel over the rows costs more than the rule's work)."""
-    height = mask.shape[0]
+
+@njit(cache=True, inline="always")
+def _candidate_row(mask, known, use_known, runs, ghost, fg, rows, cand, i):
+    """Row ``i`` of :func:`ghost_candidates`' ``cand``; returns its number of spans."""
     width = mask.shape[1]
+    out = cand[i]
+    if rows[i] == 0:
+        out[:] = np.uint8(0)
+        return 0
+    up = mask[max(i - 1, 0)]
+    mid = mask[i]
+    dn = mask[min(i + 1, mask.shape[0] - 1)]
+    kn = known[i] if use_known else mid
+    free = not use_known
+    run = runs[i]
+    _candidate(up, mid, dn, kn, free, run, ghost, fg, out, 0, 0, min(1, width - 1))
+    for j in range(1, width - 1):
+        _candidate(up, mid, dn, kn, free, run, ghost, fg, out, j, j - 1, j + 1)
+    if width > 1:
+        _candidate(up, mid, dn, kn, free, run, ghost, fg, out, width - 1, width - 2, width - 1)
+    z = np.uint8(0)
+    n = np.int64(out[0] != z)
+    for j in range(1, width):  # a loop of its own: with the count, the one above ran 2.4x slower
+        n += (out[j] != z) & (out[j - 1] == z)
+    return n
+
+
+@njit(cache=True, inline="always")
+def _list_spans(cand, i, n, spans):
+    """The spans of candidates of row ``i`` of ``cand`` into ``spans`` from entry ``n`` on, in
+    order.  The columns where one starts or ends are marked in a scratch row without a branch;
+    then only its 8-byte words that hold a mark are looked at (blobs are wide: 0.67 ms at
+    1920x1080 on the bridge video, against 1.0 ms for a scan pixel by pixel and 2.5 for a
+    scan of 32-column chunks that hold a change)."""
+    width = cand.shape[1]
+    one = np.uint8(1)  # candidates are 1 or 3: odd
+    row = cand[i]
+    edge = np.zeros(8 * (width // 8 + 1), np.uint8)
+    words = edge.view(np.uint64)
+    edge[0] = row[0] & one
+    for j in range(1, width):
+        edge[j] = (row[j] ^ row[j - 1]) & one
+    edge[width] = row[width - 1] & one
+    inside = False
+    for w in range(width // 8 + 1):
+        if words[w] == 0:
+            continue
+        for j in range(8 * w, min(8 * w + 8, width + 1)):
+            if edge[j]:
+                if inside:
+                    spans[2, n] = j
+                    n += 1
+                else:
+                    spans[0, n] = i
+                    spans[1, n] = j
+                inside = not inside
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans):
+    """cand (uint8 (H, W)) nonzero where the ghost rule may apply: labelled ``fg`` for more than
+    ``ghost`` frames in a row (runs > ghost; :func:`apply_frame` counted the runs and flagged
+    their rows in ``rows``), not known foreground: 3 on its blob's border (one of its 8
+    neighbours is 0 in ``mask``), else 1; 0 elsewhere in the rows from the first flagged row
+    to the last (the band labelled; other rows are left as they were: zeroing the whole frame
+    cost 8% of this kernel at 1920x1080).  Their spans (runs of candidates along a row: each in
+    one blob), in raster order, go to ``spans`` (int32 (3, n): row, first column, end column)
+    for :func:`ghost_absorb`.  Returns the first and last flagged rows (-1, -1 when none) and
+    the number of spans.
+
+    Two parallel passes over the band's rows: the candidates and their spans' count per row,
+    then, each row's place in ``spans`` known, the list."""
     r0 = -1
     r1 = -1
-    n = 0
-    one = np.uint8(1)
-    zero = np.uint8(0)
-    for i in range(height):
-        if rows[i] == 0:
-            continue
-        if r0 < 0:
-            r0 = i
-        r1 = i
-        row_on = zero
-        if use_known:  # two loops, so that each runs without a branch
-            for j in range(width):
-                on = (mask[i, j] == fg) & (now - since[i, j] >= ghost) & (known[i, j] == zero)
-                cand[i, j] = one if on else zero
-                row_on |= cand[i, j]
-        else:
-            for j in range(width):
-                on = (mask[i, j] == fg) & (now - since[i, j] >= ghost)
-                cand[i, j] = one if on else zero
-                row_on |= cand[i, j]
-        if row_on == zero:
-            continue
-        for c0 in range(0, width, NB_CHUNK):
-            c1 = min(c0 + NB_CHUNK, width)
-            chunk_on = zero
-            for j in range(c0, c1):
-                chunk_on |= cand[i, j]
-            if chunk_on != zero:
-                for j in range(c0, c1):
-                    pos[0, n] = i
-                    pos[1, n] = j
-                    n += cand[i, j]
-    for i in range(max(r0, 0), r1 + 1):  # the band's unflagged rows
-        if rows[i] == 0:
-            cand[i, :] = 0
-    return r0, r1, n
+    for i in range(mask.shape[0]):
+        if rows[i] != 0:
+            r0 = i if r0 < 0 else r0
+            r1 = i
+    if r0 < 0:
+        return r0, r1, 0
+    first = np.empty(r1 - r0 + 2, np.int64)  # row r0 + k's first entry in spans; then the total
+    for k in prange(r1 - r0 + 1):
+        first[k + 1] = _candidate_row(mask, known, use_known, runs, ghost, fg, rows, cand, r0 + k)
+    first[0] = 0
+    for k in range(r1 - r0 + 1):
+        first[k + 1] += first[k]
+    for k in prange(r1 - r0 + 1):
+        if first[k + 1] > first[k]:
+            _list_spans(cand, r0 + k, first[k], spans)
+    return r0, r1, first[r1 - r0 + 1]
 
 
 @njit(cache=True, nogil=True)
-def ghost_absorb(frame, hot, cold, mask, pos, n_pos, labels, n_labels, r0, thr2, thr2e, u_min,
-                 frac, stable, min_px):
-    """The ghost rule's decision and its effect, on the ``n_pos`` candidates listed in ``pos``
-    (:func:`ghost_candidates`) and their 8-connected blobs ``labels`` (int32, rows r0 ... of the
-    frame: 0 outside the candidates, blobs 1 .. n_labels - 1).
+def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels, r0, thr2, thr2e,
+                 u_min, frac, stable, min_px):
+    """The ghost rule's decision and its effect, on the candidates marked in ``cand`` (3 on a
+    border) and listed as ``n_spans`` spans in ``spans`` by :func:`ghost_candidates`, and their
+    8-connected blobs ``labels`` (int32, rows r0 ... of the frame: 0 outside the candidates,
+    blobs 1 .. n_labels - 1).
 
     A blob is a ghost when it has ``min_px`` pixels or more, at least ``frac`` of its border pixels
     (those with a background neighbour) show evidence of one (:func:`_ghost_evidence`: no edge in
@@ -861,59 +907,62 @@ def ghost_absorb(frame, hot, cold, mask, pos, n_pos, labels, n_labels, r0, thr2,
     every blob is gathered from the state before any pixel is absorbed; a blob's evidence is
     gathered until it has failed the border test.  Returns the number of pixels absorbed."""
     n_ch = hot.shape[1] - 2
-    pi = pos[0]
-    pj = pos[1]
+    one = np.uint8(1)
     counts = np.zeros((n_labels, 4), np.int64)  # pixels, border, no evidence, stable
-    border = np.empty(n_pos, np.bool_)
-    for t in range(n_pos):
-        i = pi[t]
-        j = pj[t]
-        lab = labels[i - r0, j]
-        border[t] = _on_border(mask, i, j)
-        counts[lab, 0] += 1
-        counts[lab, 1] += border[t]
+    for s in range(n_spans):  # a span lies in one blob
+        i = spans[0, s]
+        j0 = spans[1, s]
+        j1 = spans[2, s]
+        lab = labels[i - r0, j0]
+        n_border = 0
+        for j in range(j0, j1):
+            n_border += cand[i, j] > one
+        counts[lab, 0] += j1 - j0
+        counts[lab, 1] += n_border
     live = np.zeros(n_labels, np.bool_)
     for lab in range(1, n_labels):
         live[lab] = counts[lab, 0] >= min_px and counts[lab, 1] > 0
     # the evidence of each border pixel, until its blob has too many without (most blobs are
     # moving objects with an edge all round: they fail within the first third of their border)
-    for t in range(n_pos):
-        i = pi[t]
-        j = pj[t]
-        lab = labels[i - r0, j]
-        if border[t] and live[lab] and not _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2,
-                                                           thr2e):
-            counts[lab, 2] += 1
-            live[lab] = counts[lab, 1] - counts[lab, 2] >= frac * counts[lab, 1]
+    for s in range(n_spans):
+        i = spans[0, s]
+        lab = labels[i - r0, spans[1, s]]
+        for j in range(spans[1, s], spans[2, s]):
+            if not live[lab]:
+                break
+            if cand[i, j] > one and not _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2,
+                                                        thr2e):
+                counts[lab, 2] += 1
+                live[lab] = counts[lab, 1] - counts[lab, 2] >= frac * counts[lab, 1]
     n_live = 0
     for lab in range(1, n_labels):
         n_live += live[lab]
     if n_live == 0:
         return 0
-    for t in range(n_pos):  # the stable count, of the blobs that passed the border test only
-        i = pi[t]
-        j = pj[t]
-        lab = labels[i - r0, j]
+    for s in range(n_spans):  # the stable count, of the blobs that passed the border test only
+        i = spans[0, s]
+        lab = labels[i - r0, spans[1, s]]
         if live[lab]:
-            k, _ = _value_component(frame, hot, cold, i, j, n_ch, thr2)
-            counts[lab, 3] += k > 0 and cold[k - 1, i, j, U] >= u_min
+            for j in range(spans[1, s], spans[2, s]):
+                k, _ = _value_component(frame, hot, cold, i, j, n_ch, thr2)
+                counts[lab, 3] += k > 0 and cold[k - 1, i, j, U] >= u_min
     n = 0
-    for t in range(n_pos):
-        i = pi[t]
-        j = pj[t]
-        lab = labels[i - r0, j]
+    for s in range(n_spans):
+        i = spans[0, s]
+        lab = labels[i - r0, spans[1, s]]
         if not (live[lab] and counts[lab, 3] >= stable * counts[lab, 0]):
             continue
-        k, used = _value_component(frame, hot, cold, i, j, n_ch, thr2)
-        if k < 0:
-            continue
-        u0 = hot[i, U, j]
-        hot[i, U, j] = cold[k - 1, i, j, U]
-        cold[k - 1, i, j, U] = u0
-        for r in range(1, used):
-            _bubble_up(hot, cold, r, i, j)
-        mask[i, j] = np.uint8(0)
-        n += 1
+        for j in range(spans[1, s], spans[2, s]):
+            k, used = _value_component(frame, hot, cold, i, j, n_ch, thr2)
+            if k < 0:
+                continue
+            u0 = hot[i, U, j]
+            hot[i, U, j] = cold[k - 1, i, j, U]
+            cold[k - 1, i, j, U] = u0
+            for r in range(1, used):
+                _bubble_up(hot, cold, r, i, j)
+            mask[i, j] = np.uint8(0)
+            n += 1
     return n
 
 

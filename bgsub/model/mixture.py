@@ -120,18 +120,19 @@ class MixtureSubtractor:
         turns it off.  With ``max_variance=81`` and ``vote=0.5`` it is the accurate setting,
         :data:`ACCURATE` (``bgsub run --accurate``): ahead of the defaults on every real
         sequence, at about 1.5-1.7x their time.
-    ghost_frames : int >= 0
+    ghost_frames : int in [0, 65534]
         The ghost rule (0 = off, the default; 10 is the setting measured): what stood in the first
         frames and then left (a person, a parked car that drives off) leaves a ghost, the place
         where it stood, foreground until the learning rate has taken the revealed background in.
-        Pixels foreground for this many frames in a row form blobs (8-connected); a blob of 20
-        pixels or more is a ghost when 70% of its border pixels see no edge in the frame against a
-        background neighbour (their value within 0.7 of the match threshold of the neighbour's
-        first component) where the model has one (their own first component does not match the
-        neighbour's), and half its pixels show a value seen for a while (a component of rank >= 1
-        with half the weight that this many frames of matches give).  Every pixel of a ghost takes
-        the component that matches its value as its background.  An object that stopped has an edge
-        against the background along its border and stays.  Looked at on every 4th frame, and only
+        Pixels foreground for more than this many frames in a row form blobs (8-connected); a
+        blob of 20 pixels or more is a ghost when 70% of its border pixels see no edge in the
+        frame against a background neighbour (their value within 0.7 of the match threshold of
+        the neighbour's first component) where the model has one (their own first component does
+        not match the neighbour's), and half its pixels show a value seen for a while (a
+        component of rank >= 1 with half the weight that this many frames of matches give).
+        Every pixel of a ghost takes the component that matches its value as its background.  An
+        object that stopped has an edge against the background along its border and stays.
+        Looked at on every 4th frame, and only
         while some pixel has been foreground that long.  Chosen on half A of scripts/split.py (10
         against 15, 20 and variants of the test), confirmed on half B: ghosts that stood 50 frames
         leave no residue 50 frames after they left (F 0.44-0.64 -> 0.63-0.89 per half), stopped
@@ -185,8 +186,8 @@ class MixtureSubtractor:
         self.gain_compensation = bool(gain_compensation)
         self.neighbour_threshold = _check_number("neighbour_threshold", neighbour_threshold, 0.0)
         if (isinstance(ghost_frames, bool) or not isinstance(ghost_frames, (int, np.integer))
-                or ghost_frames < 0):
-            raise ValueError(f"ghost_frames must be an integer >= 0, got {ghost_frames!r}")
+                or not 0 <= ghost_frames < 65535):
+            raise ValueError(f"ghost_frames must be an integer in [0, 65534], got {ghost_frames!r}")
         self.ghost_frames = int(ghost_frames)
         self.reset()
 
@@ -203,9 +204,9 @@ class MixtureSubtractor:
         self._ratios = None  # scratch: the gain estimate's samples
         self._lut_out = None  # the compensated frame
         self._lut = None  # (gain, the 256-entry table that undoes it)
-        self._runs = None  # the ghost rule's (since, last, rows): see bgsub.model._kernels
+        self._runs = None  # the ghost rule's (runs, rows): see bgsub.model._kernels
         self._cand = None  # scratch: the ghost rule's candidates, as a mask
-        self._pos = None  # and as a list (rows, columns)
+        self._spans = None  # and as spans along its rows (row, first, end column)
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -355,16 +356,16 @@ class MixtureSubtractor:
         ghost = self.ghost_frames if p.learn else 0
         if ghost and (self._runs is None or self._runs[0].shape != (h, w)):
             self._runs = _new_runs(h, w)
-        since, last, rows = self._runs if ghost else _NO_RUNS
+        runs, rows = self._runs if ghost else _NO_RUNS
         now = self.n_frames_ + 1  # this frame's number
-        args += (since, last, now, ghost, rows)
+        args += (runs, ghost, rows)
         if self.variant == "zivkovic":
             k["apply_frame_zivkovic"](*args, p.prune)
         else:
             k["apply_frame"](*args)
         if ghost:
             if now % _GHOST_EVERY == 0 and rows.any():
-                self._ghosts(f, hot, cold, raw, known, now, p, np.uint8(1 if smooth else 255))
+                self._ghosts(f, hot, cold, raw, known, p, np.uint8(1 if smooth else 255))
             rows[:] = 0
         if smooth and voted:
             self._vote(raw, out)
@@ -379,20 +380,21 @@ class MixtureSubtractor:
                 self.scale_ /= layout.RESCALE
         return out
 
-    def _ghosts(self, f, hot, cold, raw, known, now, p, fg):
+    def _ghosts(self, f, hot, cold, raw, known, p, fg):
         """The ghost rule (see ``ghost_frames``) on this frame's mask ``raw``: the candidates,
         their 8-connected blobs (OpenCV), then the kernel's decision per blob and its effect."""
         import cv2
 
-        since, _, rows = self._runs
+        runs, rows = self._runs
         h, w = raw.shape
         if self._cand is None or self._cand.shape != (h, w):
             self._cand = np.empty((h, w), np.uint8)
-            self._pos = np.empty((2, h * w), np.int32)
+            self._spans = np.empty((3, h * ((w + 1) // 2)), np.int32)
         k = _jit.kernels()
-        r0, r1, n_pos = k["ghost_candidates"](raw, known, known is not _DUMMY, since, now,
-                                              self.ghost_frames, fg, rows, self._cand, self._pos)
-        if n_pos == 0:
+        r0, r1, n_spans = k["ghost_candidates"](raw, known, known is not _DUMMY, runs,
+                                                self.ghost_frames, fg, rows, self._cand,
+                                                self._spans)
+        if n_spans == 0:
             return
         band = self._cand[r0:r1 + 1]
         n, labels = cv2.connectedComponents(band, connectivity=8, ltype=cv2.CV_32S)
@@ -401,9 +403,10 @@ class MixtureSubtractor:
         # a value seen in most of the last ghost_frames frames has at least half the weight
         # that a component matched in every one of them would have gained
         w_min = 0.5 * (1.0 - (1.0 - float(p.alpha)) ** self.ghost_frames)
-        k["ghost_absorb"](f, hot, cold, raw, self._pos, n_pos, labels, n, r0, p.thr2,
-                          np.float32(p.thr2 * _GHOST_CLOSE ** 2), np.float32(w_min / p.new_scale),
-                          _GHOST_BORDER, _GHOST_STABLE, _GHOST_MIN_PX)
+        k["ghost_absorb"](f, hot, cold, raw, self._cand, self._spans, n_spans, labels, n, r0,
+                          p.thr2, np.float32(p.thr2 * _GHOST_CLOSE ** 2),
+                          np.float32(w_min / p.new_scale), _GHOST_BORDER, _GHOST_STABLE,
+                          _GHOST_MIN_PX)
 
     def _grid(self, h, w):
         """(start, step, shape) of the gain-estimation grid: rows and columns start,
@@ -565,9 +568,9 @@ class MixtureSubtractor:
             "gain": np.array(self.gain_, np.float64),
             "prev_sub": (self._prev_sub if self._prev_sub is not None
                          else np.zeros((0, 0), bool)),
-            # the ghost rule's runs of foreground (since, last)
-            "runs": (np.stack(self._runs[:2]) if self._runs is not None
-                     else np.zeros((2, 0, 0), np.int32)),
+            # the ghost rule's runs of foreground: each pixel's frames of foreground in a row
+            "run_lengths": (self._runs[0] if self._runs is not None
+                            else np.zeros((0, 0), np.uint16)),
         }
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz",
                                    dir=path.parent if str(path.parent) else ".")
@@ -596,7 +599,7 @@ class MixtureSubtractor:
                 frame_shape = tuple(int(v) for v in z["frame_shape"])
                 gain = float(z["gain"]) if "gain" in z else 1.0
                 prev_sub = z["prev_sub"] if "prev_sub" in z else None
-                runs = z["runs"] if "runs" in z else None
+                runs = _saved_runs(z, n_frames)
         except (OSError, KeyError, ValueError) as exc:
             if isinstance(exc, ValueError) and "model format" in str(exc):
                 raise
@@ -625,11 +628,22 @@ class MixtureSubtractor:
         model.n_frames_ = n_frames
         model.gain_ = gain
         model._prev_sub = prev_sub if prev_sub is not None and prev_sub.size else None
-        if runs is not None and runs.size and runs.shape[1:] == tuple(frame_shape[:2]):
-            model._runs = (np.ascontiguousarray(runs[0], np.int32),
-                           np.ascontiguousarray(runs[1], np.int32),
-                           np.zeros(runs.shape[1], np.uint8))
+        if runs is not None and runs.size and runs.shape == tuple(frame_shape[:2]):
+            model._runs = (np.ascontiguousarray(runs, np.uint16), np.zeros(runs.shape[0], np.uint8))
         return model
+
+
+def _saved_runs(z, n_frames):
+    """The ghost rule's runs of foreground in a model file (None: none saved).  A file written
+    before the runs were counted (bgsub up to e4de824) holds each pixel's (first, last) frame of
+    its run instead: a run that includes the last frame, ``n_frames``, has lasted
+    ``n_frames - first + 1`` frames."""
+    if "run_lengths" in z:
+        return z["run_lengths"]
+    if "runs" not in z or z["runs"].ndim != 3 or z["runs"].shape[0] != 2:
+        return None
+    since, last = z["runs"].astype(np.int64)
+    return np.where(last == n_frames, np.clip(n_frames - since + 1, 0, 65535), 0)
 
 
 _DUMMY = np.zeros((1, 1), np.uint8)
@@ -642,13 +656,13 @@ _GHOST_BORDER = 0.7
 _GHOST_CLOSE = 0.7
 _GHOST_STABLE = 0.5
 _GHOST_EVERY = 4  # the ghost rule looks at its blobs on frames whose number is a multiple
-_NO_RUNS = (np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32), np.zeros(1, np.uint8))
+_NO_RUNS = (np.zeros((1, 1), np.uint16), np.zeros(1, np.uint8))
 
 
 def _new_runs(h, w):
-    """The ghost rule's scratch: per pixel the frame its run of foreground started and the
-    last frame it was foreground (-1: none), and a flag per row (see bgsub.model._kernels)."""
-    return (np.zeros((h, w), np.int32), np.full((h, w), -1, np.int32), np.zeros(h, np.uint8))
+    """The ghost rule's scratch: per pixel its frames of foreground in a row (uint16, up to
+    65535), and a flag per row (see bgsub.model._kernels)."""
+    return (np.zeros((h, w), np.uint16), np.zeros(h, np.uint8))
 _NO_GRID = np.zeros((1, 1), bool)
 _GAIN_SAMPLES = 2048  # pixels on the gain-estimation grid (about)
 _GAIN_MIN_SAMPLES = 64
