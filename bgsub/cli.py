@@ -71,8 +71,7 @@ def _model_options(fn):
         click.option("--ghost-frames", type=click.IntRange(0, 65534), metavar="N",
                      help="The ghost rule: what stood still from the start and then left "
                           "stops being foreground once it has been foreground N frames and "
-                          "its border matches the background beside it (10 is the measured "
-                          "setting; 0 = off, the default: it costs speed)."),
+                          "its border matches the background beside it (default 10; 0 = off)."),
         click.option("--accurate", is_flag=True,
                      help="The accurate setting: --max-variance 81 --vote 0.5 "
                           "--neighbour-threshold 2 (more accurate on every real sequence we "

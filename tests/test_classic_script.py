@@ -51,10 +51,10 @@ def test_without_pybgs_it_says_so_in_one_line(capsys):
 
 
 def test_makers_one_bgsub_column_per_config_then_opencv_then_classic():
-    make = classic.makers(["bgsub", "opencv-knn"], [{}, {"ghost_frames": 10}], ["PAWCS"])
-    assert list(make) == ["bgsub", "bgsub ghost_frames=10", "opencv-knn", "PAWCS"]
-    assert make["bgsub"]().ghost_frames == 0
-    assert make["bgsub ghost_frames=10"]().ghost_frames == 10
+    make = classic.makers(["bgsub", "opencv-knn"], [{}, {"ghost_frames": 0}], ["PAWCS"])
+    assert list(make) == ["bgsub", "bgsub ghost_frames=0", "opencv-knn", "PAWCS"]
+    assert make["bgsub"]().ghost_frames == 10
+    assert make["bgsub ghost_frames=0"]().ghost_frames == 0
     assert make["opencv-knn"]().kind == "opencv-knn"
     assert classic.makers([], [{}], []) == {}
 

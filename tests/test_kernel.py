@@ -450,8 +450,9 @@ def test_a_ghost_goes_within_50_frames_and_a_stopped_object_stays():
 
     on = run(ghost_frames=10)
     off = run(ghost_frames=0)
-    # measured: the ghost 0.88-0.91 of its place without the rule, 0.00 from 20 frames after
-    # the departure with it; the stopped block 0.98-0.99 without, 0.93-0.96 with
+    # measured (the rule every 8th frame): the ghost 0.88 of its place or more without the
+    # rule, 0.00 from 11 frames after the departure with it; the stopped block 0.97 or more
+    # without, 0.92 with (0.93-0.96 when the rule looked every 4th frame)
     assert min(m[ghost].mean() for m in off[60:200]) > 0.85
     assert max(m[ghost].mean() for m in on[90:200]) < 0.05
     assert min(m[stopped & inner].mean() for m in on[80:200]) > 0.9

@@ -39,7 +39,7 @@ def exercise():
     import numpy as np
 
     from bgsub.model import _blob, _jit
-    from bgsub.model.mixture import MixtureSubtractor
+    from bgsub.model.mixture import _GHOST_EVERY, MixtureSubtractor
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
@@ -49,6 +49,14 @@ def exercise():
     m.apply(frames[0], known_foreground=np.ones((4, 5), bool))
     m.apply(frames[1], learning_rate=0.0)
     m.background_image()
+    # the ghost rule's decision, every _GHOST_EVERY frames: pixels foreground for long enough
+    g = MixtureSubtractor()
+    dark = np.zeros((4, 5, 3), np.uint8)
+    for _ in range(2):
+        g.apply(dark)
+    g._runs[0][...] = np.iinfo(np.uint16).max
+    for _ in range(_GHOST_EVERY):
+        g.apply(dark + 255)
     k = _jit.kernels()
     hot, cold = m._views()
     k["scale_weights"](hot, cold, np.float32(1.0))

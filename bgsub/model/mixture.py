@@ -121,25 +121,24 @@ class MixtureSubtractor:
         :data:`ACCURATE` (``bgsub run --accurate``): ahead of the defaults on every real
         sequence, at about 1.5-1.7x their time.
     ghost_frames : int in [0, 65534]
-        The ghost rule (0 = off, the default; 10 is the setting measured): what stood in the first
-        frames and then left (a person, a parked car that drives off) leaves a ghost, the place
-        where it stood, foreground until the learning rate has taken the revealed background in.
-        Pixels foreground for more than this many frames in a row form blobs (8-connected); a
-        blob of 20 pixels or more is a ghost when 70% of its border pixels see no edge in the
-        frame against a background neighbour (their value within 0.7 of the match threshold of
-        the neighbour's first component) where the model has one (their own first component does
-        not match the neighbour's), and half its pixels show a value seen for a while (a
-        component of rank >= 1 with half the weight that this many frames of matches give).
-        Every pixel of a ghost takes the component that matches its value as its background.  An
-        object that stopped has an edge against the background along its border and stays.
-        Looked at on every 4th frame, and only
-        while some pixel has been foreground that long.  Chosen on half A of scripts/split.py (10
-        against 15, 20 and variants of the test), confirmed on half B: ghosts that stood 50 frames
-        leave no residue 50 frames after they left (F 0.44-0.64 -> 0.63-0.89 per half), stopped
-        objects, lighting and shake cases as before or better; Foliage, whose leaves are labelled
-        foreground, loses 0.03.  Not the default: on the benchmark video (model alone, 2-core
-        VM) it takes the model from 1.3 to 1.8-2.0 ms a frame at 640x480 (1.9x MOG2's speed) and
-        from 7.7-8.1 to 11.0-11.3 ms at 1920x1080 (1.6x), below the 2x floor.
+        The ghost rule (10, the default; 0 = off): what stood in the first frames and then left (a
+        person, a parked car that drives off) leaves a ghost, the place where it stood,
+        foreground until the learning rate has taken the revealed background in.  Pixels
+        foreground for more than this many frames in a row form blobs (8-connected); a blob of 20
+        pixels or more is a ghost when 70% of its border pixels see no edge in the frame against a
+        background neighbour (their value within 0.7 of the match threshold of the neighbour's
+        first component) where the model has one (their own first component does not match the
+        neighbour's), and half its pixels show a value seen for a while (a component of rank >= 1
+        with half the weight that this many frames of matches give).  Every pixel of a ghost takes
+        the component that matches its value as its background.  An object that stopped has an edge
+        against the background along its border and stays.  Looked at on every 8th frame, and only
+        while some pixel has been foreground that long.  10 frames was chosen on half A of
+        scripts/split.py (against 15, 20 and variants of the test) and confirmed on half B; every
+        8th frame rather than every 4th was chosen for speed and confirmed on both halves (see
+        docs/accuracy.md): a ghost that stood 50 frames leaves no residue some 20 frames after it
+        left, stopped objects stay, lighting and shake cases as before or better; Foliage, whose
+        leaves are labelled foreground, loses 0.03.  It costs the model about 0.2 ms a frame at
+        640x480 and 0.6 ms at 1920x1080 on a busy scene (see docs/benchmarks.md).
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -149,7 +148,7 @@ class MixtureSubtractor:
                  max_variance=121.0, rho="weight", warmup=4.0, smoothing=11, vote=0.67,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
                  complexity_prior=0.05, gain_compensation=True, neighbour_threshold=0.0,
-                 solid=3, ghost_frames=0):
+                 solid=3, ghost_frames=10):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -655,7 +654,7 @@ _GHOST_MIN_PX = 20
 _GHOST_BORDER = 0.7
 _GHOST_CLOSE = 0.7
 _GHOST_STABLE = 0.5
-_GHOST_EVERY = 4  # the ghost rule looks at its blobs on frames whose number is a multiple
+_GHOST_EVERY = 8  # the ghost rule looks at its blobs on frames whose number is a multiple
 _NO_RUNS = (np.zeros((1, 1), np.uint16), np.zeros(1, np.uint8))
 
 
