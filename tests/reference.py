@@ -220,7 +220,7 @@ def _value_component(x, comps, thr2):
 
 
 def reference_ghosts(frame, state, mask, since, now, ghost, thr2, thr2e, u_min, frac, stable,
-                     min_px, known=None):
+                     min_px, known=None, model_mask=None):
     """The ghost rule after the update and the neighbourhood rule.  Candidates: 255 pixels
     foreground for ``ghost`` frames or more (now - since >= ghost), not known foreground.  A
     pixel's evidence: a neighbour that is 0 in ``mask`` whose rank-0 component its value is
@@ -231,9 +231,15 @@ def reference_ghosts(frame, state, mask, since, now, ghost, thr2, thr2e, u_min, 
     pixels stable is a ghost: each of its pixels whose value
     matches a component at rank >= 1 exchanges that component's weight with rank 0's, the
     components are sorted again, and the pixel becomes 0.  Everything is decided on the
-    state and mask as they were before the rule."""
+    state and mask as they were before the rule.
+
+    ``model_mask`` (default ``mask``): the mask of the model's own pass, before the
+    neighbourhood rule, whose 255 pixels the runs count.  Candidates and background neighbours
+    (0) are taken from it: a pixel the neighbourhood rule cleared is still a candidate of its
+    blob, and not a background neighbour (its model is the foreground's)."""
     h, w, n_ch = frame.shape
     out = mask.copy()
+    mask = mask if model_mask is None else model_mask
     cand = (mask == 255) & (now - since >= ghost)
     if known is not None:
         cand &= ~np.asarray(known, bool)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bgsub import MixtureSubtractor
+from bgsub import ACCURATE, MixtureSubtractor
 from bgsub.model import _fallback, _jit
 from bgsub.model import mixture as model_module
 from bgsub.model import _layout as layout
@@ -64,6 +64,7 @@ class ReferenceModel:
             if self.runs is None:
                 self.runs = (np.zeros((h, w), np.int64), np.full((h, w), -1, np.int64))
             reference_runs(mask, *self.runs, self.t + 1)
+        model_mask = mask
         mask = reference_neighbours(f, self.state, mask, p)
         if ghost and (self.t + 1) % model_module._GHOST_EVERY == 0:
             w_min = 0.5 * (1.0 - (1.0 - float(p.alpha)) ** ghost)
@@ -71,7 +72,7 @@ class ReferenceModel:
             mask = reference_ghosts(f, self.state, mask, self.runs[0], self.t + 1, ghost, p.thr2,
                                     np.float32(p.thr2 * mm._GHOST_CLOSE ** 2),
                                     np.float32(w_min / p.new_scale), mm._GHOST_BORDER,
-                                    mm._GHOST_STABLE, mm._GHOST_MIN_PX, known)
+                                    mm._GHOST_STABLE, mm._GHOST_MIN_PX, known, model_mask)
         mask = reference_vote(mask, m.smoothing, m.vote, m.solid)
         if p.learn:
             self.scale = p.new_scale
@@ -456,6 +457,13 @@ def test_a_ghost_goes_within_50_frames_and_a_stopped_object_stays():
     assert min(m[ghost].mean() for m in off[60:200]) > 0.85
     assert max(m[ghost].mean() for m in on[90:200]) < 0.05
     assert min(m[stopped & inner].mean() for m in on[80:200]) > 0.9
+    # with the neighbourhood rule (the accurate setting), which clears the ghost's rim before
+    # the rule looks (measured: the ghost 0.74 or more without the rule, 0.00 from 11 frames
+    # after the departure with it; the stopped block 0.89)
+    accurate = run(**ACCURATE)
+    assert min(m[ghost].mean() for m in run(**ACCURATE, ghost_frames=0)[60:200]) > 0.7
+    assert max(m[ghost].mean() for m in accurate[90:200]) < 0.05
+    assert min(m[stopped & inner].mean() for m in accurate[80:200]) > 0.85
 
 
 def test_a_saved_model_continues_its_runs_of_foreground(tmp_path):

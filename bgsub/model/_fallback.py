@@ -221,13 +221,14 @@ def _count_runs(mask, fg, runs, ghost, rows):
     rows[(on & (runs > ghost)).any(axis=1)] = 1
 
 
-def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans):
+def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
     """:func:`bgsub.model._kernels.ghost_candidates` in NumPy."""
     flagged = np.flatnonzero(rows)
-    on = (mask == fg) & (runs > ghost) & (rows[:, None] != 0)
+    on = (runs > ghost) & (rows[:, None] != 0)
     if use_known:
         on &= known == 0
-    zero = np.pad(mask == 0, 1, mode="edge")  # a pixel's own value stands in outside the frame
+    still = (mask == 0) & (runs == 0)  # background to the ghost rule: the kernel's _still
+    zero = np.pad(still, 1, mode="edge")  # a pixel's own value stands in outside the frame
     h, w = mask.shape
     near = np.zeros((h, w), bool)
     for di in range(3):
@@ -246,7 +247,7 @@ def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans)
     return int(flagged[0]), int(flagged[-1]), n
 
 
-def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels, r0, thr2,
+def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_labels, r0, thr2,
                  thr2e, u_min, frac, stable, min_px):
     """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit (its border found here
     again rather than read from ``cand``)."""
@@ -268,7 +269,7 @@ def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels,
             ni, nj = ii + di, jj + dj
             sel = np.flatnonzero((ni >= 0) & (ni < h) & (nj >= 0) & (nj < w))
             ni, nj = ni[sel], nj[sel]
-            bg = mask[ni, nj] == 0
+            bg = (mask[ni, nj] == 0) & (runs[ni, nj] == 0)
             border[sel[bg]] = True
             ok = bg & (hot[ni, U, nj] > f32(0.0))
             var = hot[ni, VAR, nj]

@@ -734,8 +734,9 @@ def _count_run(mask, i, j, fg, runs, ghost, rows):
 
 
 @njit(cache=True, inline="always")
-def _neighbour_evidence(frame, hot, mask, i, j, ii, jj, n_ch, thr2, thr2e):
-    """Whether the neighbour (ii, jj) of pixel (i, j) is background (mask 0, its rank 0 used)
+def _neighbour_evidence(frame, hot, mask, runs, i, j, ii, jj, n_ch, thr2, thr2e):
+    """Whether the neighbour (ii, jj) of pixel (i, j) is background (mask 0 and run 0: see
+    :func:`_still`; its rank 0 used)
     and shows the pixel to be a ghost's: the pixel's value is close to the neighbour's rank-0
     component (d2 < thr2e var) -- in the frame there is no edge between them -- and the pixel's
     own rank-0 mean does not match it (d2 < thr2 var) -- in the model there is one.
@@ -749,12 +750,13 @@ def _neighbour_evidence(frame, hot, mask, i, j, ii, jj, n_ch, thr2, thr2e):
         d2 += diff * diff
         e = hot[i, MEAN + c, j] - m
         e2 += e * e
-    return ((mask[ii, jj] == np.uint8(0)) & (hot[ii, U, jj] > np.float32(0.0))
+    return ((mask[ii, jj] == np.uint8(0)) & (runs[ii, jj] == np.uint16(0))
+            & (hot[ii, U, jj] > np.float32(0.0))
             & (d2 < thr2e * var) & (not e2 < thr2 * var))
 
 
 @njit(cache=True, inline="always")
-def _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e):
+def _ghost_evidence(frame, hot, mask, runs, i, j, n_ch, thr2, thr2e):
     """Whether one of the 8 neighbours of pixel (i, j) shows it to be a ghost's
     (:func:`_neighbour_evidence`)."""
     height = hot.shape[0]
@@ -763,7 +765,8 @@ def _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2, thr2e):
     for ii in range(max(i - 1, 0), min(i + 2, height)):
         for jj in range(max(j - 1, 0), min(j + 2, width)):
             if not (ii == i and jj == j):
-                found |= _neighbour_evidence(frame, hot, mask, i, j, ii, jj, n_ch, thr2, thr2e)
+                found |= _neighbour_evidence(frame, hot, mask, runs, i, j, ii, jj, n_ch, thr2,
+                                             thr2e)
     return found
 
 
@@ -784,38 +787,50 @@ def _value_component(frame, hot, cold, i, j, n_ch, thr2):
 
 
 @njit(cache=True, inline="always")
-def _candidate(up, mid, dn, kn, free, run, ghost, fg, out, j, a, b):
-    """Pixel ``j`` of a row of :func:`ghost_candidates` (``mid``, between ``up`` and ``dn``):
-    ``out[j]`` 3 (a candidate with a 0 among its 8 neighbours: the columns ``a``, ``j``, ``b``
-    of the three rows, where ``a`` or ``b`` is ``j`` at the frame's edge and ``up`` or ``dn``
-    is ``mid``), 1 (a candidate) or 0.  ``free``: no known foreground (``kn`` is then not read
-    for the result).  Branch-free."""
+def _still(mask, runs, j):
+    """0 where pixel ``j`` of a row is background to the ghost rule: 0 in ``mask`` and
+    background in the model's own pass (its run 0: not a pixel the neighbourhood rule cleared,
+    whose model is still the foreground's), else 1."""
+    return np.uint8((mask[j] != np.uint8(0)) | (runs[j] != np.uint16(0)))
+
+
+@njit(cache=True, inline="always")
+def _candidate(up, mid, dn, rup, rmid, rdn, kn, free, ghost, out, j, a, b):
+    """Pixel ``j`` of a row of :func:`ghost_candidates` (``mid`` of the mask, between ``up`` and
+    ``dn``; ``rup``, ``rmid``, ``rdn`` the same rows of the runs): ``out[j]`` 3 (a candidate
+    with a background neighbour (:func:`_still`): the columns ``a``, ``j``, ``b`` of the three
+    rows, where ``a`` or ``b`` is ``j`` at the frame's edge and ``up`` or ``dn`` is ``mid``), 1
+    (a candidate) or 0.  ``free``: no known foreground (``kn`` is then not read for the
+    result).  Branch-free."""
     z = np.uint8(0)
-    low = min(min(min(up[a], up[j]), min(up[b], mid[a])),
-              min(min(mid[b], dn[a]), min(dn[j], dn[b])))
-    on = (mid[j] == fg) & (run[j] > ghost) & (free | (kn[j] == z))
+    low = min(min(min(_still(up, rup, a), _still(up, rup, j)),
+                  min(_still(up, rup, b), _still(mid, rmid, a))),
+              min(min(_still(mid, rmid, b), _still(dn, rdn, a)),
+                  min(_still(dn, rdn, j), _still(dn, rdn, b))))
+    on = (rmid[j] > ghost) & (free | (kn[j] == z))
     out[j] = (np.uint8(3) if low == z else np.uint8(1)) if on else z
 
 
 @njit(cache=True, inline="always")
-def _candidate_row(mask, known, use_known, runs, ghost, fg, rows, cand, i):
+def _candidate_row(mask, known, use_known, runs, ghost, rows, cand, i):
     """Row ``i`` of :func:`ghost_candidates`' ``cand``; returns its number of spans."""
     width = mask.shape[1]
     out = cand[i]
     if rows[i] == 0:
         out[:] = np.uint8(0)
         return 0
-    up = mask[max(i - 1, 0)]
-    mid = mask[i]
-    dn = mask[min(i + 1, mask.shape[0] - 1)]
+    iu = max(i - 1, 0)
+    idn = min(i + 1, mask.shape[0] - 1)
+    up, mid, dn = mask[iu], mask[i], mask[idn]
+    rup, rmid, rdn = runs[iu], runs[i], runs[idn]
     kn = known[i] if use_known else mid
     free = not use_known
-    run = runs[i]
-    _candidate(up, mid, dn, kn, free, run, ghost, fg, out, 0, 0, min(1, width - 1))
+    _candidate(up, mid, dn, rup, rmid, rdn, kn, free, ghost, out, 0, 0, min(1, width - 1))
     for j in range(1, width - 1):
-        _candidate(up, mid, dn, kn, free, run, ghost, fg, out, j, j - 1, j + 1)
+        _candidate(up, mid, dn, rup, rmid, rdn, kn, free, ghost, out, j, j - 1, j + 1)
     if width > 1:
-        _candidate(up, mid, dn, kn, free, run, ghost, fg, out, width - 1, width - 2, width - 1)
+        _candidate(up, mid, dn, rup, rmid, rdn, kn, free, ghost, out, width - 1, width - 2,
+                   width - 1)
     z = np.uint8(0)
     n = np.int64(out[0] != z)
     for j in range(1, width):  # a loop of its own: with the count, the one above ran 2.4x slower
@@ -855,16 +870,17 @@ def _list_spans(cand, i, n, spans):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans):
-    """cand (uint8 (H, W)) nonzero where the ghost rule may apply: labelled ``fg`` for more than
-    ``ghost`` frames in a row (runs > ghost; :func:`apply_frame` counted the runs and flagged
-    their rows in ``rows``), not known foreground: 3 on its blob's border (one of its 8
-    neighbours is 0 in ``mask``), else 1; 0 elsewhere in the rows from the first flagged row
-    to the last (the band labelled; other rows are left as they were: zeroing the whole frame
-    cost 8% of this kernel at 1920x1080).  Their spans (runs of candidates along a row: each in
-    one blob), in raster order, go to ``spans`` (int32 (3, n): row, first column, end column)
-    for :func:`ghost_absorb`.  Returns the first and last flagged rows (-1, -1 when none) and
-    the number of spans.
+def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
+    """cand (uint8 (H, W)) nonzero where the ghost rule may apply: foreground in the model's
+    own pass for more than ``ghost`` frames in a row (runs > ghost; :func:`apply_frame` counted
+    the runs and flagged their rows in ``rows``; the neighbourhood rule may have cleared some in
+    ``mask`` since: they belong to their blob), not known foreground: 3 on its blob's border
+    (one of its 8 neighbours is background, :func:`_still`), else 1; 0 elsewhere in the rows
+    from the first flagged row to the last (the band labelled; other rows are left as they
+    were: zeroing the whole frame cost 8% of this kernel at 1920x1080).  Their spans (runs of
+    candidates along a row: each in one blob), in raster order, go to ``spans`` (int32 (3, n):
+    row, first column, end column) for :func:`ghost_absorb`.  Returns the first and last
+    flagged rows (-1, -1 when none) and the number of spans.
 
     Two parallel passes over the band's rows: the candidates and their spans' count per row,
     then, each row's place in ``spans`` known, the list."""
@@ -878,7 +894,7 @@ def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans)
         return r0, r1, 0
     first = np.empty(r1 - r0 + 2, np.int64)  # row r0 + k's first entry in spans; then the total
     for k in prange(r1 - r0 + 1):
-        first[k + 1] = _candidate_row(mask, known, use_known, runs, ghost, fg, rows, cand, r0 + k)
+        first[k + 1] = _candidate_row(mask, known, use_known, runs, ghost, rows, cand, r0 + k)
     first[0] = 0
     for k in range(r1 - r0 + 1):
         first[k + 1] += first[k]
@@ -889,8 +905,8 @@ def ghost_candidates(mask, known, use_known, runs, ghost, fg, rows, cand, spans)
 
 
 @njit(cache=True, nogil=True)
-def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels, r0, thr2, thr2e,
-                 u_min, frac, stable, min_px):
+def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_labels, r0, thr2,
+                 thr2e, u_min, frac, stable, min_px):
     """The ghost rule's decision and its effect, on the candidates marked in ``cand`` (3 on a
     border) and listed as ``n_spans`` spans in ``spans`` by :func:`ghost_candidates`, and their
     8-connected blobs ``labels`` (int32, rows r0 ... of the frame: 0 outside the candidates,
@@ -930,8 +946,8 @@ def ghost_absorb(frame, hot, cold, mask, cand, spans, n_spans, labels, n_labels,
         for j in range(spans[1, s], spans[2, s]):
             if not live[lab]:
                 break
-            if cand[i, j] > one and not _ghost_evidence(frame, hot, mask, i, j, n_ch, thr2,
-                                                        thr2e):
+            if cand[i, j] > one and not _ghost_evidence(frame, hot, mask, runs, i, j, n_ch,
+                                                        thr2, thr2e):
                 counts[lab, 2] += 1
                 live[lab] = counts[lab, 1] - counts[lab, 2] >= frac * counts[lab, 1]
     n_live = 0

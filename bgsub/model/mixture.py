@@ -364,7 +364,7 @@ class MixtureSubtractor:
             k["apply_frame"](*args)
         if ghost:
             if now % _GHOST_EVERY == 0 and rows.any():
-                self._ghosts(f, hot, cold, raw, known, p, np.uint8(1 if smooth else 255))
+                self._ghosts(f, hot, cold, raw, known, p)
             rows[:] = 0
         if smooth and voted:
             self._vote(raw, out)
@@ -379,7 +379,7 @@ class MixtureSubtractor:
                 self.scale_ /= layout.RESCALE
         return out
 
-    def _ghosts(self, f, hot, cold, raw, known, p, fg):
+    def _ghosts(self, f, hot, cold, raw, known, p):
         """The ghost rule (see ``ghost_frames``) on this frame's mask ``raw``: the candidates,
         their 8-connected blobs (OpenCV), then the kernel's decision per blob and its effect."""
         import cv2
@@ -391,8 +391,7 @@ class MixtureSubtractor:
             self._spans = np.empty((3, h * ((w + 1) // 2)), np.int32)
         k = _jit.kernels()
         r0, r1, n_spans = k["ghost_candidates"](raw, known, known is not _DUMMY, runs,
-                                                self.ghost_frames, fg, rows, self._cand,
-                                                self._spans)
+                                                self.ghost_frames, rows, self._cand, self._spans)
         if n_spans == 0:
             return
         band = self._cand[r0:r1 + 1]
@@ -402,7 +401,7 @@ class MixtureSubtractor:
         # a value seen in most of the last ghost_frames frames has at least half the weight
         # that a component matched in every one of them would have gained
         w_min = 0.5 * (1.0 - (1.0 - float(p.alpha)) ** self.ghost_frames)
-        k["ghost_absorb"](f, hot, cold, raw, self._cand, self._spans, n_spans, labels, n, r0,
+        k["ghost_absorb"](f, hot, cold, raw, runs, self._cand, self._spans, n_spans, labels, n, r0,
                           p.thr2, np.float32(p.thr2 * _GHOST_CLOSE ** 2),
                           np.float32(w_min / p.new_scale), _GHOST_BORDER, _GHOST_STABLE,
                           _GHOST_MIN_PX)
