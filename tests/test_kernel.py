@@ -500,3 +500,28 @@ def test_a_model_file_of_the_old_format_continues_its_runs(tmp_path):
     np.testing.assert_array_equal(b._runs[0], a._runs[0])
     for t, f in enumerate(frames[14:]):
         np.testing.assert_array_equal(b.apply(f), ref.apply(f), err_msg=f"frame {14 + t}")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (7, 9), (30, 50)])
+def test_ghost_blobs_are_the_8_connected_components(shape):
+    # the spans of random images, from sparse to dense (corners that touch, spans that end
+    # where the next row's begin, a single column or row): each span's blob, numbered in the
+    # order of the blobs' first spans, is the 8-connected component OpenCV finds
+    import cv2
+
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    for density in (0.1, 0.3, 0.5, 0.7, 0.9):
+        image = (rng.random(shape) < density).astype(np.uint8)
+        edges = np.diff(np.pad(image.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+        starts, ends = np.nonzero(edges == 1), np.nonzero(edges == -1)
+        n_spans = starts[0].size
+        spans = np.zeros((3, max(n_spans, 1)), np.int32)
+        spans[0, :n_spans], spans[1, :n_spans], spans[2, :n_spans] = starts[0], starts[1], ends[1]
+        blob = np.zeros(max(n_spans, 1), np.int32)
+        n = _jit.kernels()["ghost_blobs"](spans, n_spans, blob)
+        n_cv, labels = cv2.connectedComponents(image, connectivity=8, ltype=cv2.CV_32S)
+        assert n == n_cv
+        seen = {}  # OpenCV's label -> our number, in the order of the first spans
+        for s in range(n_spans):
+            seen.setdefault(labels[spans[0, s], spans[1, s]], len(seen) + 1)
+            assert blob[s] == seen[labels[spans[0, s], spans[1, s]]], (density, s)

@@ -247,17 +247,42 @@ def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
     return int(flagged[0]), int(flagged[-1]), n
 
 
-def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_labels, r0, thr2,
-                 thr2e, u_min, frac, stable, min_px):
+def _span_pixels(spans, n_spans):
+    """(rows, columns) of the pixels of the first ``n_spans`` spans, in order."""
+    rows, first, end = (spans[r, :n_spans].astype(np.intp) for r in range(3))
+    jj = np.concatenate([np.arange(a, b) for a, b in zip(first, end)] or [np.zeros(0, np.intp)])
+    return np.repeat(rows, end - first), jj
+
+
+def ghost_blobs(spans, n_spans, blob):
+    """:func:`bgsub.model._kernels.ghost_blobs` by OpenCV's labelling of the spans' image,
+    renumbered in the order of the blobs' first spans."""
+    import cv2
+
+    if n_spans == 0:
+        return 1
+    ii, jj = _span_pixels(spans, n_spans)
+    r0 = int(ii.min())
+    image = np.zeros((int(ii.max()) - r0 + 1, int(jj.max()) + 1), np.uint8)
+    image[ii - r0, jj] = 1
+    _, labels = cv2.connectedComponents(image, connectivity=8, ltype=cv2.CV_32S)
+    first_label = labels[spans[0, :n_spans] - r0, spans[1, :n_spans]]
+    order = np.unique(first_label, return_index=True)[1]  # each blob's first span
+    number = np.zeros(labels.max() + 1, np.int32)
+    number[first_label[np.sort(order)]] = np.arange(1, order.size + 1)
+    blob[:n_spans] = number[first_label]
+    return order.size + 1
+
+
+def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, blob, n_labels, thr2, thr2e,
+                 u_min, frac, stable, min_px):
     """:func:`bgsub.model._kernels.ghost_absorb` in NumPy, bit for bit (its border found here
     again rather than read from ``cand``)."""
     h, w, n_ch = frame.shape
-    rows, first, end = (spans[r, :n_spans].astype(np.intp) for r in range(3))
-    ii = np.repeat(rows, end - first)
-    jj = np.concatenate([np.arange(a, b) for a, b in zip(first, end)] or [np.zeros(0, np.intp)])
+    ii, jj = _span_pixels(spans, n_spans)
     if not ii.size:
         return 0
-    lab = labels[ii - r0, jj]
+    lab = np.repeat(blob[:n_spans], spans[2, :n_spans] - spans[1, :n_spans])
     x = frame[ii, jj].astype(np.float32)
     own = hot[ii, MEAN:, jj]
     border = np.zeros(ii.size, bool)

@@ -904,13 +904,65 @@ def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
     return r0, r1, first[r1 - r0 + 1]
 
 
+@njit(cache=True, inline="always")
+def _root(parent, s):
+    """The root of span ``s`` in ``parent`` (union-find; halves the path as it goes)."""
+    while parent[s] != s:
+        parent[s] = parent[parent[s]]
+        s = parent[s]
+    return s
+
+
 @njit(cache=True, nogil=True)
-def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_labels, r0, thr2,
-                 thr2e, u_min, frac, stable, min_px):
+def ghost_blobs(spans, n_spans, blob):
+    """The 8-connected blobs of the candidates listed as ``n_spans`` spans in ``spans`` (in
+    raster order, :func:`ghost_candidates`): ``blob[s]`` = 1, 2, ... per blob, numbered in the
+    order of their first spans; returns the number of blobs + 1.  Spans of consecutive rows
+    that overlap or touch at a corner join one blob (union-find over the spans, swept row
+    pair by row pair): what OpenCV's labelling of the candidate image did, without the image."""
+    parent = np.arange(n_spans)
+    prev0 = 0  # the previous row's spans: [prev0, prev1)
+    prev1 = 0
+    s = 0
+    while s < n_spans:
+        row = spans[0, s]
+        cur0 = s
+        while s < n_spans and spans[0, s] == row:
+            s += 1
+        if prev1 > prev0 and spans[0, prev0] == row - 1:
+            a = prev0
+            b = cur0
+            while a < prev1 and b < s:
+                if spans[1, a] <= spans[2, b] and spans[1, b] <= spans[2, a]:
+                    ra = _root(parent, a)
+                    rb = _root(parent, b)
+                    if ra < rb:
+                        parent[rb] = ra
+                    elif rb < ra:
+                        parent[ra] = rb
+                if spans[2, a] < spans[2, b]:
+                    a += 1
+                else:
+                    b += 1
+        prev0 = cur0
+        prev1 = s
+    n = 1
+    for t in range(n_spans):  # roots come before the spans they hold
+        r = _root(parent, t)
+        if r == t:
+            blob[t] = n
+            n += 1
+        else:
+            blob[t] = blob[r]
+    return n
+
+
+@njit(cache=True, nogil=True)
+def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, blob, n_labels, thr2, thr2e,
+                 u_min, frac, stable, min_px):
     """The ghost rule's decision and its effect, on the candidates marked in ``cand`` (3 on a
     border) and listed as ``n_spans`` spans in ``spans`` by :func:`ghost_candidates`, and their
-    8-connected blobs ``labels`` (int32, rows r0 ... of the frame: 0 outside the candidates,
-    blobs 1 .. n_labels - 1).
+    8-connected blobs (``blob[s]``, 1 .. n_labels - 1, of each span: :func:`ghost_blobs`).
 
     A blob is a ghost when it has ``min_px`` pixels or more, at least ``frac`` of its border pixels
     (those with a background neighbour) show evidence of one (:func:`_ghost_evidence`: no edge in
@@ -929,7 +981,7 @@ def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_l
         i = spans[0, s]
         j0 = spans[1, s]
         j1 = spans[2, s]
-        lab = labels[i - r0, j0]
+        lab = blob[s]
         n_border = 0
         for j in range(j0, j1):
             n_border += cand[i, j] > one
@@ -942,7 +994,7 @@ def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_l
     # moving objects with an edge all round: they fail within the first third of their border)
     for s in range(n_spans):
         i = spans[0, s]
-        lab = labels[i - r0, spans[1, s]]
+        lab = blob[s]
         for j in range(spans[1, s], spans[2, s]):
             if not live[lab]:
                 break
@@ -957,7 +1009,7 @@ def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_l
         return 0
     for s in range(n_spans):  # the stable count, of the blobs that passed the border test only
         i = spans[0, s]
-        lab = labels[i - r0, spans[1, s]]
+        lab = blob[s]
         if live[lab]:
             for j in range(spans[1, s], spans[2, s]):
                 k, _ = _value_component(frame, hot, cold, i, j, n_ch, thr2)
@@ -965,7 +1017,7 @@ def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, labels, n_l
     n = 0
     for s in range(n_spans):
         i = spans[0, s]
-        lab = labels[i - r0, spans[1, s]]
+        lab = blob[s]
         if not (live[lab] and counts[lab, 3] >= stable * counts[lab, 0]):
             continue
         for j in range(spans[1, s], spans[2, s]):

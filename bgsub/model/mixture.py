@@ -206,6 +206,7 @@ class MixtureSubtractor:
         self._runs = None  # the ghost rule's (runs, rows): see bgsub.model._kernels
         self._cand = None  # scratch: the ghost rule's candidates, as a mask
         self._spans = None  # and as spans along its rows (row, first, end column)
+        self._blob = None  # and each span's blob
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -381,27 +382,23 @@ class MixtureSubtractor:
 
     def _ghosts(self, f, hot, cold, raw, known, p):
         """The ghost rule (see ``ghost_frames``) on this frame's mask ``raw``: the candidates,
-        their 8-connected blobs (OpenCV), then the kernel's decision per blob and its effect."""
-        import cv2
-
+        their 8-connected blobs, then the kernel's decision per blob and its effect."""
         runs, rows = self._runs
         h, w = raw.shape
         if self._cand is None or self._cand.shape != (h, w):
             self._cand = np.empty((h, w), np.uint8)
             self._spans = np.empty((3, h * ((w + 1) // 2)), np.int32)
+            self._blob = np.empty(h * ((w + 1) // 2), np.int32)
         k = _jit.kernels()
-        r0, r1, n_spans = k["ghost_candidates"](raw, known, known is not _DUMMY, runs,
-                                                self.ghost_frames, rows, self._cand, self._spans)
+        _, _, n_spans = k["ghost_candidates"](raw, known, known is not _DUMMY, runs,
+                                              self.ghost_frames, rows, self._cand, self._spans)
         if n_spans == 0:
             return
-        band = self._cand[r0:r1 + 1]
-        n, labels = cv2.connectedComponents(band, connectivity=8, ltype=cv2.CV_32S)
-        if n < 2:
-            return
+        n = k["ghost_blobs"](self._spans, n_spans, self._blob)
         # a value seen in most of the last ghost_frames frames has at least half the weight
         # that a component matched in every one of them would have gained
         w_min = 0.5 * (1.0 - (1.0 - float(p.alpha)) ** self.ghost_frames)
-        k["ghost_absorb"](f, hot, cold, raw, runs, self._cand, self._spans, n_spans, labels, n, r0,
+        k["ghost_absorb"](f, hot, cold, raw, runs, self._cand, self._spans, n_spans, self._blob, n,
                           p.thr2, np.float32(p.thr2 * _GHOST_CLOSE ** 2),
                           np.float32(w_min / p.new_scale), _GHOST_BORDER, _GHOST_STABLE,
                           _GHOST_MIN_PX)
