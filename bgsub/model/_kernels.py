@@ -814,11 +814,10 @@ def _candidate(up, mid, dn, rup, rmid, rdn, kn, free, ghost, out, j, a, b):
 @njit(cache=True, inline="always")
 def _candidate_row(mask, known, use_known, runs, ghost, rows, cand, i):
     """Row ``i`` of :func:`ghost_candidates`' ``cand``; returns its number of spans."""
+    if rows[i] == 0:
+        return 0
     width = mask.shape[1]
     out = cand[i]
-    if rows[i] == 0:
-        out[:] = np.uint8(0)
-        return 0
     iu = max(i - 1, 0)
     idn = min(i + 1, mask.shape[0] - 1)
     up, mid, dn = mask[iu], mask[i], mask[idn]
@@ -875,9 +874,9 @@ def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
     own pass for more than ``ghost`` frames in a row (runs > ghost; :func:`apply_frame` counted
     the runs and flagged their rows in ``rows``; the neighbourhood rule may have cleared some in
     ``mask`` since: they belong to their blob), not known foreground: 3 on its blob's border
-    (one of its 8 neighbours is background, :func:`_still`), else 1; 0 elsewhere in the rows
-    from the first flagged row to the last (the band labelled; other rows are left as they
-    were: zeroing the whole frame cost 8% of this kernel at 1920x1080).  Their spans (runs of
+    (one of its 8 neighbours is background, :func:`_still`), else 1, 0 elsewhere, in the
+    flagged rows only (the others are neither written nor read: the blobs and the decision
+    work from the spans).  Their spans (runs of
     candidates along a row: each in one blob), in raster order, go to ``spans`` (int32 (3, n):
     row, first column, end column) for :func:`ghost_absorb`.  Returns the first and last
     flagged rows (-1, -1 when none) and the number of spans.
