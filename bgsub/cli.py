@@ -476,7 +476,8 @@ def _check_notifiers(opts):
 @click.option("--no-display", is_flag=True, help="Never open windows.")
 @click.option("--model-threads", type=click.IntRange(1), metavar="N",
               help="Threads of the model (default: the cores but one, which the reading, "
-                   "post-processing and writing share).")
+                   "post-processing and writing share; every core for frames of 500,000 "
+                   "pixels or more, e.g. 960x540).")
 @click.option("--reconnect-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Seconds a live source may stay silent (reconnecting) before it ends.")
 @_notify_options

@@ -14,11 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 import bgsub
-from bgsub.pipeline.run import RunOptions, model_threads, run_input
+from bgsub.pipeline.run import LARGE_FRAME, RunOptions, model_threads, run_input
 
 ROOT = Path(__file__).resolve().parent.parent
 STREET = ROOT / "sample_videos" / "street.mp4"
@@ -79,6 +80,30 @@ def test_model_threads_default_and_bounds():
                                          numba.config.NUMBA_NUM_THREADS))
     assert model_threads(1) == 1
     assert model_threads(10_000) == numba.config.NUMBA_NUM_THREADS
+    cores = min(os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS)
+    # the size of the frames the model sees decides: every core from LARGE_FRAME pixels
+    assert model_threads(shape=(360, 640)) == model_threads()
+    assert model_threads(shape=(1080, 1920, 3)) == cores
+    assert model_threads(shape=(1, LARGE_FRAME)) == cores
+    assert model_threads(shape=(1, LARGE_FRAME - 1)) == model_threads()
+    assert model_threads(1, shape=(1080, 1920)) == 1  # asked for: kept
+
+
+def test_a_run_on_large_frames_gives_the_model_every_core(tmp_path):
+    """The thread count is chosen from the frames the model sees: every core at 1000x504,
+    the cores but one when --scale brings them under LARGE_FRAME pixels."""
+    video = tmp_path / "large.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (1000, 504))
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        w.write(rng.integers(0, 255, (504, 1000, 3), np.uint8))
+    w.release()
+    for scale, shape in ((1.0, (504, 1000)), (0.5, (252, 500))):
+        s = run_input(str(video), tmp_path / f"o{scale}", RunOptions(
+            display=False, quiet=True, report=False, mask_format="none", scale=scale))
+        assert s["ok"] and s["frames"] == 6, s
+        assert s["stage_ms"]["model_threads"] == model_threads(shape=shape)
+    assert model_threads(shape=(504, 1000)) >= model_threads(shape=(252, 500))
 
 
 def test_thread_count_does_not_change_a_run(tmp_path):
