@@ -24,8 +24,9 @@ bgsub rows are measured alone and the script says so.  The JIT cache is warm for
 untimed run first), as it is after a first run, and its modules are compiled to bytecode
 first, as ``pip install`` leaves them (see :func:`compile_bytecode`).
 
-Then, per input, the gray job's stage profile from its ``--json`` summary: each stage's CPU ms
-a frame (its thread's CPU time), their sum and half of it (the floor on two cores), the loop's
+Then, per input, the gray job's stage profile from its ``--json`` summary: the model's Numba
+threads, each stage's CPU ms a frame (its thread's CPU time), the whole process's CPU (every
+thread's) and half of it (the floor on two cores), the loop's
 wall ms a frame, and the process's start-up and exit (its wall time less the run's own); and
 each stage alone in one process (decoding with the gray conversion, the model with and without
 its vote).  ``--rss`` also reports bgsub's peak resident memory at 1,000 and 10,000 frames
@@ -242,14 +243,16 @@ def table(rows, have_dvr):
 def profile_table(rows):
     """The gray run's stages: CPU ms a frame of each stage's thread, their sum, the loop's
     wall time a frame, and the process's start and exit (its wall time less the run's)."""
-    lines = ["| input | read | model | detect (post, vote, events) | write | CPU sum | "
-             "sum / 2 cores | loop wall | start + exit s |", "|---|" + "---|" * 8]
+    lines = ["| input | model threads | read | model | detect (post, vote, events) | write | "
+             "CPU, all threads | / 2 cores | loop wall | start + exit s |",
+             "|---|" + "---|" * 9]
     for label, codec, n, _, p in rows:
         c = p["cpu"]
-        total = c["read"] + c["model"] + c["detect"] + c["write"]
-        lines.append(f"| {label} | {c['read']:.2f} | {c['model']:.2f} | {c['detect']:.2f} | "
-                     f"{c['write']:.2f} | {total:.2f} | {total / 2:.2f} | {p['wall']:.2f} | "
-                     f"{p['start_exit']:.2f} |")
+        # every thread's CPU (the model's second Numba thread, where it has one, included)
+        total = c.get("process", c["read"] + c["model"] + c["detect"] + c["write"])
+        lines.append(f"| {label} | {p.get('model_threads')} | {c['read']:.2f} | "
+                     f"{c['model']:.2f} | {c['detect']:.2f} | {c['write']:.2f} | {total:.2f} | "
+                     f"{total / 2:.2f} | {p['wall']:.2f} | {p['start_exit']:.2f} |")
     return "\n".join(lines)
 
 
@@ -292,8 +295,9 @@ def main(argv=None):
     print(f"Whole commands, wall time from start to exit, median of {args.repeats} alternating "
           f"runs, warm JIT cache; {os.cpu_count()} cores.\n")
     text = table(rows, bool(dvr))
-    text += ("\n\nThe gray run's stages, ms a frame (CPU time of each stage's thread; the "
-             "model's on one Numba thread):\n\n" + profile_table(rows))
+    text += ("\n\nThe gray run's stages, ms a frame: CPU time of each stage's thread (the "
+             "model's: the thread that calls it, all of it on one Numba thread), and of the "
+             "whole process while it ran:\n\n" + profile_table(rows))
     fl = floors(VIDEO)
     text += ("\n\nEach alone at 640x360, CPU ms a frame of one thread: "
              + ", ".join(f"{k} {v:.2f}" for k, v in fl.items()) + ".")

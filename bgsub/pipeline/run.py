@@ -301,7 +301,7 @@ class _Run:
                         "stopped_early": None, "error": None}
         self.outputs = self.display = self.reader = self.modeller = self.writer = None
         self.model_threads_used = None  # None: the calling thread's Numba threads
-        self.detect_cpu_seconds = 0.0
+        self.detect_cpu_seconds = self.cpu_seconds = 0.0
         self.recorder = self.server = self.background = None
         self.write_failed = False
         self.created_dir = False
@@ -321,6 +321,7 @@ class _Run:
 
         summary = self.summary
         t0 = time.monotonic()
+        c0 = time.process_time()
         try:
             self.setup()
             self.loop()
@@ -344,6 +345,7 @@ class _Run:
             if self.server is not None:
                 self.server.close()
         summary["seconds"] = round(time.monotonic() - t0, 3)
+        self.cpu_seconds = time.process_time() - c0  # every thread's, Numba's workers too
         t1 = time.monotonic()
         self.finish()
         # closing the outputs, the events, background, model and report
@@ -769,7 +771,8 @@ class _Run:
               "write": round(1000 * self.writer.seconds / n, 3),
               "wall": round(1000 * self.summary["seconds"] / n, 3)}
         # CPU time of each stage's own thread (the model's: of the thread that calls it, the
-        # whole of it when it runs on one Numba thread, as it does on two cores)
+        # whole of it when it runs on one Numba thread, as it does on two cores below
+        # LARGE_FRAME pixels), and the process's, every thread's (Numba's workers included)
         ms["cpu"] = {"read": round(1000 * self.reader.cpu_seconds / n, 3),
                      "model": round(1000 * d.model_cpu_seconds / n, 3),
                      "post": round(1000 * d.post_cpu_seconds / n, 3),
@@ -778,7 +781,8 @@ class _Run:
                      # (less the writer's work when that runs here)
                      "detect": round(1000 * (self.detect_cpu_seconds - (
                          0 if self.writer.threaded else self.writer.cpu_seconds)) / n, 3),
-                     "vote": round(1000 * d.vote_cpu_seconds / n, 3)}
+                     "vote": round(1000 * d.vote_cpu_seconds / n, 3),
+                     "process": round(1000 * self.cpu_seconds / n, 3)}
         ms["model_threads"] = self.model_threads_used
         return ms
 
