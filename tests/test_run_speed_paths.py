@@ -3,7 +3,9 @@
 * the model's vote split from its update (:meth:`MixtureSubtractor.apply_unvoted` then
   :meth:`~MixtureSubtractor.vote_mask`, on two threads in a run) equals :meth:`apply`;
 * the model's thread count does not change a run's outputs;
-* the run command's kernel preload leaves scipy's BLAS unimported, and scipy importable.
+* the run command's kernel preload leaves scipy's BLAS unimported, and scipy importable;
+* Numba runs bgsub's parallel kernels on its OpenMP layer where it has one, even where TBB
+  is installed, unless the user chose otherwise.
 """
 
 from __future__ import annotations
@@ -198,3 +200,33 @@ def test_reader_queue_sized_by_bytes_within_bounds():
     assert sized(1000, 16_000) == (16, 17, 3)  # 16 queued, one made and waiting to go in
     assert sized(1000, 1_000_000) == (32, 33, 3)  # at most 8 x maxsize
     assert sized(1000, 2_000) == (4, 5, 3)  # at least maxsize
+
+
+_LAYER = """
+import bgsub
+import numba
+import numpy as np
+from bgsub.model import _jit
+
+raw = np.zeros((6, 7), np.uint8)
+_jit.kernels()["vote_mask"](raw, np.empty_like(raw), 1, 1, 0)  # a parallel kernel
+print(numba.threading_layer())
+"""
+
+
+def _layer(**env):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
+    e.update(env, BGSUB_JIT="sync")
+    r = subprocess.run([sys.executable, "-c", _LAYER], env=e, capture_output=True, text=True,
+                       timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_numba_takes_openmp_before_tbb_and_keeps_the_users_choice():
+    try:
+        import numba.np.ufunc.omppool  # noqa: F401
+    except ImportError:
+        pytest.skip("Numba's OpenMP threading layer is not available here")
+    assert _layer() == "omp"
+    assert _layer(NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb") == "workqueue"
