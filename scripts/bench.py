@@ -163,15 +163,15 @@ def main(argv=None):
     base = read_frames(video, args.frames)
     import numba
 
-    print(f"video: {video.name}, {len(base)} frames ({args.warm} untimed); cv2 {cv2.__version__} with "
-          f"{cv2.getNumThreads()} threads; numba {numba.__version__} with "
-          f"{numba.get_num_threads()} threads")
     from bgsub.model import _jit
 
     _jit.set_mode("sync")  # compile in this process, never time the first-run NumPy path
     warm = make_bgsub()
     for f in base[:3]:  # compile / load the kernels outside the timing
         warm.apply(f)
+    print(f"video: {video.name}, {len(base)} frames ({args.warm} untimed); cv2 {cv2.__version__} with "
+          f"{cv2.getNumThreads()} threads; numba {numba.__version__} with "
+          f"{numba.get_num_threads()} threads ({numba.threading_layer()} layer)")
     rows = []
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
