@@ -31,9 +31,10 @@ Components are kept sorted by decreasing ``w / sigma``.
 A pixel that matches its first component (the common case) reads and writes its values in
 ``hot`` and nothing else; the next most common case, a match at rank 1, adds the pixel's
 records in ``cold``, which also hold the ranks that the rarer cases go on to (one plane per
-rank, the layout until 2026-12-05, cost 4-7% more time a frame).  A new model writes only
-``hot``: the pages of ``cold`` are first touched when a pixel needs a second component.  Outside these three modules the state is
-seen as the ranked array of :func:`to_ranked`, which is also what a saved model holds.
+rank, the layout until 2026-12-05, made a gray model on one thread 2-3.5% slower).  A new model
+writes only ``hot``: the pages of ``cold`` are first touched when a pixel needs a second
+component.  Outside these three modules the state is seen as the ranked array of
+:func:`to_ranked`, which is also what a saved model holds.
 """
 
 from __future__ import annotations
