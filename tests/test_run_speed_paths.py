@@ -5,7 +5,9 @@
 * the model's thread count does not change a run's outputs;
 * the run command's kernel preload leaves scipy's BLAS unimported, and scipy importable;
 * Numba runs bgsub's parallel kernels on its OpenMP layer where it has one, even where TBB
-  is installed, unless the user chose otherwise.
+  is installed, unless the user chose otherwise;
+* on Numba's workqueue layer, which aborts when two threads run parallel kernels at once, a
+  threaded run, EM and the batch fit from several threads finish (bgsub serialises them).
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ STREET = ROOT / "sample_videos" / "street.mp4"
 
 
 def _frames(n=40):
-    import cv2
-
     cap = cv2.VideoCapture(str(STREET))
     out = []
     while len(out) < n:
@@ -230,3 +230,76 @@ def test_numba_takes_openmp_before_tbb_and_keeps_the_users_choice():
         pytest.skip("Numba's OpenMP threading layer is not available here")
     assert _layer() == "omp"
     assert _layer(NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb") == "workqueue"
+
+
+def _run_cli(out, *args, **env):
+    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
+    e.update(env)
+    return subprocess.run([sys.executable, "-m", "bgsub.cli", "run", str(STREET), "-o", str(out),
+                           "-q", *args], env=e, capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+
+
+def _video(path):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return np.array(out)
+
+
+def test_a_threaded_run_on_numbas_workqueue_layer_finishes_with_the_same_outputs(tmp_path):
+    # workqueue aborts the process when two threads run parallel kernels at once (the model's
+    # and the detecting thread's vote here): bgsub serialises them there
+    wq = _run_cli(tmp_path / "wq", NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb")
+    assert wq.returncode == 0, wq.stderr[-2000:]
+    plain = _run_cli(tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    for name in ("frames.csv", "events.csv"):
+        assert (tmp_path / "wq" / name).read_text() == (tmp_path / "plain" / name).read_text()
+    a, b = _video(tmp_path / "wq" / "mask.mkv"), _video(tmp_path / "plain" / "mask.mkv")
+    assert a.shape[0] > 50 and np.array_equal(a, b)
+    assert not list((tmp_path / "wq").glob("*partial*"))
+
+
+_EM_THREADS = """
+import threading
+import bgsub
+import numba
+import numpy as np
+from bgsub.em import GaussianMixture
+from bgsub.model import MixtureSubtractor
+
+rng = np.random.default_rng(1)
+X = np.concatenate([rng.normal(0, 1, (4000, 3)), rng.normal(6, 1, (4000, 3))])
+frames = rng.integers(0, 256, (8, 40, 50, 3), dtype=np.uint8)
+errors = []
+
+def work(i):
+    try:
+        for _ in range(3):
+            GaussianMixture(2, random_state=i).fit(X).score_samples(X)
+            MixtureSubtractor().fit_frames(frames)
+    except Exception as exc:
+        errors.append(exc)
+
+threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(numba.threading_layer(), len(errors))
+"""
+
+
+def test_em_and_the_batch_fit_from_three_threads_on_the_workqueue_layer():
+    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
+    e["NUMBA_THREADING_LAYER_PRIORITY"] = "workqueue omp tbb"
+    r = subprocess.run([sys.executable, "-c", _EM_THREADS], env=e, capture_output=True,
+                       text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["workqueue", "0"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from bgsub import _parallel
 from bgsub.em import _kernels as ek
 
 if TYPE_CHECKING:
@@ -487,8 +488,9 @@ class GaussianMixture(_Parameters):
         prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,
                                               self.weights_, kind)
         part_n, part_x, part_xx, part_ll = parts
-        ek.em_pass(X, self.means_, prec, log_det, log_w, COVARIANCE_TYPES[kind], shift, CHUNK,
-                   part_n, part_x, part_xx, part_ll, ek._POW2_NEG)
+        with _parallel.one_at_a_time():
+            ek.em_pass(X, self.means_, prec, log_det, log_w, COVARIANCE_TYPES[kind], shift,
+                       CHUNK, part_n, part_x, part_xx, part_ll, ek._POW2_NEG)
         n = X.shape[0]
         ll = part_ll.sum() / n
         nk = part_n.sum(0) + 10 * np.finfo(np.float64).eps
@@ -593,8 +595,9 @@ class GaussianMixture(_Parameters):
         prec, log_det, log_w = _kernel_params(self.means_, self.precisions_cholesky_,
                                               self.weights_, self.covariance_type)
         out = np.empty((X.shape[0], self.n_components))
-        ek.weighted_log_prob(X, self.means_, prec, log_det, log_w,
-                             COVARIANCE_TYPES[self.covariance_type], out)
+        with _parallel.one_at_a_time():
+            ek.weighted_log_prob(X, self.means_, prec, log_det, log_w,
+                                 COVARIANCE_TYPES[self.covariance_type], out)
         return out
 
     def _prepare(self, X: ArrayLike) -> NDArray[Any]:

@@ -15,6 +15,11 @@ Each kernel the model calls is a :class:`Kernel`: the Numba dispatcher of
 
 ``BGSUB_JIT=sync`` (or :func:`set_mode`) always compiles in-process (the warm-up itself, and
 tests of the kernels); ``BGSUB_JIT=numpy`` always runs the NumPy twins where they exist.
+
+Numba's ``workqueue`` threading layer (where neither OpenMP nor TBB can be loaded, or where the
+user puts it first in ``NUMBA_THREADING_LAYER_PRIORITY``) aborts the process when two threads
+run parallel kernels at once, as a threaded run's model and detecting threads do: there a ready
+parallel kernel calls its code under :data:`bgsub._parallel.LOCK`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from bgsub import _parallel
 
 NOTICE = "compiling kernels (first run only)"
 NOTICE_AFTER = 1.0  # seconds a first call may take before the notice is printed
@@ -107,14 +114,19 @@ class Kernel:
         self.disp = disp
         self.fallback = fallback
         self.ready = False  # the Numba code is loaded: calls go straight to it
+        self.call = disp  # what a ready kernel calls: disp, or disp under the workqueue lock
         self._next_check = 0.0
         self.__name__ = disp.__name__
         self.__doc__ = disp.__doc__
 
     def __call__(self, *args):
         if self.ready:
-            return self.disp(*args)
+            return self.call(*args)
         return self._first(args)
+
+    def _serialised(self, *args):
+        with _parallel.LOCK:
+            return self.disp(*args)
 
     def _first(self, args):
         mode = _mode
@@ -140,11 +152,13 @@ class Kernel:
                         notice()
                         self._next_check = time.monotonic() + RECHECK
                         return self.fallback(*args)
+        if getattr(self.disp, "targetoptions", {}).get("parallel") and _parallel.serial_layer():
+            self.call = self._serialised
         sig = _signature(self.disp, args)
         if is_cached(self.disp, sig):
-            result = self.disp(*args)
+            result = self.call(*args)
         else:
-            result = _call_with_notice(self.disp, args)
+            result = _call_with_notice(self.call, args)
         self.ready = True
         return result
 

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from bgsub import _parallel
 from bgsub.model import _jit
 from bgsub.model import _layout as layout
 
@@ -513,9 +514,10 @@ class MixtureSubtractor:
         means = np.empty((h, w, k, c))
         variances = np.empty((h, w, k))
         loglik = np.empty((n_iter, h, w))
-        ek.pixel_init(stack, float(self.initial_variance), weights, means, variances)
-        ek.pixel_em(stack, int(n_iter), float(self.min_variance), float(self.max_variance),
-                    weights, means, variances, loglik)
+        with _parallel.one_at_a_time():
+            ek.pixel_init(stack, float(self.initial_variance), weights, means, variances)
+            ek.pixel_em(stack, int(n_iter), float(self.min_variance), float(self.max_variance),
+                        weights, means, variances, loglik)
         self.fit_loglik_ = loglik.mean(axis=(1, 2))
         # to the online state: ranked by w / sigma, empty components dropped, weights summing
         # to one, scale 1, and the frame count of a model that has seen n frames
