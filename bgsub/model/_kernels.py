@@ -17,9 +17,11 @@ import numpy as np
 from numba import njit, prange
 
 from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
+from bgsub.model._prefetch import prefetch_write
 
 SLICES = 64  # row slices of the model kernel's parallel loop
 NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
+AHEAD = 8  # listed columns ahead whose lower ranks the second pass asks memory for
 VOTE_BANDS = 16  # row bands of the vote's parallel loop (its column sums slide down a band)
 
 
@@ -622,7 +624,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
     the pixel matches its first component -- in SIMD lanes, touching ``hot`` only, and marks
     the other columns.  The second visits those: a match at
     rank 1 (:func:`_match_rank1`), else :func:`_pixel`, which implements all the rules (and
-    gives the same result for the common case).
+    gives the same result for the common case).  It asks memory for the lower ranks of the
+    column AHEAD places down its list while it works on this one (:mod:`bgsub.model._prefetch`).
     """
     height = hot.shape[0]
     width = hot.shape[2]
@@ -648,6 +651,8 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
                     _end_runs(runs[i], code)
             for s in range(n_slow):
                 j = slow[s]
+                if not single and s + AHEAD < n_slow:  # the lower ranks, AHEAD columns on
+                    prefetch_write(cold, (0, i, slow[s + AHEAD], 0))
                 c = code[j]
                 if c == 2:
                     _sink(hot, cold, 0, i, j)
