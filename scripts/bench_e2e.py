@@ -241,8 +241,9 @@ def table(rows, have_dvr):
 
 
 def profile_table(rows):
-    """The gray run's stages: CPU ms a frame of each stage's thread, their sum, the loop's
-    wall time a frame, and the process's start and exit (its wall time less the run's)."""
+    """The gray run's stages: CPU ms a frame of each stage's thread, the whole process's (every
+    thread's, Numba's workers included) and half of it (what two cores could do at best), the
+    loop's wall time a frame, and the process's start and exit (its wall time less the run's)."""
     lines = ["| input | model threads | read | model | detect (post, vote, events) | write | "
              "CPU, all threads | / 2 cores | loop wall | start + exit s |",
              "|---|" + "---|" * 9]
