@@ -13,6 +13,20 @@ needs_videos = pytest.mark.skipif(not (DATA / "videos").is_dir(),
                                   reason=f"real videos not found at {DATA}/videos (set BGSUB_DATA)")
 
 
+def read_video(path) -> list:
+    """Every frame OpenCV decodes from ``path``, in order."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            cap.release()
+            return frames
+        frames.append(f)
+
+
 def truncated_avi(folder: Path) -> Path:
     """The street sample as an MJPG AVI, cut in half (its index, at the end, is lost)."""
     import cv2

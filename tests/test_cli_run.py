@@ -18,22 +18,13 @@ from click.testing import CliRunner
 from bgsub.cli import main
 
 from .conftest import (DATA, ROOT, SAMPLES, SUBPROCESS_TIMEOUT, bgsub_popen, needs_videos,
+                       read_video,
                        truncated_avi, wait_for_rows)
 from .test_sources import MjpegServer
 
 
 def run(*args):
     return CliRunner().invoke(main, ["run", "--no-display", *map(str, args)])
-
-
-def read_video(path):
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            return frames
-        frames.append(f)
 
 
 def test_run_writes_every_output(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from .conftest import SAMPLES, SUBPROCESS_TIMEOUT, bgsub_popen, wait_for_rows
-from .test_cli_run import read_video
+from .conftest import read_video
 
 STREET = SAMPLES / "street.mp4"  # 120 frames, 320x240
 

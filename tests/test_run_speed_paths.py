@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,8 +24,9 @@ import pytest
 import bgsub
 from bgsub.pipeline.run import LARGE_FRAME, RunOptions, model_threads, run_input
 
-ROOT = Path(__file__).resolve().parent.parent
-STREET = ROOT / "sample_videos" / "street.mp4"
+from .conftest import ROOT, SAMPLES, SUBPROCESS_TIMEOUT, bgsub_env, read_video
+
+STREET = SAMPLES / "street.mp4"
 
 
 def _frames(n=40):
@@ -214,11 +214,17 @@ print(numba.threading_layer())
 """
 
 
+def _env(**extra):
+    """A subprocess's environment (:func:`bgsub_env`) without the user's threading-layer
+    choice, plus ``extra``."""
+    env = {k: v for k, v in bgsub_env().items() if not k.startswith("NUMBA_THREADING_LAYER")}
+    env.update(extra)
+    return env
+
+
 def _layer(**env):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
-    e.update(env, BGSUB_JIT="sync")
-    r = subprocess.run([sys.executable, "-c", _LAYER], env=e, capture_output=True, text=True,
-                       timeout=300, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", _LAYER], env=_env(BGSUB_JIT="sync", **env),
+                       capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
@@ -233,23 +239,9 @@ def test_numba_takes_openmp_before_tbb_and_keeps_the_users_choice():
 
 
 def _run_cli(out, *args, **env):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
-    e.update(env)
     return subprocess.run([sys.executable, "-m", "bgsub.cli", "run", str(STREET), "-o", str(out),
-                           "-q", *args], env=e, capture_output=True, text=True, timeout=600,
-                          cwd=ROOT)
-
-
-def _video(path):
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        out.append(f)
-    cap.release()
-    return np.array(out)
+                           "-q", *args], env=_env(**env), capture_output=True, text=True,
+                          timeout=SUBPROCESS_TIMEOUT, cwd=ROOT)
 
 
 def test_a_threaded_run_on_numbas_workqueue_layer_finishes_with_the_same_outputs(tmp_path):
@@ -261,7 +253,8 @@ def test_a_threaded_run_on_numbas_workqueue_layer_finishes_with_the_same_outputs
     assert plain.returncode == 0, plain.stderr[-2000:]
     for name in ("frames.csv", "events.csv"):
         assert (tmp_path / "wq" / name).read_text() == (tmp_path / "plain" / name).read_text()
-    a, b = _video(tmp_path / "wq" / "mask.mkv"), _video(tmp_path / "plain" / "mask.mkv")
+    a = np.array(read_video(tmp_path / "wq" / "mask.mkv"))
+    b = np.array(read_video(tmp_path / "plain" / "mask.mkv"))
     assert a.shape[0] > 50 and np.array_equal(a, b)
     assert not list((tmp_path / "wq").glob("*partial*"))
 
@@ -297,9 +290,8 @@ print(numba.threading_layer(), len(errors))
 
 
 def test_em_and_the_batch_fit_from_three_threads_on_the_workqueue_layer():
-    e = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING_LAYER")}
-    e["NUMBA_THREADING_LAYER_PRIORITY"] = "workqueue omp tbb"
-    r = subprocess.run([sys.executable, "-c", _EM_THREADS], env=e, capture_output=True,
-                       text=True, timeout=600, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", _EM_THREADS],
+                       env=_env(NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb"),
+                       capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["workqueue", "0"]
