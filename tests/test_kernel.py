@@ -298,6 +298,17 @@ def test_neighbourhood_rule_matches_reference(threshold, smoothing, channels):
         assert 0 < fg_on < fg_off
 
 
+@pytest.mark.parametrize("shape", [(1, 19), (17, 1), (2, 2), (3, 8)])
+def test_neighbourhood_rule_matches_reference_on_thin_frames(shape):
+    # the rule's rows above and below that lie outside the frame, a first column that is also
+    # the last, and a width that fills its 8-byte words of candidates exactly
+    h, w = shape
+    frames = structured_frames(30, h, w, 1, seed=60 + h)
+    for t in range(12, 30, 3):
+        frames[t] = np.ascontiguousarray(np.roll(frames[t], 1, axis=1 if w > 1 else 0))
+    run_both(frames, n_components=3, learning_rate=0.05, neighbour_threshold=2.5)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_neighbourhood_rule_matches_reference_on_wide_rows(channels):
     # rows wider than the rule's chunks (32 columns) and its SIMD step, not a multiple of

@@ -396,20 +396,10 @@ def _fast_row(x, h, mask, kn, code, slow, inc, thr2, inv_c, var_min, var_max, si
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _near(d2, hn, jj, thr2n, bg_u):
-    """The neighbourhood rule's tests of a pixel at squared distance ``d2`` from the rank-0
-    component of column ``jj`` of the hot row ``hn``: (it matches, that neighbour's background
-    reaches past rank 0: 0 < u <= bg_u).  Branch-free."""
-    u = hn[U, jj]
-    used = u > np.float32(0.0)
-    return used & (d2 < thr2n * hn[VAR, jj]), used & (u <= bg_u)
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _d2_3(x0, x1, x2, hn, jj):
-    e0 = x0 - hn[MEAN, jj]
-    e1 = x1 - hn[MEAN + 1, jj]
-    e2 = x2 - hn[MEAN + 2, jj]
+def _d2_3(x0, x1, x2, hot, ii, jj):
+    e0 = x0 - hot[ii, MEAN, jj]
+    e1 = x1 - hot[ii, MEAN + 1, jj]
+    e2 = x2 - hot[ii, MEAN + 2, jj]
     d2 = e0 * e0
     d2 += e1 * e1
     d2 += e2 * e2
@@ -417,65 +407,122 @@ def _d2_3(x0, x1, x2, hn, jj):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _neighbour_hits(x, hn, hit, cand, p0, p1, own_row, thr2n, bg_u):
-    """The rank-0 part of the neighbourhood rule for the pixels p in [p0, p1) of a row (the
-    first and last column excepted: see :func:`_neighbour_edge`) against the hot row ``hn``
-    at p - 1, p and p + 1 (p itself left out when ``hn`` is the pixel's own row): sets
-    ``hit[p]`` when one matches and ``cand[p]`` when one's background reaches past rank 0.
-
-    x: the frame's row, flat (W C,) uint8.  Branch-free, over every pixel of the span
-    whatever its label, so that the loop runs in SIMD lanes (the caller keeps the spans to
-    where there is foreground); indexed from a non-negative base so that Numba's negative-index
-    wrap-around does not stop the vectoriser."""
-    width = hn.shape[1]
-    p0 = max(p0, 1)
-    p1 = min(p1, width - 1)
-    mid = not own_row
+def _neighbour_reach(hot, ii, tn, rc, s, thr2n, bg_u):
+    """What the neighbourhood rule needs of row ``ii`` of ``hot``, computed once for the three
+    rows of pixels that look at it, into row ``s`` of ``tn`` and ``rc`` ((3, W) scratch):
+    ``tn[s, j]`` = thr2n var of the rank-0 component if it is used, else -1 (no squared
+    distance is below it); ``rc[s, j]`` = 1 where that background reaches past rank 0 (0 < u
+    <= bg_u).  A row outside the frame: -1 and 0 throughout.  Branch-free."""
+    height = hot.shape[0]
+    width = hot.shape[2]
+    if ii < 0 or ii >= height:
+        tn[s] = np.float32(-1.0)
+        rc[s] = 0
+        return
     one = np.uint8(1)
-    if hn.shape[0] == 5:
+    zero = np.uint8(0)
+    for j in range(width):
+        u = hot[ii, U, j]
+        used = u > np.float32(0.0)
+        tn[s, j] = thr2n * hot[ii, VAR, j] if used else np.float32(-1.0)
+        rc[s, j] = one if used & (u <= bg_u) else zero
+
+
+@njit(cache=True, inline="always")
+def _slots(i, height):
+    """The rows of ``hot`` above, at and below row ``i`` (clamped to the frame: a row outside
+    it has ``tn`` -1, so its stand-in matches nothing) and their rows in ``tn`` and ``rc``."""
+    return (max(i - 1, 0), min(i + 1, height - 1), (i - 1) % 3, i % 3, (i + 1) % 3)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1):
+    """The rank-0 part of the neighbourhood rule for the pixels p in [p0, p1) of row ``i``
+    (the first and last column excepted: see :func:`_neighbour_edge`) against its 8
+    neighbours, with ``tn`` and ``rc`` from :func:`_neighbour_reach` for rows i - 1, i and
+    i + 1: a foreground pixel (``m[p] == fg``) that one matches becomes background; one that
+    none matches gets ``cand[p]`` = 1 if a neighbour's background reaches past rank 0 (0
+    otherwise), for :func:`_neighbour_cold`.
+
+    x: the frame's row, flat (W C,) uint8; m: the mask's row.  Branch-free, over every pixel
+    of the span whatever its label, so that the loop runs in SIMD lanes (the caller keeps the
+    spans to where there is foreground); indexed from a non-negative base so that Numba's
+    negative-index wrap-around does not stop the vectoriser."""
+    up, dn, su, so, sd = _slots(i, hot.shape[0])
+    p0 = max(p0, 1)
+    p1 = min(p1, hot.shape[2] - 1)
+    one = np.uint8(1)
+    zero = np.uint8(0)
+    if hot.shape[1] == 5:
         for q in range(p1 - p0):
             p = p0 + q
             j = p - 1
             x0 = np.float32(x[3 * p])
             x1 = np.float32(x[3 * p + 1])
             x2 = np.float32(x[3 * p + 2])
-            a, ca = _near(_d2_3(x0, x1, x2, hn, j), hn, j, thr2n, bg_u)
-            b, cb = _near(_d2_3(x0, x1, x2, hn, j + 1), hn, j + 1, thr2n, bg_u)
-            c, cc = _near(_d2_3(x0, x1, x2, hn, j + 2), hn, j + 2, thr2n, bg_u)
-            hit[p] = one if a | (b & mid) | c else hit[p]
-            cand[p] = one if ca | (cb & mid) | cc else cand[p]
+            a = _d2_3(x0, x1, x2, hot, up, j) < tn[su, j]
+            a |= _d2_3(x0, x1, x2, hot, up, j + 1) < tn[su, j + 1]
+            a |= _d2_3(x0, x1, x2, hot, up, j + 2) < tn[su, j + 2]
+            a |= _d2_3(x0, x1, x2, hot, i, j) < tn[so, j]
+            a |= _d2_3(x0, x1, x2, hot, i, j + 2) < tn[so, j + 2]
+            a |= _d2_3(x0, x1, x2, hot, dn, j) < tn[sd, j]
+            a |= _d2_3(x0, x1, x2, hot, dn, j + 1) < tn[sd, j + 1]
+            a |= _d2_3(x0, x1, x2, hot, dn, j + 2) < tn[sd, j + 2]
+            r = (rc[su, j] | rc[su, j + 1] | rc[su, j + 2] | rc[so, j] | rc[so, j + 2]
+                 | rc[sd, j] | rc[sd, j + 1] | rc[sd, j + 2])
+            f = m[p] == fg
+            m[p] = zero if f & a else m[p]
+            cand[p] = one if f & (not a) & (r != 0) else zero
     else:
         for q in range(p1 - p0):
             p = p0 + q
             j = p - 1
             x0 = np.float32(x[p])
-            e = x0 - hn[MEAN, j]
-            a, ca = _near(e * e, hn, j, thr2n, bg_u)
-            e = x0 - hn[MEAN, j + 1]
-            b, cb = _near(e * e, hn, j + 1, thr2n, bg_u)
-            e = x0 - hn[MEAN, j + 2]
-            c, cc = _near(e * e, hn, j + 2, thr2n, bg_u)
-            hit[p] = one if a | (b & mid) | c else hit[p]
-            cand[p] = one if ca | (cb & mid) | cc else cand[p]
+            e = x0 - hot[up, MEAN, j]
+            a = e * e < tn[su, j]
+            e = x0 - hot[up, MEAN, j + 1]
+            a |= e * e < tn[su, j + 1]
+            e = x0 - hot[up, MEAN, j + 2]
+            a |= e * e < tn[su, j + 2]
+            e = x0 - hot[i, MEAN, j]
+            a |= e * e < tn[so, j]
+            e = x0 - hot[i, MEAN, j + 2]
+            a |= e * e < tn[so, j + 2]
+            e = x0 - hot[dn, MEAN, j]
+            a |= e * e < tn[sd, j]
+            e = x0 - hot[dn, MEAN, j + 1]
+            a |= e * e < tn[sd, j + 1]
+            e = x0 - hot[dn, MEAN, j + 2]
+            a |= e * e < tn[sd, j + 2]
+            r = (rc[su, j] | rc[su, j + 1] | rc[su, j + 2] | rc[so, j] | rc[so, j + 2]
+                 | rc[sd, j] | rc[sd, j + 1] | rc[sd, j + 2])
+            f = m[p] == fg
+            m[p] = zero if f & a else m[p]
+            cand[p] = one if f & (not a) & (r != 0) else zero
 
 
 @njit(cache=True, nogil=True)
-def _neighbour_edge(x, hn, hit, cand, p, own_row, thr2n, bg_u):
+def _neighbour_edge(x, m, fg, hot, i, tn, rc, cand, p):
     """:func:`_neighbour_hits` for the one pixel ``p``, any column (the first and the last)."""
-    width = hn.shape[1]
-    n_ch = hn.shape[0] - 2
-    for jj in range(max(p - 1, 0), min(p + 2, width)):
-        if own_row and jj == p:
-            continue
-        d2 = np.float32(0.0)
-        for c in range(n_ch):
-            e = np.float32(x[n_ch * p + c]) - hn[MEAN + c, jj]
-            d2 += e * e
-        a, ca = _near(d2, hn, jj, thr2n, bg_u)
-        if a:
-            hit[p] = 1
-        if ca:
-            cand[p] = 1
+    width = hot.shape[2]
+    n_ch = hot.shape[1] - 2
+    up, dn, su, so, sd = _slots(i, hot.shape[0])
+    h = False
+    c = False
+    for ii, s in ((up, su), (i, so), (dn, sd)):
+        for jj in range(max(p - 1, 0), min(p + 2, width)):
+            if s == so and jj == p:
+                continue
+            d2 = np.float32(0.0)
+            for ch in range(n_ch):
+                e = np.float32(x[n_ch * p + ch]) - hot[ii, MEAN + ch, jj]
+                d2 += e * e
+            h |= d2 < tn[s, jj]
+            c |= rc[s, jj] != 0
+    f = m[p] == fg
+    if f and h:
+        m[p] = 0
+    cand[p] = 1 if f and not h and c else 0
 
 
 @njit(cache=True, nogil=True)
@@ -542,7 +589,7 @@ def _neighbour_cold(frame, hot, cold, i, j, thr2n, bg_u):
 
 
 @njit(cache=True, nogil=True)
-def _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans, todo):
+def _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, tn, rc, cand, spans, todo):
     """The neighbourhood rule on row ``i`` of the updated model: a foreground pixel (``fg``)
     whose value matches (d2 < thr2n var) a background component (the first B, as in the
     classification) of one of its 8 neighbours becomes background.  Swaying leaves and waves
@@ -551,45 +598,54 @@ def _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
 
     Only the spans of the row that hold foreground are visited (:func:`_foreground_spans`).
     There the neighbours' rank-0 components are tried for every pixel in SIMD lanes
-    (:func:`_neighbour_hits`); a foreground pixel that none matches, and that has a neighbour
-    whose background reaches past rank 0, then tries that neighbour's other components
-    (:func:`_neighbour_cold`).  The same test over the same components as trying each
-    neighbour's in turn, in another order.  hit, cand, todo: (W,) scratch; spans: (2 (W /
-    NB_CHUNK + 1),) scratch."""
-    height = hot.shape[0]
+    (:func:`_neighbour_hits`, on ``tn`` and ``rc`` of rows i - 1 to i + 1); a foreground pixel
+    that none matches, and that has a neighbour whose background reaches past rank 0, then
+    tries that neighbour's other components (:func:`_neighbour_cold`).  The same test over the
+    same components as trying each neighbour's in turn, in another order.  cand, todo: (W +
+    8,) scratch, cand zeroed and 8-byte words; spans: (2 (W / NB_CHUNK + 1),) scratch."""
     width = hot.shape[2]
     m = mask[i]
     x = frame[i].reshape(width * (hot.shape[1] - 2))
+    c64 = cand.view(np.uint64)
     for s in range(_foreground_spans(m, fg, spans)):
         p0 = spans[2 * s]
         p1 = spans[2 * s + 1]
-        hit[p0:p1] = 0
-        cand[p0:p1] = 0
-        for ii in range(max(i - 1, 0), min(i + 2, height)):
-            _neighbour_hits(x, hot[ii], hit, cand, p0, p1, ii == i, thr2n, bg_u)
-            if p0 == 0:
-                _neighbour_edge(x, hot[ii], hit, cand, 0, ii == i, thr2n, bg_u)
-            if p1 == width and width > 1:
-                _neighbour_edge(x, hot[ii], hit, cand, width - 1, ii == i, thr2n, bg_u)
+        _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1)
+        for e in range(2 if width > 1 else 1):  # the first and last column, if in the span
+            p = e * (width - 1)
+            if p0 <= p < p1:
+                _neighbour_edge(x, m, fg, hot, i, tn, rc, cand, p)
+        # the candidates, 8 at a time (p0 is a multiple of NB_CHUNK; cand's bytes from the
+        # width on stay 0): most words hold none
         n = 0
-        for q in range(p1 - p0):  # without a branch: clear the hits, list the others
-            j = p0 + q
-            f = m[j] == fg
-            h = hit[j] != 0
-            m[j] = np.uint8(0) if f & h else m[j]
-            todo[n] = j
-            n += f & (not h) & (cand[j] != 0)
+        for w in range(p0 // 8, (p1 + 7) // 8):
+            if c64[w] != 0:
+                for j in range(8 * w, 8 * w + 8):
+                    todo[n] = j
+                    n += cand[j] != 0
         for t in range(n):
             j = todo[t]
             if _neighbour_cold(frame, hot, cold, i, j, thr2n, bg_u):
                 m[j] = np.uint8(0)
 
 
-@njit(cache=True, inline="always")
-def _neighbour_scratch(width):
-    """The scratch arrays of :func:`_neighbour_row` for rows ``width`` wide."""
-    return (np.empty(width, np.uint8), np.empty(width, np.uint8),
-            np.empty(2 * (width // NB_CHUNK + 1), np.int64), np.empty(width, np.int64))
+@njit(cache=True, nogil=True)
+def _neighbour_block(frame, hot, cold, mask, i0, i1, fg, thr2n, bg_u):
+    """:func:`_neighbour_row` on rows [i0, i1), with its scratch.  Each row of the model is
+    digested by :func:`_neighbour_reach` once, into the row of ``tn`` and ``rc`` that the
+    row three below will take over."""
+    width = hot.shape[2]
+    tn = np.empty((3, width), np.float32)
+    rc = np.empty((3, width), np.uint8)
+    cand = np.zeros(width // 8 * 8 + 8, np.uint8)
+    spans = np.empty(2 * (width // NB_CHUNK + 1), np.int64)
+    todo = np.empty(width + 8, np.int64)
+    if i0 < i1:
+        _neighbour_reach(hot, i0 - 1, tn, rc, (i0 - 1) % 3, thr2n, bg_u)
+        _neighbour_reach(hot, i0, tn, rc, i0 % 3, thr2n, bg_u)
+    for i in range(i0, i1):
+        _neighbour_reach(hot, i + 1, tn, rc, (i + 1) % 3, thr2n, bg_u)
+        _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, tn, rc, cand, spans, todo)
 
 
 @njit(cache=True, inline="always")
@@ -681,11 +737,9 @@ def apply_frame(frame, hot, cold, mask, known, use_known, learn, inc, inv_decay,
         # of rows in bit-reversed order, so that each thread has blocks all over the frame and
         # a row's neighbours are still in cache from the row before
         for t in prange(SLICES):
-            hit, cand, spans, todo = _neighbour_scratch(width)
             b = _bitrev(t)
-            for i in range(b * height // SLICES, (b + 1) * height // SLICES):
-                _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
-                               todo)
+            _neighbour_block(frame, hot, cold, mask, b * height // SLICES,
+                             (b + 1) * height // SLICES, fg, thr2n, bg_u)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -708,10 +762,8 @@ def apply_frame_zivkovic(frame, hot, cold, mask, known, use_known, learn, inc, i
                 _count_run(mask, i, j, fg, runs, ghost, rows)
     if thr2n > np.float32(0.0):
         for t in prange(SLICES):
-            hit, cand, spans, todo = _neighbour_scratch(width)
-            for i in range(t, height, SLICES):
-                _neighbour_row(frame, hot, cold, mask, i, fg, thr2n, bg_u, hit, cand, spans,
-                               todo)
+            _neighbour_block(frame, hot, cold, mask, t * height // SLICES,
+                             (t + 1) * height // SLICES, fg, thr2n, bg_u)
 
 
 @njit(cache=True, nogil=True)
