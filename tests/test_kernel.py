@@ -341,6 +341,37 @@ def test_neighbourhood_rule_with_shadows_and_zivkovic_matches_reference():
              variant="zivkovic", complexity_prior=0.2, neighbour_threshold=3.0)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_clear_clipped_matches_a_plain_numpy_expression(channels):
+    # pixels at the clipped level in every channel, in some, or none; means on both sides of
+    # it; unused components; foreground, background and shadow labels
+    h, w, level, fg = 23, 37, 170, 255
+    rng = np.random.default_rng(channels)
+    k = _jit.kernels()
+    for trial in range(4):
+        frame = rng.choice([level, level - 1, 255], (h, w, channels)).astype(np.uint8)
+        frame[rng.random((h, w)) < 0.5] = level
+        state = layout.new_state(2, h, w, channels)
+        hot, _ = layout.views(state, 2, h, w, channels)
+        hot[:, layout.U, :] = rng.choice([0.0, 0.5, 1.0], (h, w)).astype(np.float32)
+        hot[:, layout.VAR, :] = rng.choice([4.0, 25.0, 121.0], (h, w)).astype(np.float32)
+        hot[:, layout.MEAN:, :] = rng.uniform(120, 200, (h, channels, w)).astype(np.float32)
+        mask = rng.choice(np.array([0, 127, fg], np.uint8), (h, w))
+        thr2 = np.float32(3.5 * 3.5 * channels)
+        mu = hot[:, layout.MEAN:, :].transpose(0, 2, 1)
+        gap = np.maximum(np.float32(level) - mu, np.float32(0))
+        d2 = np.zeros((h, w), np.float32)
+        for c in range(channels):  # summed channel by channel, as the kernel does
+            d2 += gap[:, :, c] * gap[:, :, c]
+        clear = ((mask == fg) & (hot[:, layout.U, :] > 0) & (frame == level).all(axis=2)
+                 & (d2 < thr2 * hot[:, layout.VAR, :]))
+        want = np.where(clear, 0, mask).astype(np.uint8)
+        got = mask.copy()
+        k["clear_clipped"](frame, hot, got, np.uint8(level), thr2, np.uint8(fg))
+        np.testing.assert_array_equal(got, want)
+        assert 0 < clear.sum() < (mask == fg).sum()
+
+
 @pytest.mark.parametrize("size, use_prev", [((37, 53), False), ((37, 53), True), ((48, 64), True),
                                             ((5, 4), False)])
 def test_gain_estimate_matches_numpy(size, use_prev):

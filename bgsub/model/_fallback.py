@@ -492,6 +492,18 @@ def background_image(hot, cold, background_ratio, out):
             o[:, c] = np.where(empty, 0, np.nan_to_num(v)).astype(np.uint8)
 
 
+def clear_clipped(frame, hot, mask, level, thr2, fg):
+    """:func:`bgsub.model._kernels.clear_clipped` in NumPy."""
+    zero = np.float32(0.0)
+    lv = np.float32(level)
+    clipped = (mask == fg) & (hot[:, U, :] > zero) & np.all(frame == level, axis=2)
+    d2 = np.zeros(mask.shape, np.float32)
+    for c in range(frame.shape[2]):
+        gap = np.maximum(lv - hot[:, MEAN + c, :], zero)
+        d2 += gap * gap
+    mask[clipped & (d2 < np.float32(thr2) * hot[:, VAR, :])] = 0
+
+
 def gain_grid(frame, hot, channel, start, step, prev_bg, use_prev):
     """(ratios, selected) on the grid of :func:`bgsub.model._kernels.gain_estimate`, both (grid
     rows, grid columns): every grid pixel's ratio, and which of them are samples."""

@@ -192,7 +192,7 @@ def kernels():
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
                                  "scale_weights", "background_image", "vote_mask",
                                  "gain_estimate", "grid_background", "ghost_candidates",
-                                 "ghost_blobs", "ghost_absorb")}
+                                 "ghost_blobs", "ghost_absorb", "clear_clipped")}
         _KERNELS["blob_stats"] = Kernel(_blob.blob_stats, _blob.blob_stats_numpy)
         _KERNELS["drop_small"] = Kernel(_blob.drop_small, _blob.drop_small_numpy)
     return _KERNELS

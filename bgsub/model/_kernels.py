@@ -1090,6 +1090,33 @@ def ghost_absorb(frame, hot, cold, mask, runs, cand, spans, n_spans, blob, n_lab
     return n
 
 
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def clear_clipped(frame, hot, mask, level, thr2, fg):
+    """After a global brightening the camera clips at 255 what the model knows as bright
+    background; divided by the gain (``gain_compensation``) every such pixel shows ``level``
+    (255 / gain, rounded), below its true value, and would be foreground for good.  A
+    foreground pixel (``fg``) at ``level`` in every channel becomes background when its rank-0
+    component is within the match distance of the clipped region: the squared distance from
+    its mean to [level, 255] in each channel, summed, below thr2 var.  Writes ``mask`` only."""
+    height = mask.shape[0]
+    width = mask.shape[1]
+    n_ch = frame.shape[2]
+    lv = np.float32(level)
+    zero = np.float32(0.0)
+    for i in prange(height):
+        for j in range(width):
+            if mask[i, j] != fg or hot[i, U, j] <= zero:
+                continue
+            clipped = True
+            d2 = zero
+            for c in range(n_ch):
+                clipped &= frame[i, j, c] == level
+                gap = max(lv - hot[i, MEAN + c, j], zero)
+                d2 += gap * gap
+            if clipped and d2 < thr2 * hot[i, VAR, j]:
+                mask[i, j] = 0
+
+
 @njit(cache=True, nogil=True)
 def init_from_frame(frame, hot, cold, var_init, clear_cold):
     """Re-initialise every pixel to one component centred on ``frame`` (weight 1, scale 1).

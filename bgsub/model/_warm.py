@@ -60,6 +60,9 @@ def exercise():
     k = _jit.kernels()
     hot, cold = m._views()
     k["scale_weights"](hot, cold, np.float32(1.0))
+    # after a brighter step, what the camera clipped (the gain compensation's last step)
+    k["clear_clipped"](frames[0], hot, np.zeros((4, 5), np.uint8), np.uint8(200),
+                       np.float32(1.0), np.uint8(255))
     # the post-processing's component kernels, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255

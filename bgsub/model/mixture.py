@@ -347,11 +347,12 @@ class MixtureSubtractor:
         # the kernel's decisions: into the model's scratch, voted into ``out`` below; or,
         # unvoted, into ``out`` itself (a new array per frame: the caller votes on it later)
         raw = self._raw if smooth and voted else out
+        fg = np.uint8(1 if smooth else 255)  # the kernel's foreground value
         args = (f, hot, cold, raw, known, known is not _DUMMY,
                 p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u,
                 p.u_new, p.u_total, np.float32(self.initial_variance),
                 np.float32(self.min_variance), np.float32(self.max_variance),
-                np.uint8(1 if smooth else 255),
+                fg,
                 np.uint8(0 if not self.detect_shadows else 2 if smooth else 127),
                 np.float32(self.shadow_threshold), p.thr2n)
         ghost = self.ghost_frames if p.learn else 0
@@ -364,6 +365,8 @@ class MixtureSubtractor:
             k["apply_frame_zivkovic"](*args, p.prune)
         else:
             k["apply_frame"](*args)
+        if f is self._lut_out and self._lut[0] > 1.0:  # brighter: 255 came out as lut[255]
+            k["clear_clipped"](f, hot, raw, self._lut[1][255], p.thr2, fg)
         if ghost:
             if now % _GHOST_EVERY == 0 and rows.any():
                 self._ghosts(f, hot, cold, raw, known, p)
