@@ -435,6 +435,19 @@ def _slots(i, height):
     return (max(i - 1, 0), min(i + 1, height - 1), (i - 1) % 3, i % 3, (i + 1) % 3)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _settle(m, fg, cand, rc, p, a, su, so, sd):
+    """Pixel ``p`` after its 8 rank-0 tests (``a``: one matched): a foreground pixel that
+    matched becomes background; ``cand[p]`` = 1 for one that did not and has a neighbour whose
+    background reaches past rank 0 (``rc``), else 0.  Branch-free."""
+    j = p - 1
+    r = (rc[su, j] | rc[su, j + 1] | rc[su, j + 2] | rc[so, j] | rc[so, j + 2]
+         | rc[sd, j] | rc[sd, j + 1] | rc[sd, j + 2])
+    f = m[p] == fg
+    m[p] = np.uint8(0) if f & a else m[p]
+    cand[p] = np.uint8(1) if f & (not a) & (r != 0) else np.uint8(0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1):
     """The rank-0 part of the neighbourhood rule for the pixels p in [p0, p1) of row ``i``
@@ -451,8 +464,6 @@ def _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1):
     up, dn, su, so, sd = _slots(i, hot.shape[0])
     p0 = max(p0, 1)
     p1 = min(p1, hot.shape[2] - 1)
-    one = np.uint8(1)
-    zero = np.uint8(0)
     if hot.shape[1] == 5:
         for q in range(p1 - p0):
             p = p0 + q
@@ -468,11 +479,7 @@ def _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1):
             a |= _d2_3(x0, x1, x2, hot, dn, j) < tn[sd, j]
             a |= _d2_3(x0, x1, x2, hot, dn, j + 1) < tn[sd, j + 1]
             a |= _d2_3(x0, x1, x2, hot, dn, j + 2) < tn[sd, j + 2]
-            r = (rc[su, j] | rc[su, j + 1] | rc[su, j + 2] | rc[so, j] | rc[so, j + 2]
-                 | rc[sd, j] | rc[sd, j + 1] | rc[sd, j + 2])
-            f = m[p] == fg
-            m[p] = zero if f & a else m[p]
-            cand[p] = one if f & (not a) & (r != 0) else zero
+            _settle(m, fg, cand, rc, p, a, su, so, sd)
     else:
         for q in range(p1 - p0):
             p = p0 + q
@@ -494,11 +501,7 @@ def _neighbour_hits(x, m, fg, hot, i, tn, rc, cand, p0, p1):
             a |= e * e < tn[sd, j + 1]
             e = x0 - hot[dn, MEAN, j + 2]
             a |= e * e < tn[sd, j + 2]
-            r = (rc[su, j] | rc[su, j + 1] | rc[su, j + 2] | rc[so, j] | rc[so, j + 2]
-                 | rc[sd, j] | rc[sd, j + 1] | rc[sd, j + 2])
-            f = m[p] == fg
-            m[p] = zero if f & a else m[p]
-            cand[p] = one if f & (not a) & (r != 0) else zero
+            _settle(m, fg, cand, rc, p, a, su, so, sd)
 
 
 @njit(cache=True, nogil=True)
