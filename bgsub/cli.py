@@ -10,8 +10,15 @@ import signal
 import sys
 from pathlib import Path
 
-import click
-import numpy as np
+# NumPy's OpenBLAS starts a thread per core when NumPy is imported, and each spins for about
+# 0.1 s waiting for work: 0.1 s of CPU taken from the start of every run on a 2-core machine.
+# Only `bgsub em` multiplies matrices; the other commands do without the threads.  Read when
+# NumPy is imported, just below; a value the user set is kept.
+if sys.argv[1:2] != ["em"]:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
+import numpy as np  # noqa: E402
 
 from bgsub._version import __version__
 

@@ -4,6 +4,9 @@
   :meth:`~MixtureSubtractor.vote_mask`, on two threads in a run) equals :meth:`apply`;
 * the model's thread count does not change a run's outputs;
 * the run command's kernel preload leaves scipy's BLAS unimported, and scipy importable;
+* the commands other than `bgsub em` start NumPy without OpenBLAS's threads;
+* a kernel loads from Numba's cache without the refresh of Numba's whole target that a compile
+  needs, and gives the same results;
 * Numba runs bgsub's parallel kernels on its OpenMP layer where it has one, even where TBB
   is installed, unless the user chose otherwise;
 * on Numba's workqueue layer, which aborts when two threads run parallel kernels at once, a
@@ -152,6 +155,70 @@ def test_preload_leaves_an_imported_scipy_alone():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, cwd=ROOT)
     assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+# a cached kernel's first call in a fresh process: it loads without Numba's full refresh of its
+# target, gives what the same kernel compiled gave, and a compile afterwards still works
+_LEAN = """
+import math, sys
+import numba, numpy as np
+from numba.core.registry import cpu_target
+from bgsub.model import _jit, _layout as layout
+ctx = cpu_target.target_context
+full, refreshes = ctx.refresh, []
+ctx.refresh = lambda: (refreshes.append(1), full())[1]
+rng = np.random.default_rng(5)
+frame = rng.choice([200, 199, 255], (9, 11, 3)).astype(np.uint8)
+hot, _ = layout.views(layout.new_state(2, 9, 11, 3), 2, 9, 11, 3)
+hot[:, layout.U, :] = 1.0
+hot[:, layout.VAR, :] = 25.0
+hot[:, layout.MEAN:, :] = rng.uniform(150, 230, (9, 3, 11)).astype(np.float32)
+mask = rng.choice(np.array([0, 255], np.uint8), (9, 11))
+k = _jit.kernels()["clear_clipped"]
+args = (frame, hot, mask, np.uint8(200), np.float32(31.0), np.uint8(255))
+print(bool(_jit.is_cached(k.disp, _jit._signature(k.disp, args))))
+k(*args)
+print(len(refreshes), mask.tobytes().hex())
+f = numba.njit(lambda x: math.erf(x) + np.sort(np.array([3.0, x]))[0])
+same = f(0.5) == math.erf(0.5) + 0.5  # compiled here
+print(len(refreshes) > 0, same)
+"""
+
+
+def test_a_cached_kernel_loads_without_numbas_full_refresh_and_compiles_still_work():
+    """Numba refreshes its whole target (every lowering registry, 70 ms here) before each cache
+    load; bgsub's kernels load with the runtime alone, and give the same results."""
+    runs = [subprocess.run([sys.executable, "-c", _LEAN], env=_env(BGSUB_JIT=mode),
+                           capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=ROOT)
+            for mode in ("sync", "auto")]  # the first compiles the kernel if it is not cached
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    cached, loaded, compiled = runs[1].stdout.split("\n")[:3]
+    assert cached == "True"
+    assert loaded.split()[0] == "0"  # no full refresh before or during the load
+    assert loaded.split()[1] == runs[0].stdout.split("\n")[1].split()[1]  # the same mask
+    assert compiled == "True True"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts the process's threads in /proc, on a machine with 2+ cores")
+def test_the_commands_but_em_import_numpy_without_openblas_threads():
+    """OpenBLAS's threads spin for 0.1 s after NumPy's import: the run command goes without
+    them; `bgsub em`, which multiplies matrices, keeps them, and so does a user's setting."""
+    code = ("import os, sys; sys.argv = ['bgsub', sys.argv[1]]; import bgsub.cli; "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'), len(os.listdir('/proc/self/task')))")
+    env = {k: v for k, v in _env().items() if k != "OPENBLAS_NUM_THREADS"}
+
+    def threads(command, **extra):
+        r = subprocess.run([sys.executable, "-c", code, command], env=dict(env, **extra),
+                           capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split()
+
+    assert threads("run") == ["1", "1"]
+    setting, n = threads("em")
+    assert setting == "None" and int(n) > 1
+    assert threads("run", OPENBLAS_NUM_THREADS="2")[0] == "2"
 
 
 def test_exercise_loads_every_kernel_a_default_run_calls():
