@@ -5,6 +5,7 @@
 * the model's thread count does not change a run's outputs;
 * the run command's kernel preload leaves scipy's BLAS unimported, and scipy importable;
 * the commands other than `bgsub em` start NumPy without OpenBLAS's threads;
+* a stage given ``nice`` (a file's reader, the writer) runs at a lower priority, its caller not;
 * a kernel loads from Numba's cache without the refresh of Numba's whole target that a compile
   needs, and gives the same results;
 * Numba runs bgsub's parallel kernels on its OpenMP layer where it has one, even where TBB
@@ -219,6 +220,28 @@ def test_the_commands_but_em_import_numpy_without_openblas_threads():
     setting, n = threads("em")
     assert setting == "None" and int(n) > 1
     assert threads("run", OPENBLAS_NUM_THREADS="2")[0] == "2"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="threads have priorities of their own on Linux only")
+def test_a_stage_given_nice_runs_at_a_lower_priority_and_the_caller_keeps_its_own():
+    import threading
+
+    from bgsub.pipeline.stages import Consumer, Producer
+
+    def priority():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = priority()
+    lowered = min(19, mine + 10)
+    assert list(Producer((priority() for _ in range(3)), nice=10)) == [lowered] * 3
+    assert list(Producer(priority() for _ in range(2))) == [mine] * 2
+    seen = []
+    c = Consumer(lambda item: seen.append((item, priority())), nice=10)
+    c.put(1)
+    c.close()
+    assert seen == [(1, lowered)]
+    assert priority() == mine
 
 
 def test_exercise_loads_every_kernel_a_default_run_calls():

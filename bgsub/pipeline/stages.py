@@ -10,15 +10,35 @@ With ``threaded=False`` both run inline on the calling thread: the same code, on
 time, which the tests use as the reference the threaded run must equal bit for bit.
 
 An exception in a stage's thread is re-raised on the calling thread at its next call.
+
+A stage that works behind a deep queue (a file's reader, the writer) may run at a lower
+priority (``nice``): on two cores the run's four stages share two cores, and the model's
+thread, the slowest, then never waits for a core that a stage with frames in hand holds.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 
 _END = object()
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's scheduling priority by ``nice`` steps (at most to 19).  Linux
+    gives each thread a priority of its own; elsewhere this does nothing, and so does a
+    system that refuses.  A thread cannot raise its priority again (that needs privileges),
+    so only threads that end with their stage are lowered."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (AttributeError, OSError):
+        pass
 
 
 class _Failed:
@@ -30,12 +50,14 @@ class Producer:
     """Iterate ``iterable`` on a thread; iterating the Producer yields its items in order.
 
     ``seconds`` is the time spent producing (inside ``next``) and ``cpu_seconds`` the CPU
-    time of the producing thread in it, for the stage profile.
+    time of the producing thread in it, for the stage profile; ``nice``: the thread's
+    priority lowered by that much (:func:`lower_priority`).
     """
 
     def __init__(self, iterable, maxsize: int = 8, threaded: bool = True, name="bgsub-read",
-                 max_bytes: int | None = None, size_of=None):
+                 max_bytes: int | None = None, size_of=None, nice: int = 0):
         self._it = iter(iterable)
+        self._nice = nice
         self.seconds = self.cpu_seconds = 0.0
         self.threaded = threaded
         # with max_bytes, the queue holds as many items as fit in it (size_of(item): bytes),
@@ -66,6 +88,7 @@ class Producer:
         return False
 
     def _run(self):
+        lower_priority(self._nice)
         try:
             while not self._stop.is_set():
                 try:
@@ -116,11 +139,14 @@ class Consumer:
 
     ``put`` blocks while the queue is full, and raises the exception ``fn`` raised, if it did;
     after a failure the remaining items are discarded.  ``seconds`` is the time spent in ``fn``,
-    ``cpu_seconds`` the CPU time of the consuming thread in it.
+    ``cpu_seconds`` the CPU time of the consuming thread in it; ``nice`` as for
+    :class:`Producer`.
     """
 
-    def __init__(self, fn, maxsize: int = 8, threaded: bool = True, name="bgsub-write"):
+    def __init__(self, fn, maxsize: int = 8, threaded: bool = True, name="bgsub-write",
+                 nice: int = 0):
         self._fn = fn
+        self._nice = nice
         self.seconds = self.cpu_seconds = 0.0
         self.threaded = threaded
         self.error: BaseException | None = None
@@ -138,6 +164,7 @@ class Consumer:
             self.cpu_seconds += time.thread_time() - c0
 
     def _run(self):
+        lower_priority(self._nice)
         while True:
             item = self._q.get()
             if item is _END:
