@@ -3,21 +3,21 @@
 Heavy modules (Numba kernels, OpenCV) are imported on first use, so ``import bgsub`` is cheap.
 """
 
-import os
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from bgsub._env import set_default
 from bgsub._version import __version__
 
 # Numba's OpenMP threads sleep between kernels instead of spinning: a run has a reader and a
 # writer thread beside them, and spinning threads starved those (and themselves, on a busy
 # machine).  Set before the OpenMP library loads; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+set_default("OMP_WAIT_POLICY", "PASSIVE")
 # Numba's OpenMP threading layer before TBB, which Numba takes first wherever libtbb is on the
 # loader path (Debian's OpenCV development packages bring it): the model alone was 5-15% slower
 # a frame on it at 640x480, and a tiny frame's parallel launch 0.24-1.1 ms against OpenMP's
 # 0.15.  Read when Numba is imported (after bgsub); a value the user set is kept.
-os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
+set_default("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
 
 _LAZY = {
     "MixtureSubtractor": "bgsub.model",

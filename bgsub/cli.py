@@ -10,12 +10,14 @@ import signal
 import sys
 from pathlib import Path
 
+from bgsub._env import set_default
+
 # NumPy's OpenBLAS starts a thread per core when NumPy is imported, and each spins for about
 # 0.1 s waiting for work: 0.1 s of CPU taken from the start of every run on a 2-core machine.
 # Only `bgsub em` multiplies matrices; the other commands do without the threads.  Read when
 # NumPy is imported, just below; a value the user set is kept.
 if sys.argv[1:2] != ["em"]:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    set_default("OPENBLAS_NUM_THREADS", "1")
 
 import click  # noqa: E402
 import numpy as np  # noqa: E402
@@ -23,8 +25,8 @@ import numpy as np  # noqa: E402
 from bgsub._version import __version__
 
 # OpenCV and FFmpeg log to stderr on their own; the command line reports problems itself
-os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+set_default("OPENCV_LOG_LEVEL", "OFF")
+set_default("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # The interpreter's last garbage collection, at exit, walks every object that Numba's typing
 # and the imports made: 0.18 s of a 2 s run (measured with perf after main returned).  Frozen

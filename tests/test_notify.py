@@ -461,3 +461,24 @@ def test_the_mqtt_password_comes_from_the_environment(tmp_path, monkeypatch):
     counts, warned = got[1]
     assert counts == {"sent": 0, "dropped": 0, "failed": 1} and len(warned) == 1
     assert "refused" in warned[0] and "wrong-one" not in warned[0], warned
+
+
+def test_a_hook_gets_the_users_environment_without_bgsubs_own_settings(tmp_path):
+    """bgsub sets thread-pool and logging variables for its own process; a hook runs with the
+    environment the user gave bgsub (their own values of the same variables kept)."""
+    import subprocess
+
+    ours = ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER_PRIORITY",
+            "OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")
+    env = {k: v for k, v in bgsub_env().items() if k not in ours}
+    env["OPENCV_LOG_LEVEL"] = "ERROR"  # the user's own setting
+    seen = tmp_path / "env"
+    r = subprocess.run([sys.executable, "-m", "bgsub.cli", "run", str(STREET), "-o",
+                        str(tmp_path / "out"), "-q", "--no-report", "--on-event-start",
+                        f"sh -c 'env > {seen}'"], env=env, capture_output=True, text=True,
+                       timeout=SUBPROCESS_TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    got = dict(ln.split("=", 1) for ln in seen.read_text().splitlines() if "=" in ln)
+    assert got["BGSUB_EVENT_TYPE"] == "start"
+    assert got["OPENCV_LOG_LEVEL"] == "ERROR"
+    assert [k for k in ours if k in got] == ["OPENCV_LOG_LEVEL"]

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 
+from bgsub._env import user_environ
 from bgsub.notify.events import EventRecord, Notifier, NotifyError
 
 
@@ -76,7 +77,7 @@ class HookNotifier(Notifier):
         # the program only, not the whole line: tokens travel in hook commands (curl -H ...)
         what = f"{self.option} hook for event {record.event_id} ({self.program})"
         try:
-            proc = subprocess.Popen(self.argv, env={**os.environ, **hook_env(record)},
+            proc = subprocess.Popen(self.argv, env={**user_environ(), **hook_env(record)},
                                     stdin=subprocess.DEVNULL, stdout=2, start_new_session=True)
         except OSError as exc:
             raise NotifyError(f"{what}: cannot run it: {exc.strerror or exc}") from None

@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from bgsub._env import set_default
 from bgsub.scale.tasks import Task, error_summary, is_live, run_task
 
 if TYPE_CHECKING:
@@ -182,8 +183,8 @@ _CHILD: dict = {}
 def _init_child(threads: int, stop_event, progress_queue):
     """Runs first in each worker process: threads for Numba, signals, the stop watcher."""
     os.environ["NUMBA_NUM_THREADS"] = str(threads)  # before Numba is imported here
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    set_default("OPENCV_LOG_LEVEL", "OFF")
+    set_default("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if "numba" in sys.modules:  # imported by the main module: set it for this thread instead
         import numba
 
