@@ -12,8 +12,8 @@ time, which the tests use as the reference the threaded run must equal bit for b
 An exception in a stage's thread is re-raised on the calling thread at its next call.
 
 A stage that works behind a deep queue (a file's reader, the writer) may run at a lower
-priority (``nice``): on two cores the run's four stages share two cores, and the model's
-thread, the slowest, then never waits for a core that a stage with frames in hand holds.
+priority (``nice``): where the four stages compete for two cores, the model's thread, the
+slowest, then does not wait for a core that a stage with frames in hand holds.
 """
 
 from __future__ import annotations
