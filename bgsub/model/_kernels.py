@@ -794,13 +794,12 @@ def _count_run(mask, i, j, fg, runs, ghost, rows):
 
 
 @njit(cache=True, inline="always")
-def _neighbour_evidence(frame, hot, mask, runs, i, j, ii, jj, n_ch, thr2, thr2e):
-    """Whether the neighbour (ii, jj) of pixel (i, j) is background (mask 0 and run 0: see
-    :func:`_still`; its rank 0 used)
-    and shows the pixel to be a ghost's: the pixel's value is close to the neighbour's rank-0
-    component (d2 < thr2e var) -- in the frame there is no edge between them -- and the pixel's
-    own rank-0 mean does not match it (d2 < thr2 var) -- in the model there is one.
-    Branch-free."""
+def _neighbour_evidence(frame, hot, i, j, ii, jj, n_ch, thr2, thr2e):
+    """Whether the background neighbour (ii, jj) of pixel (i, j) (:func:`_still`; the caller
+    checks that) shows the pixel to be a ghost's: its rank 0 is used, the pixel's value is
+    close to that component (d2 < thr2e var) -- in the frame there is no edge between them --
+    and the pixel's own rank-0 mean does not match it (d2 < thr2 var) -- in the model there
+    is one.  Branch-free."""
     var = hot[ii, VAR, jj]
     d2 = np.float32(0.0)
     e2 = np.float32(0.0)
@@ -810,24 +809,26 @@ def _neighbour_evidence(frame, hot, mask, runs, i, j, ii, jj, n_ch, thr2, thr2e)
         d2 += diff * diff
         e = hot[i, MEAN + c, j] - m
         e2 += e * e
-    return ((mask[ii, jj] == np.uint8(0)) & (runs[ii, jj] == np.uint16(0))
-            & (hot[ii, U, jj] > np.float32(0.0))
-            & (d2 < thr2e * var) & (not e2 < thr2 * var))
+    return ((hot[ii, U, jj] > np.float32(0.0)) & (d2 < thr2e * var)
+            & (not e2 < thr2 * var))
 
 
 @njit(cache=True, inline="always")
 def _ghost_evidence(frame, hot, mask, runs, i, j, n_ch, thr2, thr2e):
-    """Whether one of the 8 neighbours of pixel (i, j) shows it to be a ghost's
-    (:func:`_neighbour_evidence`)."""
+    """Whether one of the 8 neighbours of pixel (i, j) that is background (mask 0 and run 0)
+    shows it to be a ghost's (:func:`_neighbour_evidence`).  Stops at the first that does, and
+    looks at no other: 1.5x faster on the bridge video's blobs than testing all eight without
+    a branch (most neighbours of a border pixel are in its blob)."""
     height = hot.shape[0]
     width = hot.shape[2]
-    found = False
     for ii in range(max(i - 1, 0), min(i + 2, height)):
         for jj in range(max(j - 1, 0), min(j + 2, width)):
-            if not (ii == i and jj == j):
-                found |= _neighbour_evidence(frame, hot, mask, runs, i, j, ii, jj, n_ch, thr2,
-                                             thr2e)
-    return found
+            if ((ii == i and jj == j) or mask[ii, jj] != np.uint8(0)
+                    or runs[ii, jj] != np.uint16(0)):
+                continue
+            if _neighbour_evidence(frame, hot, i, j, ii, jj, n_ch, thr2, thr2e):
+                return True
+    return False
 
 
 @njit(cache=True, inline="always")
