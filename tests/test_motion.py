@@ -158,6 +158,14 @@ def test_clip_recorder_writes_each_event_with_its_padding(tmp_path):
         assert got == list(range(start, end + 1)), (path.name, got)
 
 
+def _raster_order(labels):
+    """The labels of an image but 0, in the raster order of their first pixels."""
+    flat = labels.ravel()
+    firsts = np.unique(flat, return_index=True)[1]
+    order = flat[np.sort(firsts)]
+    return [int(k) for k in order if k != 0]
+
+
 def _post_reference(mask, kernel, min_area, roi):
     """The post-processing rules written plainly: every step on the whole frame."""
     m = np.where(mask == 255, 255, 0).astype(np.uint8)
@@ -172,7 +180,7 @@ def _post_reference(mask, kernel, min_area, roi):
     n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     keep = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= min_area]
     m = np.where(keep[labels], 255, 0).astype(np.uint8)
-    boxes = [tuple(int(v) for v in stats[k]) for k in np.nonzero(keep)[0]]
+    boxes = [tuple(int(v) for v in stats[k]) for k in _raster_order(labels) if keep[k]]
     total = roi.sum() if roi is not None else m.size
     return m, boxes, np.count_nonzero(m) / total
 
@@ -223,20 +231,29 @@ def test_postprocessor_with_more_blobs_than_16_bit_labels():
 
 
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
-@pytest.mark.parametrize("width", [120, 121, 123])
-def test_blob_stats_equal_opencvs(impl, width):
-    """The statistics pass (the Numba kernel and its NumPy twin) gives OpenCV's numbers for
-    every blob, whatever the row length (a multiple of four labels or not)."""
+@pytest.mark.parametrize("width", [1, 7, 8, 120, 123])
+def test_mask_blobs_equal_opencvs_components(impl, width):
+    """The blobs from the spans (the Numba kernel and its NumPy twin) are OpenCV's 8-connected
+    components: the same statistics, in the raster order of the blobs' first pixels, the small
+    ones erased and the rest left as they were (any nonzero value is foreground), whatever the
+    row length (the span search reads 8 columns at a time)."""
     from bgsub.model import _blob
 
-    fn = _blob.blob_stats if impl == "numba" else _blob.blob_stats_numpy
+    fn = _blob.mask_blobs if impl == "numba" else _blob.mask_blobs_numpy
     rng = np.random.default_rng(width)
     for density in (0.0, 0.01, 0.2, 0.7):
-        mask = np.where(rng.random((90, width)) < density, 255, 0).astype(np.uint8)
-        mask = cv2.dilate(mask, np.ones((2, 3), np.uint8))
-        mask[:, -1] = 255 if density > 0.5 else 0  # blobs touching the last column
-        n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
-        _, _, want, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        got = np.empty((n, 5), np.int32)
-        fn(labels, _blob.words_of(labels), n, got)
-        np.testing.assert_array_equal(got[1:], want[1:])
+        for min_area in (0, 1, 4, 40):
+            mask = np.where(rng.random((90, width)) < density, 255, 0).astype(np.uint8)
+            mask = cv2.dilate(mask, np.ones((2, 3), np.uint8))
+            mask[:, -1] = 255 if density > 0.5 else 0  # blobs touching the last column
+            mask[rng.random(mask.shape) < 0.02] = 7  # a value that is not 255 counts too
+            n, labels, want, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            keep = [k for k in _raster_order(labels) if want[k, 4] >= min_area]
+            erased = mask.copy()
+            erased[~np.isin(labels, [0] + keep)] = 0
+            got = mask.copy()
+            st = _blob.scratch(mask.shape)
+            n_kept, area = fn(got, min_area, *st)
+            assert n_kept == len(keep) and area == want[keep, 4].sum()
+            np.testing.assert_array_equal(st[3][:n_kept], want[keep])
+            np.testing.assert_array_equal(got, erased)

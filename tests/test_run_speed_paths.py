@@ -256,8 +256,8 @@ def test_exercise_loads_every_kernel_a_default_run_calls():
         _warm.exercise()
         k = _jit.kernels()
         names = ["apply_frame", "init_from_frame", "vote_mask", "gain_estimate",
-                 "grid_background", "background_image", "scale_weights", "blob_stats",
-                 "drop_small", "clear_clipped"]
+                 "grid_background", "background_image", "scale_weights", "mask_blobs",
+                 "clear_clipped"]
         assert [n for n in names if not k[n].ready] == []
     finally:
         _jit.set_mode(old)

@@ -238,8 +238,7 @@ def kernels():
                                  "scale_weights", "background_image", "vote_mask",
                                  "gain_estimate", "grid_background", "ghost_candidates",
                                  "ghost_blobs", "ghost_absorb", "clear_clipped")}
-        _KERNELS["blob_stats"] = Kernel(_blob.blob_stats, _blob.blob_stats_numpy)
-        _KERNELS["drop_small"] = Kernel(_blob.drop_small, _blob.drop_small_numpy)
+        _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
     return _KERNELS
 
 

@@ -16,6 +16,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from bgsub.model._blob import row_spans, span_blobs
 from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
 from bgsub.model._prefetch import prefetch_write
 
@@ -23,6 +24,9 @@ SLICES = 64  # row slices of the model kernel's parallel loop
 NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
 AHEAD = 8  # listed columns ahead whose lower ranks the second pass asks memory for
 VOTE_BANDS = 16  # row bands of the vote's parallel loop (its column sums slide down a band)
+
+# the 8-connected blobs of the ghost rule's candidates, from their spans: a kernel of its own
+ghost_blobs = span_blobs
 
 
 @njit(cache=True, inline="always")
@@ -901,32 +905,10 @@ def _candidate_row(mask, known, use_known, runs, ghost, rows, cand, i):
 @njit(cache=True, inline="always")
 def _list_spans(cand, i, n, spans):
     """The spans of candidates of row ``i`` of ``cand`` into ``spans`` from entry ``n`` on, in
-    order.  The columns where one starts or ends are marked in a scratch row without a branch;
-    then only its 8-byte words that hold a mark are looked at (blobs are wide: 0.67 ms at
-    1920x1080 on the bridge video, against 1.0 ms for a scan pixel by pixel and 2.5 for a
-    scan of 32-column chunks that hold a change)."""
-    width = cand.shape[1]
-    one = np.uint8(1)  # candidates are 1 or 3: odd
-    row = cand[i]
-    edge = np.zeros(8 * (width // 8 + 1), np.uint8)
-    words = edge.view(np.uint64)
-    edge[0] = row[0] & one
-    for j in range(1, width):
-        edge[j] = (row[j] ^ row[j - 1]) & one
-    edge[width] = row[width - 1] & one
-    inside = False
-    for w in range(width // 8 + 1):
-        if words[w] == 0:
-            continue
-        for j in range(8 * w, min(8 * w + 8, width + 1)):
-            if edge[j]:
-                if inside:
-                    spans[2, n] = j
-                    n += 1
-                else:
-                    spans[0, n] = i
-                    spans[1, n] = j
-                inside = not inside
+    order (:func:`bgsub.model._blob.row_spans`, with a scratch row of its own: rows are listed
+    in parallel)."""
+    edge = np.zeros(8 * (cand.shape[1] // 8 + 1), np.uint8)
+    row_spans(cand[i], i, n, spans, edge)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -962,59 +944,6 @@ def ghost_candidates(mask, known, use_known, runs, ghost, rows, cand, spans):
         if first[k + 1] > first[k]:
             _list_spans(cand, r0 + k, first[k], spans)
     return r0, r1, first[r1 - r0 + 1]
-
-
-@njit(cache=True, inline="always")
-def _root(parent, s):
-    """The root of span ``s`` in ``parent`` (union-find; halves the path as it goes)."""
-    while parent[s] != s:
-        parent[s] = parent[parent[s]]
-        s = parent[s]
-    return s
-
-
-@njit(cache=True, nogil=True)
-def ghost_blobs(spans, n_spans, blob):
-    """The 8-connected blobs of the candidates listed as ``n_spans`` spans in ``spans`` (in
-    raster order, :func:`ghost_candidates`): ``blob[s]`` = 1, 2, ... per blob, numbered in the
-    order of their first spans; returns the number of blobs + 1.  Spans of consecutive rows
-    that overlap or touch at a corner join one blob (union-find over the spans, swept row
-    pair by row pair): what OpenCV's labelling of the candidate image did, without the image."""
-    parent = np.arange(n_spans)
-    prev0 = 0  # the previous row's spans: [prev0, prev1)
-    prev1 = 0
-    s = 0
-    while s < n_spans:
-        row = spans[0, s]
-        cur0 = s
-        while s < n_spans and spans[0, s] == row:
-            s += 1
-        if prev1 > prev0 and spans[0, prev0] == row - 1:
-            a = prev0
-            b = cur0
-            while a < prev1 and b < s:
-                if spans[1, a] <= spans[2, b] and spans[1, b] <= spans[2, a]:
-                    ra = _root(parent, a)
-                    rb = _root(parent, b)
-                    if ra < rb:
-                        parent[rb] = ra
-                    elif rb < ra:
-                        parent[ra] = rb
-                if spans[2, a] < spans[2, b]:
-                    a += 1
-                else:
-                    b += 1
-        prev0 = cur0
-        prev1 = s
-    n = 1
-    for t in range(n_spans):  # roots come before the spans they hold
-        r = _root(parent, t)
-        if r == t:
-            blob[t] = n
-            n += 1
-        else:
-            blob[t] = blob[r]
-    return n
 
 
 @njit(cache=True, nogil=True)

@@ -35,7 +35,6 @@ def exercise():
     """Call every kernel a default run calls, on tiny inputs, with a run's argument types:
     compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a run's
     own first calls would be."""
-    import cv2
     import numpy as np
 
     from bgsub.model import _blob, _jit
@@ -63,13 +62,10 @@ def exercise():
     # after a brighter step, what the camera clipped (the gain compensation's last step)
     k["clear_clipped"](frames[0], hot, np.zeros((4, 5), np.uint8), np.uint8(200),
                        np.float32(1.0), np.uint8(255))
-    # the post-processing's component kernels, called as bgsub.motion's PostProcessor does
+    # the post-processing's blobs, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255
-    n, labels = cv2.connectedComponentsWithAlgorithm(mask, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
-    stats = np.empty((n, 5), np.int32)
-    k["blob_stats"](labels, _blob.words_of(labels), n, stats)
-    k["drop_small"](mask, labels, stats, n, 2)
+    k["mask_blobs"](mask, 2, *_blob.scratch(mask.shape))
 
 
 def preload(lean: bool = False):

@@ -46,8 +46,10 @@ class PostProcessor:
 
     ``shadows=False`` promises masks of 0 and 255 only (no 127 shadow labels), which saves a
     pass.  The work is done only where it can change something: an empty mask returns at once,
-    only the small blobs are erased (inside their boxes), and the fraction is the sum of the
-    kept blobs' areas.
+    the blobs are found from the mask's runs along rows without a label image
+    (:mod:`bgsub.model._blob`), only the small blobs are erased, and the fraction is the sum of
+    the kept blobs' areas.  The boxes, [(x, y, w, h, area)], come in the raster order of the
+    blobs' first pixels.
     """
 
     def __init__(self, kernel: int = 3, min_area: int = 0, roi: np.ndarray | None = None,
@@ -66,6 +68,7 @@ class PostProcessor:
         self.roi = None if roi is None else np.asarray(roi, bool)
         self._roi_u8 = None if roi is None else self.roi.astype(np.uint8) * 255
         self._roi_pixels = None if roi is None else int(self.roi.sum())
+        self._scratch = None  # (shape, bgsub.model._blob.scratch(shape))
 
     def __call__(self, mask: np.ndarray):
         """(clean mask, boxes, fraction)"""
@@ -89,34 +92,15 @@ class PostProcessor:
                 m = cv2.bitwise_and(m, self._roi_u8)
         from bgsub.model import _blob, _jit
 
-        n, labels, stats = _components(m)
         if m is mask and self.min_area > 0:  # the caller's mask is not written to
             m = m.copy()
-        drop = _jit.kernels()["drop_small"] if labels.dtype == np.uint16 else \
-            _blob.drop_small_numpy  # past 65,534 blobs: no second compiled signature
-        n_kept, kept = drop(m, labels, stats, n, self.min_area)
-        boxes = [tuple(b) for b in stats[:n_kept].tolist()]
+        m = np.ascontiguousarray(m)
+        if self._scratch is None or self._scratch[0] != m.shape:
+            self._scratch = (m.shape, _blob.scratch(m.shape))
+        n_kept, kept = _jit.kernels()["mask_blobs"](m, self.min_area, *self._scratch[1])
+        boxes = [tuple(b) for b in self._scratch[1][3][:n_kept].tolist()]
         fraction = kept / total if total else 0.0
         return m, boxes, fraction
-
-
-def _components(m: np.ndarray):
-    """8-connected components (count, labels, stats): OpenCV's labels, 16-bit where they fit
-    (half the memory traffic), and :mod:`bgsub.model._blob`'s statistics pass, twice as fast as
-    OpenCV's; past 65,534 blobs, 32-bit labels and OpenCV's statistics.  Row 0 of the stats
-    (the background) is not filled in."""
-    import cv2
-
-    from bgsub.model import _blob, _jit
-
-    try:
-        n, labels = cv2.connectedComponentsWithAlgorithm(m, 8, cv2.CV_16U, cv2.CCL_DEFAULT)
-    except cv2.error:  # more than 65534 blobs
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
-        return n, labels, stats
-    stats = np.empty((n, 5), np.int32)
-    _jit.kernels()["blob_stats"](labels, _blob.words_of(labels), n, stats)
-    return n, labels, stats
 
 
 class MotionDetector:
