@@ -95,10 +95,20 @@ def truth_picture(gt):
 
 
 def shrink(png):
-    """Where ImageMagick is installed: the picture in 128 colours, a third of the bytes."""
-    if shutil.which("convert"):
-        subprocess.run(["convert", str(png), "-dither", "None", "-colors", "128",
-                        f"PNG8:{png}"], check=True)
+    """Where ImageMagick is installed: the picture in 128 colours, a third of the bytes.  A
+    ``convert`` that is not ImageMagick's, or that fails, leaves the picture as it was (said
+    on stderr): the colours are a saving, not part of the picture."""
+    if not shutil.which("convert"):
+        return
+    small = png.with_name(png.stem + ".128.png")
+    r = subprocess.run(["convert", str(png), "-dither", "None", "-colors", "128",
+                        f"PNG8:{small}"], capture_output=True, text=True)
+    if r.returncode == 0 and small.exists() and small.stat().st_size > 0:
+        os.replace(small, png)
+        return
+    small.unlink(missing_ok=True)
+    why = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[0]
+    print(f"make_doc_pictures: {png.name} kept in full colour (convert: {why})", file=sys.stderr)
 
 
 def write_png(path, image):
