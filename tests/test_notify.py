@@ -463,22 +463,29 @@ def test_the_mqtt_password_comes_from_the_environment(tmp_path, monkeypatch):
     assert "refused" in warned[0] and "wrong-one" not in warned[0], warned
 
 
-def test_a_hook_gets_the_users_environment_without_bgsubs_own_settings(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_hook_gets_the_users_environment_without_bgsubs_own_settings(tmp_path, jobs):
     """bgsub sets thread-pool and logging variables for its own process; a hook runs with the
-    environment the user gave bgsub (their own values of the same variables kept)."""
+    environment the user gave bgsub (their own values of the same variables kept), also from
+    the worker processes of ``--jobs 2``, which inherit bgsub's settings."""
     import subprocess
 
     ours = ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER_PRIORITY",
-            "OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")
+            "OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL", "BGSUB_SET_ENV")
     env = {k: v for k, v in bgsub_env().items() if k not in ours}
     env["OPENCV_LOG_LEVEL"] = "ERROR"  # the user's own setting
+    inputs = [STREET] if jobs == 1 else [STREET, SAMPLES / "park.mp4"]
     seen = tmp_path / "env"
-    r = subprocess.run([sys.executable, "-m", "bgsub.cli", "run", str(STREET), "-o",
-                        str(tmp_path / "out"), "-q", "--no-report", "--on-event-start",
-                        f"sh -c 'env > {seen}'"], env=env, capture_output=True, text=True,
-                       timeout=SUBPROCESS_TIMEOUT)
+    seen.mkdir()
+    r = subprocess.run([sys.executable, "-m", "bgsub.cli", "run", *map(str, inputs), "-o",
+                        str(tmp_path / "out"), "-q", "--no-report", "--jobs", str(jobs),
+                        "--on-event-start", f"sh -c 'env > {seen}/$$'"], env=env,
+                       capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
     assert r.returncode == 0, r.stderr
-    got = dict(ln.split("=", 1) for ln in seen.read_text().splitlines() if "=" in ln)
-    assert got["BGSUB_EVENT_TYPE"] == "start"
-    assert got["OPENCV_LOG_LEVEL"] == "ERROR"
-    assert [k for k in ours if k in got] == ["OPENCV_LOG_LEVEL"]
+    dumps = list(seen.iterdir())
+    assert len(dumps) >= len(inputs)
+    for dump in dumps:
+        got = dict(ln.split("=", 1) for ln in dump.read_text().splitlines() if "=" in ln)
+        assert got["BGSUB_EVENT_TYPE"] == "start"
+        assert got["OPENCV_LOG_LEVEL"] == "ERROR"
+        assert [k for k in ours if k in got] == ["OPENCV_LOG_LEVEL"], dump.name
