@@ -112,6 +112,17 @@ def test_detector_validates_options():
         MotionDetector(learning_rate=3)
 
 
+def test_postprocessor_takes_uint8_or_bool_masks_and_names_anything_else():
+    square = np.zeros((20, 30), bool)
+    square[5:15, 10:20] = True
+    m, boxes, fraction = PostProcessor(0, 0, None, shadows=False)(square)
+    assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 255}
+    assert boxes == [(10, 5, 10, 10, 100)] and fraction == 100 / 600
+    for bad in (square.astype(np.float64) * 255, np.dstack([square] * 3).astype(np.uint8)):
+        with pytest.raises(ValueError, match=r"mask must be a 2-D uint8 .* got "):
+            PostProcessor()(bad)
+
+
 def test_detect_motion_on_the_sample_video_finds_the_cars():
     import cv2
 

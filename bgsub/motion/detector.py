@@ -71,10 +71,16 @@ class PostProcessor:
         self._scratch = None  # (shape, bgsub.model._blob.scratch(shape))
 
     def __call__(self, mask: np.ndarray):
-        """(clean mask, boxes, fraction)"""
+        """(clean mask, boxes, fraction) of ``mask``: uint8 (H, W), 255 foreground (127
+        shadows), or bool."""
         import cv2
 
-        m = mask
+        m = mask = np.asarray(mask)
+        if m.dtype == bool:
+            m = mask = m.view(np.uint8) * np.uint8(255)
+        if m.dtype != np.uint8 or m.ndim != 2:
+            raise ValueError(f"mask must be a 2-D uint8 (0 / 255) or bool array, got {m.dtype} "
+                             f"of shape {m.shape}")
         if self.shadows:  # shadows (127) count as background
             m = cv2.threshold(m, 254, 255, cv2.THRESH_BINARY)[1]
         if self._roi_u8 is not None:
