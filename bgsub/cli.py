@@ -81,6 +81,10 @@ def _model_options(fn):
                      help="The ghost rule: what stood still from the start and then left "
                           "stops being foreground once it has been foreground N frames and "
                           "its border matches the background beside it (default 10; 0 = off)."),
+        click.option("--max-shift", type=click.IntRange(0, 16), metavar="PX",
+                     help="A shaking camera: align each frame with the background by up to "
+                          "PX pixels before modelling, masks shifted back (default 4; 0 = "
+                          "off)."),
         click.option("--accurate", is_flag=True,
                      help="The accurate setting: --max-variance 81 --vote 0.5 "
                           "--neighbour-threshold 2 (more accurate on every real sequence we "
@@ -94,7 +98,8 @@ def _model_options(fn):
 _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_ratio",
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
                "vote", "solid", "detect_shadows", "shadow_threshold", "variant",
-               "complexity_prior", "gain_compensation", "neighbour_threshold", "ghost_frames")
+               "complexity_prior", "gain_compensation", "neighbour_threshold", "ghost_frames",
+               "max_shift")
 
 
 def _model_params(kw):

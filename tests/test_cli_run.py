@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -99,6 +100,43 @@ def test_ghost_frames_reaches_the_model_and_changes_its_masks(tmp_path):
         assert np.array_equal(cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE), want)
         differ += int(not np.array_equal(want, default.apply(frame)))
     assert differ > 0
+
+
+def test_max_shift_reaches_the_model_and_follows_a_shaking_camera(tmp_path):
+    """--max-shift is the model's max_shift: on a real sequence shaken by scripts/make_shake.py
+    the CLI's masks equal the API's with the alignment off (0), and the defaults' (4), which
+    follow the shake, leave far less of the frame foreground; a value out of range is one
+    line and exit 2."""
+    import sys
+
+    import bgsub
+
+    if not (DATA / "sequences" / "IBMtest2").is_dir():
+        pytest.skip(f"real sequences not found at {DATA / 'sequences'} (set BGSUB_DATA)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import make_shake
+
+    seq = make_shake.make_variant("IBMtest2", DATA / "sequences", tmp_path) / "input"
+    out = tmp_path / "o"
+    res = run(seq, "-o", out, "--mask-format", "png", "--max-shift", "0", "--kernel", "0",
+              "--min-area", "0", "-q")
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "events.json").read_text())["parameters"]["model"]["max_shift"] == 0
+    masks = sorted((out / "masks").glob("*.png"))
+    frames = sorted(seq.iterdir())
+    assert len(masks) == len(frames) == 90
+    given, default = bgsub.MixtureSubtractor(max_shift=0), bgsub.MixtureSubtractor()
+    fg_off = fg_on = 0
+    for path, mask_path in zip(frames, masks):
+        frame = cv2.imread(str(path))
+        want = given.apply(frame)
+        assert np.array_equal(cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE), want)
+        fg_off += int(np.count_nonzero(want))
+        fg_on += int(np.count_nonzero(default.apply(frame)))
+    assert fg_on < 0.7 * fg_off, (fg_on, fg_off)
+    res = run(seq, "-o", tmp_path / "p", "--max-shift", "17", "-q")
+    assert res.exit_code == 2
+    assert "--max-shift" in res.output and "Traceback" not in res.output
 
 
 def test_start_end_and_max_frames(tmp_path):

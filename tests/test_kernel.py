@@ -1,5 +1,7 @@
 """The Numba kernel against the plain NumPy reference: masks identical, state equal."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -567,3 +569,104 @@ def test_ghost_blobs_are_the_8_connected_components(shape):
         for s in range(n_spans):
             seen.setdefault(labels[spans[0, s], spans[1, s]], len(seen) + 1)
             assert blob[s] == seen[labels[spans[0, s], spans[1, s]]], (density, s)
+
+
+def _textured_means(h, w, channels, seed):
+    """A state whose rank-0 means are a smooth texture with edges (the alignment's points)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    state = layout.new_state(2, h, w, channels)
+    hot, _ = layout.views(state, 2, h, w, channels)
+    tex = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.5)
+    tex = (tex - tex.min()) / (tex.max() - tex.min()) * 220 + 15
+    for c in range(channels):
+        hot[:, layout.MEAN + c, :] = np.float32(tex + 3 * c)
+    hot[:, layout.U, :] = 1.0
+    hot[:, layout.VAR, :] = 25.0
+    return hot
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shift_points_match_a_plain_loop(channels):
+    # background pixels away from the border whose mean steps by more than grad to the left
+    # or upper neighbour, spread evenly when there are more than the array holds
+    h, w, radius, grad = 31, 43, 3, np.float32(8.0)
+    hot = _textured_means(h, w, channels, seed=channels)
+    rng = np.random.default_rng(5)
+    mask = rng.choice(np.array([0, 0, 1, 2], np.uint8), (h, w))
+    ch = channels // 2
+    mu = hot[:, layout.MEAN + ch, :]
+    r = radius + 1
+    cand = [i * w + j for i in range(r, h - r) for j in range(r, w - r)
+            if mask[i, j] == 0 and (abs(mu[i, j] - mu[i, j - 1]) > grad
+                                    or abs(mu[i, j] - mu[i - 1, j]) > grad)]
+    assert 100 < len(cand) < (h - 2 * r) * (w - 2 * r)
+    k = _jit.kernels()
+    for n_max in (7, 100, len(cand), 5000):
+        pts = np.full(n_max, -1, np.int32)
+        n = k["shift_points"](hot, ch, mask, radius, grad, pts)
+        m = len(cand)
+        want = cand if m <= n_max else [c for q, c in enumerate(cand)
+                                        if (q * n_max) // m != ((q + 1) * n_max) // m]
+        assert n == len(want) == min(m, n_max)
+        assert list(pts[:n]) == want
+
+
+def _climb(table, radius, start):
+    """The reference climb: to the best of the 3 x 3 shifts around, first found wins a tie,
+    while that is better than where it stands."""
+    cx, cy = start
+    while True:
+        nx, ny, nv = cx, cy, table[cy + radius, cx + radius]
+        for a in (-1, 0, 1):
+            for b in (-1, 0, 1):
+                qx, qy = cx + a, cy + b
+                if abs(qx) <= radius and abs(qy) <= radius and table[qy + radius,
+                                                                     qx + radius] > nv:
+                    nx, ny, nv = qx, qy, table[qy + radius, qx + radius]
+        if (nx, ny) == (cx, cy):
+            return cx, cy
+        cx, cy = nx, ny
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shift_estimate_finds_the_reference_climbs_best_shift(channels):
+    # frames that are the model's means shifted by a known amount, with noise and a block of
+    # outliers; every shift's count of agreeing points by brute force, then the climb from
+    # the last shift and from (0, 0) over that table
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from make_shake import shift
+
+    h, w, radius, tol = 40, 56, 4, np.float32(6.0)
+    hot = _textured_means(h, w, channels, seed=10 + channels)
+    ch = channels // 2
+    rng = np.random.default_rng(channels)
+    pts = np.empty(400, np.int32)
+    n = _jit.kernels()["shift_points"](hot, ch, np.zeros((h, w), np.uint8), radius,
+                                       np.float32(8.0), pts)
+    assert n == 400
+    mean_img = np.rint(hot[:, layout.MEAN:, :].transpose(0, 2, 1))
+    for dx, dy, prev in [(0, 0, (0, 0)), (2, -1, (0, 0)), (-4, 3, (-3, 3)), (1, 1, (1, 1)),
+                         (3, 0, (-2, 2))]:
+        frame = shift(mean_img, dx, dy) + rng.normal(0, 2, mean_img.shape)
+        frame[5:15, 5:25] = rng.uniform(0, 255, (10, 20, channels))
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+        x = frame[:, :, ch].astype(np.float32)
+        mu = hot[:, layout.MEAN + ch, :]
+        table = np.zeros((2 * radius + 1, 2 * radius + 1), np.int64)
+        for qy in range(-radius, radius + 1):
+            for qx in range(-radius, radius + 1):
+                table[qy + radius, qx + radius] = sum(
+                    abs(x[p // w + qy, p % w + qx] - mu[p // w, p % w]) < tol for p in pts[:n])
+        ends = [_climb(table, radius, s) for s in (prev, (0, 0))]
+        bx, by = ends[1] if table[ends[1][1] + radius, ends[1][0] + radius] > table[
+            ends[0][1] + radius, ends[0][0] + radius] else ends[0]
+        got = _jit.kernels()["shift_estimate"](
+            frame, hot, ch, pts, n, np.empty(n, np.float32),
+            np.empty((2 * radius + 1) ** 2, np.int64), prev[0], prev[1], radius, tol)
+        assert tuple(int(v) for v in got) == (bx, by, table[by + radius, bx + radius],
+                                             table[radius, radius])
+        assert (bx, by) == (dx, dy)  # the texture is smooth enough for the climb to get there

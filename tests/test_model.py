@@ -324,3 +324,133 @@ def test_save_and_load_continue_bit_for_bit_across_a_light_step(tmp_path):
     for f, _ in data[70:]:
         np.testing.assert_array_equal(a.apply(f), b.apply(f))
     np.testing.assert_array_equal(a.state_, b.state_)
+
+
+def _shaken_scene(n, shake=True, h=96, w=128, seed=3):
+    """A textured scene (blurred noise) with a 12 x 12 square crossing it, every frame and its
+    ground truth shifted as scripts/make_shake.py shifts them (a random walk within 3 pixels),
+    or not at all; returns (frames, truths, offsets)."""
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from make_shake import offsets, shift
+
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 1.5)
+    tex = (tex - tex.min()) / (tex.max() - tex.min()) * 200 + 25
+    off = offsets(n) if shake else np.zeros((n, 2), np.int64)
+    frames, truths = [], []
+    for t in range(n):
+        img, gt = tex.copy(), np.zeros((h, w), np.uint8)
+        x0 = 10 + (2 * t) % (w - 30)
+        img[40:52, x0:x0 + 12] = (240, 20, 200)
+        gt[40:52, x0:x0 + 12] = 255
+        dx, dy = (int(v) for v in off[t])
+        frames.append(noisy(rng, shift(img, dx, dy), 1.5))
+        truths.append(shift(gt, dx, dy, 0))
+    return frames, truths, off
+
+
+def _fp_tp(masks, truths, first=10):
+    fp = sum(int(np.sum((m == 255) & (g == 0))) for m, g in zip(masks[first:], truths[first:]))
+    tp = sum(int(np.sum((m == 255) & (g == 255))) for m, g in zip(masks[first:], truths[first:]))
+    return fp, tp
+
+
+def test_a_shaking_camera_is_followed_and_its_masks_stay_in_the_frames_coordinates():
+    frames, truths, off = _shaken_scene(70)
+    m = MixtureSubtractor()
+    masks, shifts = [], []
+    for f in frames:
+        masks.append(m.apply(f))
+        shifts.append(m.shift_)
+    # the model keeps the first frame's coordinates: frame t is aligned by off[t] - off[0]
+    want = [tuple(int(v) for v in o - off[0]) for o in off]
+    assert sum(s == w for s, w in zip(shifts[2:], want[2:])) >= 0.95 * (len(frames) - 2)
+    fp, tp = _fp_tp(masks, truths)
+    still = MixtureSubtractor(max_shift=0)
+    fp0, _ = _fp_tp([still.apply(f) for f in frames], truths)
+    pixels = 60 * 96 * 128
+    assert fp < 0.002 * pixels < 0.02 * pixels < fp0, (fp, fp0)  # measured 820 and 30,062
+    assert tp > 0.5 * 60 * 144  # the square is found where the frame shows it (5,620)
+
+
+def test_known_foreground_is_given_in_the_frames_coordinates_under_a_shake():
+    # a block appears at frame 10 and stays; said to be foreground where the frame shows it, it
+    # is not learned and stays foreground, every pixel of it; without that it is learned away
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from make_shake import shift
+
+    frames, _, off = _shaken_scene(40)
+    block = np.zeros(frames[0].shape[:2], np.uint8)
+    block[60:70, 20:40] = 255
+    told, free = MixtureSubtractor(learning_rate=0.2, smoothing=1), MixtureSubtractor(
+        learning_rate=0.2, smoothing=1)
+    for t, f in enumerate(frames):
+        known = shift(block, int(off[t][0]), int(off[t][1]), 0) > 0
+        if t >= 10:
+            f = f.copy()
+            f[known] = (10, 250, 10)
+        a = told.apply(f, known_foreground=known if t >= 10 else None)
+        b = free.apply(f)
+        if t >= 30:
+            assert (a[known] == 255).all()
+            assert (b[known] == 255).mean() < 0.5
+    assert told.shift_ != (0, 0)
+
+
+def test_a_steady_camera_is_never_shifted_and_its_masks_do_not_change():
+    frames, truths, _ = _shaken_scene(70, shake=False)
+    frames = [f if t < 40 else np.clip(f * 1.2, 0, 255).astype(np.uint8)  # a light step
+              for t, f in enumerate(frames)]
+    m, still = MixtureSubtractor(), MixtureSubtractor(max_shift=0)
+    for f in frames:
+        np.testing.assert_array_equal(m.apply(f), still.apply(f))
+        assert m.shift_ == (0, 0)
+
+
+def test_save_and_load_continue_bit_for_bit_under_a_shake(tmp_path):
+    frames, _, _ = _shaken_scene(50)
+    a = MixtureSubtractor()
+    for f in frames[:21]:  # the points were chosen at frames 1 and 16
+        a.apply(f)
+    a.save(tmp_path / "model.npz")
+    b = MixtureSubtractor.load(tmp_path / "model.npz")
+    assert b.shift_ == a.shift_ != (0, 0)
+    for f in frames[21:]:
+        np.testing.assert_array_equal(a.apply(f), b.apply(f))
+        assert a.shift_ == b.shift_
+    z = dict(np.load(tmp_path / "model.npz"))
+    for key, value in (("shift_points", np.array([0], np.int32)), ("shift", np.array([5, 0]))):
+        np.savez(tmp_path / "bad.npz", **dict(z, **{key: value}))
+        with pytest.raises(ValueError, match="not a bgsub model file.*alignment"):
+            MixtureSubtractor.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("bad", [-1, 17, 2.0, True, "4"])
+def test_max_shift_must_be_an_integer_from_0_to_16(bad):
+    with pytest.raises(ValueError, match="max_shift must be an integer in \\[0, 16\\]"):
+        MixtureSubtractor(max_shift=bad)
+
+
+@pytest.mark.parametrize("replicate", [True, False])
+def test_shift_image_matches_a_padded_slice(replicate):
+    from bgsub.model.mixture import shift_image
+
+    rng = np.random.default_rng(int(replicate))
+    for shape in ((9, 13), (9, 13, 1), (9, 13, 3)):
+        src = rng.integers(0, 256, shape, dtype=np.uint8)
+        for sx, sy in [(0, 0), (3, -2), (-5, 4), (12, 0), (0, -8)]:
+            pad = 16
+            padded = np.pad(src, ((pad, pad), (pad, pad)) + ((0, 0),) * (src.ndim - 2),
+                            mode="edge" if replicate else "constant")
+            want = padded[pad + sy:pad + sy + 9, pad + sx:pad + sx + 13]
+            got = np.full_like(src, 77)
+            shift_image(src, got, sx, sy, replicate)
+            np.testing.assert_array_equal(got, want)

@@ -257,7 +257,7 @@ def test_exercise_loads_every_kernel_a_default_run_calls():
         k = _jit.kernels()
         names = ["apply_frame", "init_from_frame", "vote_mask", "gain_estimate",
                  "grid_background", "background_image", "scale_weights", "mask_blobs",
-                 "clear_clipped"]
+                 "clear_clipped", "shift_points", "shift_estimate"]
         assert [n for n in names if not k[n].ready] == []
     finally:
         _jit.set_mode(old)

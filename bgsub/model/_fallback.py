@@ -527,6 +527,59 @@ def grid_background(mask, start, step, out):
     out[...] = mask[start::step, start::step] == 0
 
 
+def shift_points(hot, channel, mask, radius, grad, pts):
+    """:func:`bgsub.model._kernels.shift_points` in NumPy."""
+    h, _, w = hot.shape
+    mu = hot[:, MEAN + channel, :]
+    r = radius + 1
+    inner = mu[r:h - r, r:w - r]
+    ok = (mask[r:h - r, r:w - r] == 0) & (
+        (np.abs(inner - mu[r:h - r, r - 1:w - r - 1]) > grad)
+        | (np.abs(inner - mu[r - 1:h - r - 1, r:w - r]) > grad))
+    ii, jj = np.nonzero(ok)
+    flat = (ii + r) * w + jj + r
+    n_cand, n_max = flat.size, pts.size
+    if n_cand > n_max:
+        q = np.arange(n_cand)
+        flat = flat[(q * n_max) // n_cand != ((q + 1) * n_max) // n_cand]
+    pts[:flat.size] = flat
+    return flat.size
+
+
+def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol):
+    """:func:`bgsub.model._kernels.shift_estimate` in NumPy."""
+    w = hot.shape[2]
+    p = pts[:n_pts].astype(np.int64)
+    ref[:n_pts] = hot[p // w, MEAN + channel, p % w]
+    r = ref[:n_pts]
+    x = frame.reshape(-1, frame.shape[2])[:, channel]
+    side = 2 * radius + 1
+    seen[:] = -1
+
+    def agree(dx, dy):
+        k = (dy + radius) * side + dx + radius
+        if seen[k] < 0:
+            seen[k] = np.count_nonzero(np.abs(x[p + dy * w + dx].astype(np.float32) - r) < tol)
+        return int(seen[k])
+
+    at0 = agree(0, 0)
+    best, bx, by = -1, 0, 0
+    for cx, cy in ((prev_dx, prev_dy), (0, 0)):
+        while True:
+            nx, ny, nv = cx, cy, agree(cx, cy)
+            for a in (-1, 0, 1):
+                for b in (-1, 0, 1):
+                    qx, qy = cx + a, cy + b
+                    if abs(qx) <= radius and abs(qy) <= radius and agree(qx, qy) > nv:
+                        nx, ny, nv = qx, qy, agree(qx, qy)
+            if (nx, ny) == (cx, cy):
+                break
+            cx, cy = nx, ny
+        if agree(cx, cy) > best:
+            best, bx, by = agree(cx, cy), cx, cy
+    return bx, by, best, at0
+
+
 def _window_sums(fg, radius):
     """The number of 1s of ``fg`` in the (2 radius + 1)^2 window around each pixel, edges
     replicated."""

@@ -237,7 +237,8 @@ def kernels():
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
                                  "scale_weights", "background_image", "vote_mask",
                                  "gain_estimate", "grid_background", "ghost_candidates",
-                                 "ghost_blobs", "ghost_absorb", "clear_clipped")}
+                                 "ghost_blobs", "ghost_absorb", "clear_clipped", "shift_points",
+                                 "shift_estimate")}
         _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
     return _KERNELS
 

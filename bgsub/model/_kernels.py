@@ -1184,6 +1184,106 @@ def grid_background(mask, start, step, out):
         gi += 1
 
 
+@njit(cache=True, nogil=True)
+def shift_points(hot, channel, mask, radius, grad, pts):
+    """The points a shaking camera's frames are aligned on (see ``MixtureSubtractor.max_shift``):
+    pixels at least ``radius`` + 1 from the border, background in ``mask`` (0) and with texture
+    (the rank-0 mean of ``channel`` differs by more than ``grad`` from the pixel's left or upper
+    neighbour's), at most ``pts.size`` of them, spread evenly over the candidates in raster
+    order.  Writes their flat indices (i W + j) to ``pts``; returns how many."""
+    height = hot.shape[0]
+    width = hot.shape[2]
+    m = MEAN + channel
+    r = radius + 1
+    n_max = pts.size
+    cand = np.empty(max(0, (height - 2 * r) * (width - 2 * r)), np.int32)
+    n_cand = 0
+    for i in range(r, height - r):
+        row = hot[i, m]
+        up = hot[i - 1, m]
+        mrow = mask[i]
+        for j in range(r, width - r):  # the list without a branch
+            mu = row[j]
+            cand[n_cand] = i * width + j
+            n_cand += (mrow[j] == 0) & ((abs(mu - row[j - 1]) > grad) | (abs(mu - up[j]) > grad))
+    if n_cand <= n_max:
+        pts[:n_cand] = cand[:n_cand]
+        return n_cand
+    n = 0
+    for q in range(n_cand):  # every (n_cand / n_max)-th
+        if (q * n_max) // n_cand != ((q + 1) * n_max) // n_cand:
+            pts[n] = cand[q]
+            n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _agree(flat, n_ch, channel, pts, ref, n_pts, off, tol):
+    """How many points p have |frame[p + off] - ref| < tol (``flat``: the frame, flat)."""
+    n = 0
+    for q in range(n_pts):
+        v = np.float32(flat[(pts[q] + off) * n_ch + channel])
+        n += abs(v - ref[q]) < tol
+    return n
+
+
+@njit(cache=True, nogil=True)
+def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol):
+    """The shift (dx, dy), |dx| and |dy| at most ``radius``, that best aligns ``frame`` with the
+    model: the most points ``pts[:n_pts]`` (:func:`shift_points`) whose value of ``channel`` at
+    (i + dy, j + dx) is within ``tol`` of their rank-0 mean at (i, j).  Found by climbing, from
+    (prev_dx, prev_dy) and then from (0, 0), to the best of the 3 x 3 shifts around while that
+    is better.  Returns (dx, dy, points agreeing there, points agreeing at (0, 0)).  ``ref``
+    (float32, at least n_pts) and ``seen`` (int64, (2 radius + 1)^2) are scratch."""
+    width = hot.shape[2]
+    n_ch = frame.shape[2]
+    flat = frame.reshape(frame.size)
+    m = MEAN + channel
+    for q in range(n_pts):
+        ref[q] = hot[pts[q] // width, m, pts[q] % width]
+    side = 2 * radius + 1
+    seen[:] = -1
+    at0 = _agree(flat, n_ch, channel, pts, ref, n_pts, 0, tol)
+    seen[radius * side + radius] = at0
+    best = -1
+    bx = 0
+    by = 0
+    for start in range(2):
+        cx = prev_dx if start == 0 else 0
+        cy = prev_dy if start == 0 else 0
+        while True:
+            nx = cx
+            ny = cy
+            nv = seen[(cy + radius) * side + cx + radius]
+            if nv < 0:
+                nv = _agree(flat, n_ch, channel, pts, ref, n_pts, cy * width + cx, tol)
+                seen[(cy + radius) * side + cx + radius] = nv
+            for a in range(-1, 2):
+                for b in range(-1, 2):
+                    qx = cx + a
+                    qy = cy + b
+                    if abs(qx) > radius or abs(qy) > radius:
+                        continue
+                    k = (qy + radius) * side + qx + radius
+                    if seen[k] < 0:
+                        seen[k] = _agree(flat, n_ch, channel, pts, ref, n_pts,
+                                         qy * width + qx, tol)
+                    if seen[k] > nv:
+                        nx = qx
+                        ny = qy
+                        nv = seen[k]
+            if nx == cx and ny == cy:
+                break
+            cx = nx
+            cy = ny
+        v = seen[(cy + radius) * side + cx + radius]
+        if v > best:
+            best = v
+            bx = cx
+            by = cy
+    return bx, by, best, at0
+
+
 @njit(cache=True, inline="always")
 def _levels(span):
     """The doubling levels a window of ``span`` columns needs: sums of 1, 2, 4 ... <= span."""
