@@ -587,10 +587,11 @@ def _textured_means(h, w, channels, seed):
     return hot
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_shift_points_match_a_plain_loop(channels):
-    # background pixels away from the border whose mean steps by more than grad to the left
-    # or upper neighbour, spread evenly when there are more than the array holds
+@pytest.mark.parametrize("channels, step", [(1, 1), (3, 1), (1, 3), (3, 2)])
+def test_shift_points_match_a_plain_loop(channels, step):
+    # background pixels of every step-th row and column away from the border whose mean steps
+    # by more than grad to the left or upper neighbour, spread evenly when there are more than
+    # the array holds
     h, w, radius, grad = 31, 43, 3, np.float32(8.0)
     hot = _textured_means(h, w, channels, seed=channels)
     rng = np.random.default_rng(5)
@@ -598,14 +599,14 @@ def test_shift_points_match_a_plain_loop(channels):
     ch = channels // 2
     mu = hot[:, layout.MEAN + ch, :]
     r = radius + 1
-    cand = [i * w + j for i in range(r, h - r) for j in range(r, w - r)
+    cand = [i * w + j for i in range(r, h - r, step) for j in range(r, w - r, step)
             if mask[i, j] == 0 and (abs(mu[i, j] - mu[i, j - 1]) > grad
                                     or abs(mu[i, j] - mu[i - 1, j]) > grad)]
-    assert 100 < len(cand) < (h - 2 * r) * (w - 2 * r)
+    assert 100 // step ** 2 < len(cand) < (h - 2 * r) * (w - 2 * r) // step ** 2
     k = _jit.kernels()
     for n_max in (7, 100, len(cand), 5000):
         pts = np.full(n_max, -1, np.int32)
-        n = k["shift_points"](hot, ch, mask, radius, grad, pts)
+        n = k["shift_points"](hot, ch, mask, radius, step, grad, pts)
         m = len(cand)
         want = cand if m <= n_max else [c for q, c in enumerate(cand)
                                         if (q * n_max) // m != ((q + 1) * n_max) // m]
@@ -645,7 +646,7 @@ def test_shift_estimate_finds_the_reference_climbs_best_shift(channels):
     ch = channels // 2
     rng = np.random.default_rng(channels)
     pts = np.empty(400, np.int32)
-    n = _jit.kernels()["shift_points"](hot, ch, np.zeros((h, w), np.uint8), radius,
+    n = _jit.kernels()["shift_points"](hot, ch, np.zeros((h, w), np.uint8), radius, 1,
                                        np.float32(8.0), pts)
     assert n == 400
     mean_img = np.rint(hot[:, layout.MEAN:, :].transpose(0, 2, 1))

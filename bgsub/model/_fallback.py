@@ -527,17 +527,18 @@ def grid_background(mask, start, step, out):
     out[...] = mask[start::step, start::step] == 0
 
 
-def shift_points(hot, channel, mask, radius, grad, pts):
+def shift_points(hot, channel, mask, radius, step, grad, pts):
     """:func:`bgsub.model._kernels.shift_points` in NumPy."""
     h, _, w = hot.shape
     mu = hot[:, MEAN + channel, :]
     r = radius + 1
-    inner = mu[r:h - r, r:w - r]
-    ok = (mask[r:h - r, r:w - r] == 0) & (
-        (np.abs(inner - mu[r:h - r, r - 1:w - r - 1]) > grad)
-        | (np.abs(inner - mu[r - 1:h - r - 1, r:w - r]) > grad))
+    rows, cols = slice(r, h - r, step), slice(r, w - r, step)
+    inner = mu[rows, cols]
+    left = mu[rows, r - 1:w - r - 1:step]
+    up = mu[r - 1:h - r - 1:step, cols]
+    ok = (mask[rows, cols] == 0) & ((np.abs(inner - left) > grad) | (np.abs(inner - up) > grad))
     ii, jj = np.nonzero(ok)
-    flat = (ii + r) * w + jj + r
+    flat = (ii * step + r) * w + jj * step + r
     n_cand, n_max = flat.size, pts.size
     if n_cand > n_max:
         q = np.arange(n_cand)

@@ -1185,24 +1185,26 @@ def grid_background(mask, start, step, out):
 
 
 @njit(cache=True, nogil=True)
-def shift_points(hot, channel, mask, radius, grad, pts):
+def shift_points(hot, channel, mask, radius, step, grad, pts):
     """The points a shaking camera's frames are aligned on (see ``MixtureSubtractor.max_shift``):
-    pixels at least ``radius`` + 1 from the border, background in ``mask`` (0) and with texture
-    (the rank-0 mean of ``channel`` differs by more than ``grad`` from the pixel's left or upper
-    neighbour's), at most ``pts.size`` of them, spread evenly over the candidates in raster
-    order.  Writes their flat indices (i W + j) to ``pts``; returns how many."""
+    pixels of every ``step``-th row and column from ``radius`` + 1 to as far from the far border,
+    background in ``mask`` (0) and with texture (the rank-0 mean of ``channel`` differs by more
+    than ``grad`` from the pixel's left or upper neighbour's), at most ``pts.size`` of them,
+    spread evenly over the candidates in raster order.  Writes their flat indices (i W + j) to
+    ``pts``; returns how many."""
     height = hot.shape[0]
     width = hot.shape[2]
     m = MEAN + channel
     r = radius + 1
     n_max = pts.size
-    cand = np.empty(max(0, (height - 2 * r) * (width - 2 * r)), np.int32)
+    cand = np.empty(max(0, (height - 2 * r) // step + 1) * max(0, (width - 2 * r) // step + 1),
+                    np.int32)
     n_cand = 0
-    for i in range(r, height - r):
+    for i in range(r, height - r, step):
         row = hot[i, m]
         up = hot[i - 1, m]
         mrow = mask[i]
-        for j in range(r, width - r):  # the list without a branch
+        for j in range(r, width - r, step):  # the list without a branch
             mu = row[j]
             cand[n_cand] = i * width + j
             n_cand += (mrow[j] == 0) & ((abs(mu - row[j - 1]) > grad) | (abs(mu - up[j]) > grad))

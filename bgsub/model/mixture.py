@@ -371,6 +371,9 @@ class MixtureSubtractor:
         # the kernel's decisions: into the model's scratch, voted into ``out`` below; or,
         # unvoted, into ``out`` itself (a new array per frame: the caller votes on it later)
         raw = self._raw if smooth and voted else out
+        dest = raw  # where the decisions end, in the frame's coordinates
+        if dx or dy:
+            raw = self._aligned[2]  # in the model's: shifted back into dest below
         fg = np.uint8(1 if smooth else 255)  # the kernel's foreground value
         args = (f, hot, cold, raw, known, known is not _DUMMY,
                 p.learn, p.inc, p.inv_decay, _RHO_RULES[self.rho], p.alpha, p.thr2, p.bg_u,
@@ -400,10 +403,9 @@ class MixtureSubtractor:
         if self.max_shift and p.learn and (self._points is None
                                           or self.n_frames_ % _SHIFT_EVERY == 0):
             self._choose_points(raw)
-        if dx or dy:  # the mask back in the frame's coordinates
-            scratch = self._aligned[2]
-            shift_image(raw, scratch, -dx, -dy, False)
-            raw[...] = scratch
+        if dx or dy:  # the decisions in the frame's coordinates
+            shift_image(raw, dest, -dx, -dy, False)
+            raw = dest
         if smooth and voted:
             self._vote(raw, out)
         if p.learn:
@@ -449,7 +451,10 @@ class MixtureSubtractor:
             self._points = (np.empty(_SHIFT_POINTS, np.int32), 0)
         hot, _ = self._views()
         pts = self._points[0]
-        n = _jit.kernels()["shift_points"](hot, self.frame_shape_[2] // 2, raw, self.max_shift,
+        h, w, c = self.frame_shape_
+        inside = max(1, (h - 2 * self.max_shift - 2) * (w - 2 * self.max_shift - 2))
+        step = max(1, int(np.sqrt(inside / _SHIFT_SCAN)))  # every pixel up to 320x240
+        n = _jit.kernels()["shift_points"](hot, c // 2, raw, self.max_shift, step,
                                            np.float32(_SHIFT_GRAD), pts)
         self._points = (pts, int(n))
 
@@ -796,6 +801,7 @@ _SHIFT_TOL = 6.0
 _SHIFT_AGREE = 0.15
 _SHIFT_GAIN = 0.03
 _SHIFT_EVERY = 16
+_SHIFT_SCAN = 50_000  # pixels looked at for points, about: every step-th row and column
 
 
 def _fmt(shape):
