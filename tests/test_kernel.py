@@ -662,12 +662,18 @@ def test_shift_estimate_finds_the_reference_climbs_best_shift(channels):
             for qx in range(-radius, radius + 1):
                 table[qy + radius, qx + radius] = sum(
                     abs(x[p // w + qy, p % w + qx] - mu[p // w, p % w]) < tol for p in pts[:n])
-        ends = [_climb(table, radius, s) for s in (prev, (0, 0))]
-        bx, by = ends[1] if table[ends[1][1] + radius, ends[1][0] + radius] > table[
-            ends[0][1] + radius, ends[0][0] + radius] else ends[0]
-        got = _jit.kernels()["shift_estimate"](
-            frame, hot, ch, pts, n, np.empty(n, np.float32),
-            np.empty((2 * radius + 1) ** 2, np.int64), prev[0], prev[1], radius, tol)
-        assert tuple(int(v) for v in got) == (bx, by, table[by + radius, bx + radius],
-                                             table[radius, radius])
-        assert (bx, by) == (dx, dy)  # the texture is smooth enough for the climb to get there
+        at0 = table[radius, radius]
+        for enough, gain in ((60, 12), (n + 1, 0)):  # the model's 15% and 3%; never enough
+            # the climb from the last shift, and from (0, 0) unless the first found enough
+            bx, by = _climb(table, radius, prev)
+            best = table[by + radius, bx + radius]
+            if not (best >= enough and best - at0 >= gain):
+                cx, cy = _climb(table, radius, (0, 0))
+                if table[cy + radius, cx + radius] > best:
+                    bx, by, best = cx, cy, table[cy + radius, cx + radius]
+            got = _jit.kernels()["shift_estimate"](
+                frame, hot, ch, pts, n, np.empty(n, np.float32),
+                np.empty((2 * radius + 1) ** 2, np.int64), prev[0], prev[1], radius, tol,
+                enough, gain)
+            assert tuple(int(v) for v in got) == (bx, by, best, at0)
+            assert (bx, by) == (dx, dy)  # the texture is smooth enough to climb to

@@ -547,7 +547,8 @@ def shift_points(hot, channel, mask, radius, step, grad, pts):
     return flat.size
 
 
-def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol):
+def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol,
+                   enough, gain):
     """:func:`bgsub.model._kernels.shift_estimate` in NumPy."""
     w = hot.shape[2]
     p = pts[:n_pts].astype(np.int64)
@@ -578,6 +579,8 @@ def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy,
             cx, cy = nx, ny
         if agree(cx, cy) > best:
             best, bx, by = agree(cx, cy), cx, cy
+        if best >= enough and best - at0 >= gain:
+            break
     return bx, by, best, at0
 
 

@@ -1230,13 +1230,16 @@ def _agree(flat, n_ch, channel, pts, ref, n_pts, off, tol):
 
 
 @njit(cache=True, nogil=True)
-def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol):
+def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy, radius, tol,
+                   enough, gain):
     """The shift (dx, dy), |dx| and |dy| at most ``radius``, that best aligns ``frame`` with the
     model: the most points ``pts[:n_pts]`` (:func:`shift_points`) whose value of ``channel`` at
     (i + dy, j + dx) is within ``tol`` of their rank-0 mean at (i, j).  Found by climbing, from
     (prev_dx, prev_dy) and then from (0, 0), to the best of the 3 x 3 shifts around while that
-    is better.  Returns (dx, dy, points agreeing there, points agreeing at (0, 0)).  ``ref``
-    (float32, at least n_pts) and ``seen`` (int64, (2 radius + 1)^2) are scratch."""
+    is better; the second climb is left out when the first ends where ``enough`` points agree
+    and ``gain`` more than at (0, 0) (the last shift still holds).  Returns (dx, dy, points
+    agreeing there, points agreeing at (0, 0)).  ``ref`` (float32, at least n_pts) and ``seen``
+    (int64, (2 radius + 1)^2) are scratch."""
     width = hot.shape[2]
     n_ch = frame.shape[2]
     flat = frame.reshape(frame.size)
@@ -1283,6 +1286,8 @@ def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy,
             best = v
             bx = cx
             by = cy
+        if best >= enough and best - at0 >= gain:
+            break
     return bx, by, best, at0
 
 

@@ -65,7 +65,7 @@ def exercise():
     # a shaking camera's alignment (max_shift): on frames too small to choose points on
     pts = np.array([2 * 5 + 2], np.int32)
     k["shift_estimate"](frames[0], hot, 1, pts, 1, np.empty(1, np.float32),
-                        np.empty(9, np.int64), 0, 0, 1, np.float32(6.0))
+                        np.empty(9, np.int64), 0, 0, 1, np.float32(6.0), 1, 1)
     # the post-processing's blobs, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255

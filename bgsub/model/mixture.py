@@ -7,6 +7,7 @@ scale, frame count), input validation and persistence.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -144,7 +145,7 @@ class MixtureSubtractor:
         A shaking camera (a pole that sways, a vibrating mount): each frame is aligned with the
         model, by up to this many pixels in each axis, before the mixture sees it (4, the
         default; 0 = off), and its mask is shifted back, so masks stay in the frame's
-        coordinates.  The shift is the one at which most of up to 1,000 textured background
+        coordinates.  The shift is the one at which most of up to 500 textured background
         pixels (chosen every 16 frames) agree with their first component's mean within 6 grey
         levels; it is taken only when 15% of them agree there and 3% more than without a shift,
         so a steady camera stays at (0, 0).  Found by climbing from the last frame's shift, so a
@@ -428,11 +429,12 @@ class MixtureSubtractor:
             self._aligned = (np.empty_like(f), np.empty((h, w), np.uint8),
                              np.empty((h, w), np.uint8))
         hot, _ = self._views()
+        enough, gain = math.ceil(_SHIFT_AGREE * n), math.ceil(_SHIFT_GAIN * n)
         dx, dy, best, at0 = _jit.kernels()["shift_estimate"](
             f, hot, f.shape[2] // 2, pts, n, np.empty(n, np.float32),
             np.empty((2 * r + 1) ** 2, np.int64), self.shift_[0], self.shift_[1], r,
-            np.float32(_SHIFT_TOL))
-        if best < _SHIFT_AGREE * n or best - at0 < _SHIFT_GAIN * n:
+            np.float32(_SHIFT_TOL), enough, gain)
+        if best < enough or best - at0 < gain:
             return 0, 0
         return int(dx), int(dy)
 
@@ -794,7 +796,7 @@ _GAIN_AGREE = 0.08
 # first-rank mean steps by more than _SHIFT_GRAD grey levels to a neighbour, chosen every
 # _SHIFT_EVERY frames; a point agrees within _SHIFT_TOL grey levels; a shift is taken when
 # _SHIFT_AGREE of the points agree there and _SHIFT_GAIN of them more than at (0, 0)
-_SHIFT_POINTS = 1000
+_SHIFT_POINTS = 500
 _SHIFT_MIN_POINTS = 50
 _SHIFT_GRAD = 8.0
 _SHIFT_TOL = 6.0
