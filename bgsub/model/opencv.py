@@ -90,7 +90,7 @@ class BackgroundSubtractorGMM:
             background_ratio=0.9, initial_variance=15.0, min_variance=4.0, max_variance=75.0,
             rho="weight", warmup=2.0, smoothing=1, vote=1.0, solid=1,
             detect_shadows=bool(detectShadows), shadow_threshold=0.5, variant="zivkovic",
-            complexity_prior=0.05, gain_compensation=False)
+            complexity_prior=0.05, gain_compensation=False, max_shift=0)  # MOG2 aligns nothing
         self.setHistory(history)
         self.setVarThreshold(varThreshold)
 
