@@ -433,6 +433,21 @@ def test_save_and_load_continue_bit_for_bit_under_a_shake(tmp_path):
             MixtureSubtractor.load(tmp_path / "bad.npz")
 
 
+def test_max_shift_changed_on_a_fitted_model_stays_inside_the_frame():
+    # the points keep the first max_shift + 1 pixels from the border; a larger max_shift set
+    # afterwards is held to that, a smaller one to itself (the last shift clamped into it)
+    frames, _, _ = _shaken_scene(40)
+    for later in (16, 1, 0):
+        m = MixtureSubtractor()
+        for f in frames[:20]:
+            m.apply(f)
+        assert m.shift_ != (0, 0)
+        m.max_shift = later
+        for f in frames[20:]:
+            m.apply(f)
+            assert max(abs(v) for v in m.shift_) <= min(later, 4)
+
+
 @pytest.mark.parametrize("bad", [-1, 17, 2.0, True, "4"])
 def test_max_shift_must_be_an_integer_from_0_to_16(bad):
     with pytest.raises(ValueError, match="max_shift must be an integer in \\[0, 16\\]"):

@@ -224,7 +224,8 @@ class MixtureSubtractor:
         self._spans = None  # and as spans along its rows (row, first, end column)
         self._blob = None  # and each span's blob
         self.shift_ = (0, 0)  # (dx, dy): the last frame was aligned as frame[i + dy, j + dx]
-        self._points = None  # (flat indices, how many): the pixels frames are aligned on
+        self._points = None  # (flat indices, how many, max_shift): the pixels frames are
+        # aligned on, and the shift they were chosen for (they keep that far from the border)
         self._aligned = None  # scratch: the aligned frame, its known foreground, a mask
 
     def get_params(self) -> dict[str, Any]:
@@ -420,10 +421,13 @@ class MixtureSubtractor:
 
     def _align(self, f):
         """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0)."""
-        pts, n = self._points
+        pts, n, chosen_for = self._points
         if n < _SHIFT_MIN_POINTS:
             return 0, 0
-        r = self.max_shift
+        # the points keep chosen_for + 1 pixels from the border: any shift within that stays
+        # inside the frame, whatever max_shift was set to since
+        r = min(self.max_shift, chosen_for)
+        prev_dx, prev_dy = (max(-r, min(r, v)) for v in self.shift_)
         if self._aligned is None or self._aligned[0].shape != f.shape:
             h, w, _ = f.shape
             self._aligned = (np.empty_like(f), np.empty((h, w), np.uint8),
@@ -432,8 +436,8 @@ class MixtureSubtractor:
         enough, gain = math.ceil(_SHIFT_AGREE * n), math.ceil(_SHIFT_GAIN * n)
         dx, dy, best, at0 = _jit.kernels()["shift_estimate"](
             f, hot, f.shape[2] // 2, pts, n, np.empty(n, np.float32),
-            np.empty((2 * r + 1) ** 2, np.int64), self.shift_[0], self.shift_[1], r,
-            np.float32(_SHIFT_TOL), enough, gain)
+            np.empty((2 * r + 1) ** 2, np.int64), prev_dx, prev_dy, r, np.float32(_SHIFT_TOL),
+            enough, gain)
         if best < enough or best - at0 < gain:
             return 0, 0
         return int(dx), int(dy)
@@ -450,7 +454,7 @@ class MixtureSubtractor:
     def _choose_points(self, raw):
         """Choose the pixels that the next frames are aligned on (see ``max_shift``)."""
         if self._points is None:
-            self._points = (np.empty(_SHIFT_POINTS, np.int32), 0)
+            self._points = (np.empty(_SHIFT_POINTS, np.int32), 0, self.max_shift)
         hot, _ = self._views()
         pts = self._points[0]
         h, w, c = self.frame_shape_
@@ -458,7 +462,7 @@ class MixtureSubtractor:
         step = max(1, int(np.sqrt(inside / _SHIFT_SCAN)))  # every pixel up to 320x240
         n = _jit.kernels()["shift_points"](hot, c // 2, raw, self.max_shift, step,
                                            np.float32(_SHIFT_GRAD), pts)
-        self._points = (pts, int(n))
+        self._points = (pts, int(n), self.max_shift)
 
     def _ghosts(self, f, hot, cold, raw, known, p):
         """The ghost rule (see ``ghost_frames``) on this frame's mask ``raw``: the candidates,
@@ -753,7 +757,7 @@ def _saved_alignment(shift, points, frame_shape, radius, path):
         return shift, None
     buf = np.zeros(_SHIFT_POINTS, np.int32)
     buf[:points.size] = points
-    return shift, (buf, int(points.size))
+    return shift, (buf, int(points.size), radius)
 
 
 def _saved_runs(z, n_frames):
