@@ -1239,7 +1239,7 @@ def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy,
     is better; the second climb is left out when the first ends where ``enough`` points agree
     and ``gain`` more than at (0, 0) (the last shift still holds).  Returns (dx, dy, points
     agreeing there, points agreeing at (0, 0)).  ``ref`` (float32, at least n_pts) and ``seen``
-    (int64, (2 radius + 1)^2) are scratch."""
+    (int64, at least (2 radius + 1)^2) are scratch."""
     width = hot.shape[2]
     n_ch = frame.shape[2]
     flat = frame.reshape(frame.size)

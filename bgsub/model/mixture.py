@@ -227,6 +227,9 @@ class MixtureSubtractor:
         self._points = None  # (flat indices, how many, max_shift): the pixels frames are
         # aligned on, and the shift they were chosen for (they keep that far from the border)
         self._aligned = None  # scratch: the aligned frame, its known foreground, a mask
+        # scratch of the estimate: the points' means, each shift's count (any max_shift)
+        self._shift_scratch = (np.empty(_SHIFT_POINTS, np.float32),
+                               np.empty((2 * 16 + 1) ** 2, np.int64))
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -435,9 +438,8 @@ class MixtureSubtractor:
         hot, _ = self._views()
         enough, gain = math.ceil(_SHIFT_AGREE * n), math.ceil(_SHIFT_GAIN * n)
         dx, dy, best, at0 = _jit.kernels()["shift_estimate"](
-            f, hot, f.shape[2] // 2, pts, n, np.empty(n, np.float32),
-            np.empty((2 * r + 1) ** 2, np.int64), prev_dx, prev_dy, r, np.float32(_SHIFT_TOL),
-            enough, gain)
+            f, hot, f.shape[2] // 2, pts, n, *self._shift_scratch, prev_dx, prev_dy, r,
+            np.float32(_SHIFT_TOL), enough, gain)
         if best < enough or best - at0 < gain:
             return 0, 0
         return int(dx), int(dy)
