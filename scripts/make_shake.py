@@ -1,7 +1,8 @@
-"""A shaking camera: derived sequences in which every frame of a shared ground-truth sequence is
-shifted by a random 1-3 pixels, as a camera on a pole that sways, the ground truth with it.
+"""A camera that moves: derived sequences in which every frame of a shared ground-truth sequence
+is shifted by a random 1-3 pixels, as a camera on a pole that sways, the ground truth with it;
+and (``--pan``) sequences in which the camera pans slowly and stops.
 
-    python scripts/make_shake.py [--data DIR] [--out DIR] [--force]
+    python scripts/make_shake.py [--data DIR] [--out DIR] [--force] [--pan]
 
 Each variant ``<base>-shake`` is a CDnet-layout folder in ``$BGSUB_DERIVED`` or
 ``/tmp/bgsub-derived`` (PNG, lossless; never inside the repository): frame n is the base's
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from make_lighting import derived_dir, sequences_dir  # noqa: E402
 
 MAX_SHIFT = 3
+PAN_X, PAN_Y = 24, 12
 SEED = 23
 VARIANTS = ["highway", "HighwayI", "IBMtest2", "Board", "PeopleAndFoliage", "Foliage",
             "Snellen", "fall_subset"]
@@ -67,42 +69,80 @@ def shift(img: np.ndarray, dx: int, dy: int, fill=None) -> np.ndarray:
 
 
 def make_variant(base: str, data: Path, out: Path, force: bool = False) -> Path:
-    import cv2
-
-    from bgsub.evaluate.scoring import Sequence, read_image
+    from bgsub.evaluate.scoring import Sequence
 
     dest = out / f"{base}-shake"
-    done = dest / "temporalROI.txt"
-    if done.exists() and not force:
+    if (dest / "temporalROI.txt").exists() and not force:
         return dest
     src = Sequence.open(data / base)
+    off = offsets(len(src.frames))
+    return _write(src, dest, lambda t, img: shift(img, *off[t]),
+                  lambda t, gt: shift(gt, *off[t], 85), link_roi=True)
+
+
+def pan_offsets(n: int, start: int) -> np.ndarray:
+    """(n, 2) window positions (x, y) of a pan that begins after frame index ``start``."""
+    k = np.maximum(np.arange(n) - start, 0)
+    return np.stack([np.minimum(k // 2, PAN_X), np.minimum(k // 4, PAN_Y)], axis=1)
+
+
+def make_pan(base: str, data: Path, out: Path, force: bool = False) -> Path:
+    from bgsub.evaluate.scoring import Sequence
+
+    dest = out / f"{base}-pan"
+    if (dest / "temporalROI.txt").exists() and not force:
+        return dest
+    src = Sequence.open(data / base)
+    numbers = sorted(src.frames)
+    scored = [t for t, n in enumerate(numbers) if src.scored(n)]
+    pos = pan_offsets(len(numbers), scored[0] + (scored[-1] - scored[0]) // 4)
+
+    def window(t, img):
+        (x, y), (h, w) = pos[t], img.shape[:2]
+        return img[y:y + h - PAN_Y, x:x + w - PAN_X]
+
+    def truth(t, gt):
+        return window(t, gt if src.roi is None else np.where(src.roi, gt, 85).astype(np.uint8))
+
+    return _write(src, dest, window, truth)
+
+
+def _write(src, dest: Path, frame, truth, link_roi: bool = False) -> Path:
+    """``dest``, a CDnet-layout folder made from the sequence ``src``: its frame t is
+    ``frame(t, image)``, its ground truth ``truth(t, labels)``; the base's ``ROI.bmp`` linked
+    when ``link_roi``, its temporal ROI copied last (it marks the folder complete)."""
+    import cv2
+
+    from bgsub.evaluate.scoring import read_image
+
+    done = dest / "temporalROI.txt"
     for sub in ("input", "groundtruth"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
     roi = src.path / "ROI.bmp"
-    if roi.exists() and not (dest / "ROI.bmp").exists():
+    if link_roi and roi.exists() and not (dest / "ROI.bmp").exists():
         (dest / "ROI.bmp").symlink_to(roi.resolve())
     if done.exists():
         done.unlink()
-    numbers = sorted(src.frames)
-    for n, (dx, dy) in zip(numbers, offsets(len(numbers))):
-        cv2.imwrite(str(dest / "input" / f"in{n:06d}.png"), shift(read_image(src.frames[n]),
-                                                                   dx, dy))
+    for t, n in enumerate(sorted(src.frames)):
+        cv2.imwrite(str(dest / "input" / f"in{n:06d}.png"), frame(t, read_image(src.frames[n])))
         if n in src.groundtruth:
             gt = cv2.imread(str(src.groundtruth[n]), cv2.IMREAD_GRAYSCALE)
-            cv2.imwrite(str(dest / "groundtruth" / f"gt{n:06d}.png"), shift(gt, dx, dy, 85))
+            cv2.imwrite(str(dest / "groundtruth" / f"gt{n:06d}.png"), truth(t, gt))
     a, b = src.temporal
-    done.write_text(f"{a} {b}\n")  # written last: marks the variant complete
+    done.write_text(f"{a} {b}\n")
     return dest
 
 
-def make_all(data: Path, out: Path, force: bool = False, names=None) -> list[Path]:
+def make_all(data: Path, out: Path, force: bool = False, names=None,
+             pan: bool = False) -> list[Path]:
+    """The shaken variants of ``names`` (default VARIANTS), or with ``pan`` the panned ones."""
     out.mkdir(parents=True, exist_ok=True)
     made = []
     for base in names or VARIANTS:
         if not (data / base).is_dir():
             print(f"make_shake: no base sequence {base} in {data}", file=sys.stderr)
             continue
-        made.append(make_variant(base, data, out, force))
+        made.append((make_pan if pan else make_variant)(base, data, out, force))
     return made
 
 
@@ -111,9 +151,10 @@ def main(argv=None):
     ap.add_argument("--data", default=None, help="folder of base sequences")
     ap.add_argument("--out", default=None)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--pan", action="store_true", help="the panning camera's variants")
     args = ap.parse_args(argv)
     data = sequences_dir(args.data)
-    for p in make_all(data, derived_dir(args.out), args.force):
+    for p in make_all(data, derived_dir(args.out), args.force, pan=args.pan):
         print(p)
     return 0
 

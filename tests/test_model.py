@@ -360,14 +360,21 @@ def _fp_tp(masks, truths, first=10):
     return fp, tp
 
 
+def _followed(m, frames):
+    """(masks, the scene's move since the first frame as the model saw it in each frame)."""
+    masks, moves = [], []
+    for f in frames:
+        masks.append(m.apply(f))
+        moves.append((m.anchor_[0] + m.shift_[0], m.anchor_[1] + m.shift_[1]))
+        assert max(abs(v) for v in m.shift_) <= m.max_shift
+    return masks, moves
+
+
 def test_a_shaking_camera_is_followed_and_its_masks_stay_in_the_frames_coordinates():
     frames, truths, off = _shaken_scene(70)
     m = MixtureSubtractor()
-    masks, shifts = [], []
-    for f in frames:
-        masks.append(m.apply(f))
-        shifts.append(m.shift_)
-    # the model keeps the first frame's coordinates: frame t is aligned by off[t] - off[0]
+    masks, shifts = _followed(m, frames)
+    # the camera's move since the first frame: off[t] - off[0]
     want = [tuple(int(v) for v in o - off[0]) for o in off]
     assert sum(s == w for s, w in zip(shifts[2:], want[2:])) >= 0.95 * (len(frames) - 2)
     fp, tp = _fp_tp(masks, truths)
@@ -376,6 +383,144 @@ def test_a_shaking_camera_is_followed_and_its_masks_stay_in_the_frames_coordinat
     pixels = 60 * 96 * 128
     assert fp < 0.002 * pixels < 0.02 * pixels < fp0, (fp, fp0)  # measured 820 and 30,062
     assert tp > 0.5 * 60 * 144  # the square is found where the frame shows it (5,620)
+
+
+def test_the_background_image_is_in_the_frames_coordinates_under_a_shake():
+    from bgsub.model.mixture import shift_image
+
+    frames, _, _ = _shaken_scene(70)
+    m = MixtureSubtractor()
+    far = np.ones(frames[0].shape[:2], bool)
+    far[36:56] = False  # away from the square
+    errors, model_coords = [], []
+    for t, f in enumerate(frames):
+        m.apply(f)
+        if t >= 40 and m.shift_ != (0, 0):
+            bg = m.background_image()
+            errors.append(np.abs(bg.astype(int) - f)[far].mean())
+            back = np.empty_like(bg)
+            shift_image(bg, back, *m.shift_, True)  # what the model's own pixels hold
+            model_coords.append(np.abs(back.astype(int) - f)[far].mean())
+    assert len(errors) > 10
+    assert max(errors) < 2.5 < 2 * 2.5 < min(model_coords), (errors, model_coords)
+
+
+def _panned_scene(n, start=10, pan=(20, 10), h=96, w=128, seed=5):
+    """A window of a larger textured scene that stands still for ``start`` frames, then moves
+    right by a pixel every second frame and down by one every fourth until it has moved
+    ``pan``, as scripts/make_shake.py's pans; a 12 x 12 square crosses it.  Returns (frames,
+    truths, window positions)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (h + pan[1], w + pan[0], 3)).astype(np.float32),
+                           (0, 0), 1.5)
+    big = (big - big.min()) / (big.max() - big.min()) * 200 + 25
+    k = np.maximum(np.arange(n) - start, 0)
+    pos = np.stack([np.minimum(k // 2, pan[0]), np.minimum(k // 4, pan[1])], axis=1)
+    frames, truths = [], []
+    for t in range(n):
+        x, y = (int(v) for v in pos[t])
+        img, gt = big[y:y + h, x:x + w].copy(), np.zeros((h, w), np.uint8)
+        x0 = 10 + (2 * t) % (w - 30)
+        img[40:52, x0:x0 + 12] = (240, 20, 200)
+        gt[40:52, x0:x0 + 12] = 255
+        frames.append(noisy(rng, img, 1.5))
+        truths.append(gt)
+    return frames, truths, pos
+
+
+def test_a_pan_is_followed_by_moving_the_model_with_the_camera():
+    # 20 px right and 10 down, five times max_shift: the model moves with the camera
+    frames, truths, pos = _panned_scene(100)
+    m = MixtureSubtractor()
+    masks, moved = _followed(m, frames)
+    # the camera moves right and down: the scene moves left and up in its frames
+    assert sum(mv == (-p[0], -p[1]) for mv, p in zip(moved, pos)) >= 0.95 * len(frames)
+    # the pan has stopped within reach of the model's last place
+    assert (m.anchor_[0] + m.shift_[0], m.anchor_[1] + m.shift_[1]) == (-20, -10)
+    assert m.anchor_[0] <= -16 and m.anchor_[1] <= -6
+    fp, tp = _fp_tp(masks, truths)
+    still = MixtureSubtractor(max_shift=0)
+    fp0, _ = _fp_tp([still.apply(f) for f in frames], truths)
+    pixels = 90 * 96 * 128
+    assert fp < 0.002 * pixels < 0.05 * pixels < fp0, (fp, fp0)
+    assert tp > 0.6 * 90 * 144
+
+
+def test_a_camera_moved_to_the_edge_of_the_search_is_followed_at_once():
+    # the camera moves 4 px left and 2 up at once and stays: at the edge of the search, once
+    # the mean of the last 8 frames' shifts reaches 2 px the model moves with it and the
+    # frames are no longer shifted
+    frames, truths, _ = _shaken_scene(60, shake=False)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from make_shake import shift
+
+    frames = [f if t < 20 else shift(f, -4, -2) for t, f in enumerate(frames)]
+    m = MixtureSubtractor()
+    shifts = []
+    for f in frames:
+        m.apply(f)
+        shifts.append(m.shift_)
+    assert shifts[20] == (-4, -2)
+    assert all(s == (0, 0) for s in shifts[30:]) and m.anchor_ == (-4, -2)
+
+
+def test_a_small_move_that_holds_is_made_the_models_after_128_frames():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from make_shake import shift
+
+    frames, _, _ = _shaken_scene(180, shake=False)
+    frames = [f if t < 20 else shift(f, 1, 0) for t, f in enumerate(frames)]
+    m = MixtureSubtractor()
+    shifts = []
+    for f in frames:
+        m.apply(f)
+        shifts.append(m.shift_)
+    assert all(s == (1, 0) for s in shifts[20:20 + 127])  # within reach: only copies
+    assert all(s == (0, 0) for s in shifts[20 + 128:]) and m.anchor_ == (1, 0)
+
+
+def test_shift_state_moves_every_record_and_starts_the_uncovered_edge_from_both():
+    from bgsub.model import _layout as layout
+
+    rng = np.random.default_rng(2)
+    k, h, w, c = 4, 7, 9, 3
+    ranked = np.zeros((k, h, w, c + 2), np.float32)
+    used = rng.integers(1, k + 1, (h, w))
+    for i in range(h):
+        for j in range(w):
+            u = np.sort(rng.uniform(0.05, 1, used[i, j]))[::-1]
+            var = rng.uniform(20, 100, used[i, j])
+            order = np.argsort(-(u / np.sqrt(var)), kind="stable")
+            rec = np.column_stack([u / u.sum(), var, rng.uniform(0, 255, (used[i, j], c))])
+            ranked[:used[i, j], i, j] = rec[order]
+    frame = rng.integers(0, 256, (h, w, c)).astype(np.uint8)
+    for sx, sy in ((2, 0), (0, -3), (-1, 2)):
+        state = layout.from_ranked(ranked)
+        layout.shift_state(state, k, h, w, c, sx, sy, frame, 1.0)
+        got = layout.to_ranked(state, k, h, w, c)
+        for i in range(h):
+            for j in range(w):
+                si, sj = i + sy, j + sx
+                if 0 <= si < h and 0 <= sj < w:
+                    np.testing.assert_array_equal(got[:, i, j], ranked[:, si, sj])
+                    continue
+                src = ranked[:, min(max(si, 0), h - 1), min(max(sj, 0), w - 1)]
+                n = int((src[:, 0] > 0).sum())
+                keep = src[:min(n, k - 1)].copy()
+                keep[:, 0] *= 0.5 / keep[:, 0].sum()
+                new = np.concatenate([[0.5, src[0, 1]], frame[i, j]]).astype(np.float32)
+                want = np.vstack([keep, new[None]])
+                want = want[np.argsort(-(want[:, 0] / np.sqrt(want[:, 1])), kind="stable")]
+                np.testing.assert_allclose(got[:len(want), i, j], want, rtol=1e-6)
+                assert (got[len(want):, i, j] == 0).all()
 
 
 def test_known_foreground_is_given_in_the_frames_coordinates_under_a_shake():
@@ -426,8 +571,10 @@ def test_save_and_load_continue_bit_for_bit_under_a_shake(tmp_path):
     for f in frames[21:]:
         np.testing.assert_array_equal(a.apply(f), b.apply(f))
         assert a.shift_ == b.shift_
+    assert a.anchor_ == b.anchor_
     z = dict(np.load(tmp_path / "model.npz"))
-    for key, value in (("shift_points", np.array([0], np.int32)), ("shift", np.array([5, 0]))):
+    for key, value in (("shift_points", np.array([0], np.int32)), ("shift", np.array([5, 0])),
+                       ("shift_recent", np.zeros((2, 2))), ("anchor", np.array([1]))):
         np.savez(tmp_path / "bad.npz", **dict(z, **{key: value}))
         with pytest.raises(ValueError, match="not a bgsub model file.*alignment"):
             MixtureSubtractor.load(tmp_path / "bad.npz")

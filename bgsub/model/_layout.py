@@ -87,6 +87,56 @@ def from_ranked(ranked: np.ndarray) -> np.ndarray:
     return np.concatenate([hot.ravel(), cold.ravel()])
 
 
+def shift_state(state: np.ndarray, n_components: int, height: int, width: int, channels: int,
+                sx: int, sy: int, frame: np.ndarray, u_total: float) -> None:
+    """Move the state in place so that pixel (i, j) holds what pixel (i + sy, j + sx) held.
+    A pixel whose source lies outside the frame takes the components of the nearest pixel
+    inside at half their weight, and its value in ``frame`` (uint8 (H, W, C)) as a component
+    with the other half (of ``u_total``, the scaled total) at the variance of that pixel's
+    first: the edge that a camera's move uncovers starts from both what its neighbours and
+    what it shows."""
+    hot, cold = views(state, n_components, height, width, channels)
+    r = channels + 2
+    _move(hot, 2, sx, sy)
+    _move(state[height * width * r:].reshape(height, width, n_components - 1, r), 1, sx, sy)
+    ys, xs = np.arange(height) + sy, np.arange(width) + sx
+    new = ((ys < 0) | (ys >= height))[:, None] | ((xs < 0) | (xs >= width))[None, :]
+    hot_px = hot.transpose(0, 2, 1)  # (H, W, R)
+    rec = np.concatenate([hot_px[new][:, None], cold[:, new].transpose(1, 0, 2)], axis=1)
+    half = np.float32(0.5 * u_total)
+    rec[:, :, U] *= half / np.maximum(rec[:, :-1, U].sum(axis=1, keepdims=True), 1e-30)
+    rec[:, -1] = 0.0  # the weakest gives its slot to the frame's value
+    rec[:, -1, U], rec[:, -1, VAR], rec[:, -1, MEAN:] = half, rec[:, 0, VAR], frame[new]
+    rec[rec[:, :, U] <= 0.0] = 0.0
+    key = np.where(rec[:, :, U] > 0, rec[:, :, U] / np.sqrt(np.maximum(rec[:, :, VAR], 1e-30)),
+                   -1.0)
+    rec = np.take_along_axis(rec, np.argsort(-key, axis=1, kind="stable")[:, :, None], axis=1)
+    hot_px[new] = rec[:, 0]
+    cold[:, new] = rec[:, 1:].transpose(1, 0, 2)
+
+
+def _move(a: np.ndarray, col: int, sx: int, sy: int) -> None:
+    """a[i, ..., j] = a[i + sy, ..., j + sx] in place (rows on axis 0, columns on axis
+    ``col``), a row at a time in the order that reads each row before it is written (no copy
+    of the whole state); where i + sy or j + sx lies outside, the nearest moved pixel."""
+    h, w = a.shape[0], a.shape[col]
+    i0, i1 = max(0, -sy), min(h, h - sy)
+    j0, j1 = max(0, -sx), min(w, w - sx)
+    if i0 >= i1 or j0 >= j1:
+        return
+
+    def cols(lo, hi):
+        return (slice(None),) * (col - 1) + (slice(lo, hi),)
+
+    for i in (range(i0, i1) if sy >= 0 else range(i1 - 1, i0 - 1, -1)):
+        a[i][cols(j0, j1)] = a[i + sy][cols(j0 + sx, j1 + sx)]
+    a[:i0] = a[i0]
+    a[i1:] = a[i1 - 1]
+    every = (slice(None),)
+    a[every + cols(0, j0)] = a[every + cols(j0, j0 + 1)]
+    a[every + cols(j1, w)] = a[every + cols(j1 - 1, j1)]
+
+
 class FrameParams(NamedTuple):
     """The per-frame scalars of one update, derived from the learning rate and the scale."""
 

@@ -150,7 +150,16 @@ class MixtureSubtractor:
         levels; it is taken only when 15% of them agree there and 3% more than without a shift,
         so a steady camera stays at (0, 0).  Found by climbing from the last frame's shift, so a
         camera that moves a pixel or two a frame is followed; the pixels the shift uncovers at
-        the frame's edge are background.  The last shift is in :attr:`shift_`.
+        the frame's edge are background.  When a shift reaches the edge of the search and the
+        last 8 frames' shifts average ``max_shift`` - 2 pixels or more in an axis (a camera that
+        moved, or pans), each well supported (20% of the points agree), or when one shift has
+        held 128 frames, the model moves with the camera by their median: the pixels the move
+        uncovers start from their neighbours' components and their value in that frame, and
+        the next shifts are looked for around the new place, so a pan of any length is
+        followed (measured up to half a pixel a frame) and a camera moved for good stops
+        costing copies.  The last frame's shift against the model is in ``shift_``, the moves
+        the model made in ``anchor_`` (both (dx, dy), positive when the scene moves right and
+        down in the frames): the scene's move since the first frame is their sum.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -224,6 +233,9 @@ class MixtureSubtractor:
         self._spans = None  # and as spans along its rows (row, first, end column)
         self._blob = None  # and each span's blob
         self.shift_ = (0, 0)  # (dx, dy): the last frame was aligned as frame[i + dy, j + dx]
+        self.anchor_ = (0, 0)  # (dx, dy): the moves the model made with the camera, in all
+        self._recent = []  # the last frames' (dx, dy, agreement), oldest first: see _moved_on
+        self._held = 0  # frames in a row with this shift, not (0, 0), well supported
         self._points = None  # (flat indices, how many, max_shift): the pixels frames are
         # aligned on, and the shift they were chosen for (they keep that far from the border)
         self._aligned = None  # scratch: the aligned frame, its known foreground, a mask
@@ -350,8 +362,11 @@ class MixtureSubtractor:
             f = self._compensate(f)
         lut = f is self._lut_out
         dx = dy = 0
-        if self.max_shift and not fresh and alpha < 1.0 and self._points is not None:
-            dx, dy = self._align(f)
+        agree = 0.0
+        unshifted = f
+        aligned = self.max_shift and not fresh and alpha < 1.0 and self._points is not None
+        if aligned:
+            dx, dy, agree = self._align(f)
             if dx or dy:
                 f, known = self._shifted(f, known, dx, dy)
         self.shift_ = (dx, dy)
@@ -365,6 +380,7 @@ class MixtureSubtractor:
             self.scale_ = 1.0
             self.n_frames_ = 1
             self._runs = None  # the runs of foreground start again
+            self.anchor_, self._recent, self._held = (0, 0), [], 0
             out[...] = 0
             return out
         p = layout.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio,
@@ -408,9 +424,12 @@ class MixtureSubtractor:
         if self.max_shift and p.learn and (self._points is None
                                           or self.n_frames_ % _SHIFT_EVERY == 0):
             self._choose_points(raw)
+        model_raw = raw
         if dx or dy:  # the decisions in the frame's coordinates
             shift_image(raw, dest, -dx, -dy, False)
             raw = dest
+        if aligned and p.learn:
+            self._follow(agree, unshifted, model_raw, p)
         if smooth and voted:
             self._vote(raw, out)
         if p.learn:
@@ -423,10 +442,11 @@ class MixtureSubtractor:
         return out
 
     def _align(self, f):
-        """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0)."""
+        """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0), and
+        the share of the points that agree at the best shift found."""
         pts, n, chosen_for = self._points
         if n < _SHIFT_MIN_POINTS:
-            return 0, 0
+            return 0, 0, 0.0
         # the points keep chosen_for + 1 pixels from the border: any shift within that stays
         # inside the frame, whatever max_shift was set to since
         r = min(self.max_shift, chosen_for)
@@ -441,8 +461,8 @@ class MixtureSubtractor:
             f, hot, f.shape[2] // 2, pts, n, *self._shift_scratch, prev_dx, prev_dy, r,
             np.float32(_SHIFT_TOL), enough, gain)
         if best < enough or best - at0 < gain:
-            return 0, 0
-        return int(dx), int(dy)
+            return 0, 0, best / n
+        return int(dx), int(dy), best / n
 
     def _shifted(self, f, known, dx, dy):
         """The frame, and the known foreground when there is one, in the model's coordinates."""
@@ -452,6 +472,61 @@ class MixtureSubtractor:
             shift_image(known, kn, dx, dy, True)
             known = kn
         return frame, known
+
+    def _follow(self, agree, frame, raw, p):
+        """Keep this frame's shift (``shift_``) and ``agree``, the share of the points that
+        agreed with the best shift; move the model with the camera when it has moved on
+        (:meth:`_moved_on`, :meth:`_reanchor`)."""
+        shift = self.shift_
+        last = self._recent[-1][:2] if self._recent else None
+        same = shift != (0, 0) and agree >= _ANCHOR_AGREE
+        self._held = (self._held + 1 if shift == last else 1) if same else 0
+        self._recent = self._recent[1 - _ANCHOR_FRAMES:] + [shift + (agree,)]
+        if len(self._recent) == _ANCHOR_FRAMES and self._moved_on():
+            ax, ay = (sorted(v)[_ANCHOR_FRAMES // 2] for v in list(zip(*self._recent))[:2])
+            self._reanchor(frame, raw, ax, ay, p)
+
+    def _moved_on(self):
+        """Whether the model should move to where the camera is now: this frame's shift is at
+        the edge of the search and the last ``_ANCHOR_FRAMES`` frames' shifts average
+        ``max_shift`` - 2 pixels or more (at least 1) in an axis (a camera that moved, or
+        pans, and is leaving the search), and on each of them at least ``_ANCHOR_AGREE`` of the
+        points agreed with the best shift found (a light that changes faster than the gain
+        compensation follows can make a weak shift win: it is not made the model's); or one
+        shift has held ``_ANCHOR_HOLD`` frames, so that a camera moved for good stops costing
+        the frame's and the mask's copies (a move costs what about 200 frames of copies do)."""
+        if self._held >= _ANCHOR_HOLD:
+            return True
+        r = min(self.max_shift, self._points[2])
+        if max(abs(v) for v in self.shift_) < r:
+            return False  # not at the edge
+        xs, ys, agree = zip(*self._recent)
+        return min(agree) >= _ANCHOR_AGREE and max(abs(sum(xs)), abs(sum(ys))) >= (
+            max(1, r - 2) * _ANCHOR_FRAMES)
+
+    def _reanchor(self, frame, raw, ax, ay, p):
+        """Move the model by (ax, ay) pixels with the camera (see ``max_shift``): the median
+        shift of the last ``_ANCHOR_FRAMES`` frames, once the camera has moved on
+        (:meth:`_moved_on`: a camera that moved and stays, or pans).  The next shifts are
+        looked for around the new place, so a camera that moved and stays costs no copies and
+        a pan of any length is followed.  The pixels that the move uncovers start from what
+        their neighbours hold and from their value in ``frame`` (frame coordinates); the runs
+        of foreground move too, and the points are chosen again from this frame's decisions
+        ``raw`` (the model's coordinates before the move)."""
+        h, w, c = self.frame_shape_
+        layout.shift_state(self.state_, self.n_components, h, w, c, -ax, -ay, frame, p.u_total)
+        if self._runs is not None:
+            runs = self._runs[0]
+            shift_image(runs.copy(), runs, -ax, -ay, False)
+        moved = np.empty_like(raw)
+        shift_image(raw, moved, -ax, -ay, False)
+        self.anchor_ = (self.anchor_[0] + ax, self.anchor_[1] + ay)
+        self.shift_ = (self.shift_[0] - ax, self.shift_[1] - ay)
+        self._recent = [(x - ax, y - ay, a) for x, y, a in self._recent]
+        self._held = 0
+        if self.gain_compensation:
+            self._after_mask(moved)
+        self._choose_points(moved)
 
     def _choose_points(self, raw):
         """Choose the pixels that the next frames are aligned on (see ``max_shift``)."""
@@ -624,12 +699,17 @@ class MixtureSubtractor:
 
     def background_image(self) -> np.ndarray | None:
         """uint8 image of the background: the weighted mean of each pixel's background
-        components; same channels as the input.  None before the first frame."""
+        components; same channels as the input, in the last frame's coordinates (under a
+        shift, see ``max_shift``, the edge the model has not seen repeats its nearest pixel).
+        None before the first frame."""
         if self.state_ is None:
             return None
         h, w, c = self.frame_shape_
         out = np.empty((h, w, c), np.uint8)
         _jit.kernels()["background_image"](*self._views(), self.background_ratio, out)
+        dx, dy = self.shift_
+        if dx or dy:
+            shift_image(out.copy(), out, -dx, -dy, True)
         return out[:, :, 0] if c == 1 else out
 
     # ------------------------------------------------------------------ persistence
@@ -655,6 +735,9 @@ class MixtureSubtractor:
                             else np.zeros((0, 0), np.uint16)),
             # a shaking camera's alignment: the last shift and the points it is found on
             "shift": np.array(self.shift_, np.int64),
+            "anchor": np.array(self.anchor_, np.int64),
+            "shift_recent": np.array(self._recent, np.float64).reshape(-1, 3),
+            "shift_held": np.array(self._held, np.int64),
             "shift_points": (self._points[0][:self._points[1]] if self._points is not None
                              else np.zeros((0,), np.int32)),
             "has_shift_points": np.array(self._points is not None),
@@ -688,6 +771,10 @@ class MixtureSubtractor:
                 prev_sub = z["prev_sub"] if "prev_sub" in z else None
                 runs = _saved_runs(z, n_frames)
                 shift = tuple(int(v) for v in z["shift"]) if "shift" in z else (0, 0)
+                anchor = tuple(int(v) for v in z["anchor"]) if "anchor" in z else (0, 0)
+                recent = (np.asarray(z["shift_recent"], np.float64) if "shift_recent" in z
+                          else np.zeros((0, 3)))
+                held = int(z["shift_held"]) if "shift_held" in z else 0
                 points = (np.asarray(z["shift_points"], np.int32)
                           if "has_shift_points" in z and bool(z["has_shift_points"]) else None)
         except (OSError, KeyError, ValueError) as exc:
@@ -723,6 +810,11 @@ class MixtureSubtractor:
             model._runs = (np.ascontiguousarray(runs, np.uint16), np.zeros(runs.shape[0], np.uint8))
         model.shift_, model._points = _saved_alignment(shift, points, frame_shape,
                                                        model.max_shift, path)
+        if len(anchor) != 2 or recent.ndim != 2 or recent.shape[1] != 3 or held < 0:
+            raise ValueError(f"{path}: not a bgsub model file (the alignment's anchor {anchor} "
+                             f"or last shifts)")
+        model.anchor_, model._held = anchor, held
+        model._recent = [(int(x), int(y), float(a)) for x, y, a in recent[-_ANCHOR_FRAMES:]]
         return model
 
 
@@ -810,6 +902,9 @@ _SHIFT_AGREE = 0.15
 _SHIFT_GAIN = 0.03
 _SHIFT_EVERY = 16
 _SHIFT_SCAN = 50_000  # pixels looked at for points, about: every step-th row and column
+_ANCHOR_FRAMES = 8  # the model moves by the median shift of this many frames (see _reanchor)
+_ANCHOR_AGREE = 0.2  # and at least this share of the points agreed with each frame's best shift
+_ANCHOR_HOLD = 128  # or one shift has held this many frames
 
 
 def _fmt(shape):
