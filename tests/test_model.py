@@ -487,11 +487,12 @@ def test_a_small_move_that_holds_is_made_the_models_after_128_frames():
     assert all(s == (0, 0) for s in shifts[20 + 128:]) and m.anchor_ == (1, 0)
 
 
-def test_shift_state_moves_every_record_and_starts_the_uncovered_edge_from_both():
+@pytest.mark.parametrize("c", [1, 3])
+def test_shift_state_moves_every_record_and_starts_the_uncovered_edge_from_both(c):
     from bgsub.model import _layout as layout
 
     rng = np.random.default_rng(2)
-    k, h, w, c = 4, 7, 9, 3
+    k, h, w = 4, 7, 9
     ranked = np.zeros((k, h, w, c + 2), np.float32)
     used = rng.integers(1, k + 1, (h, w))
     for i in range(h):
