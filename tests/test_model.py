@@ -575,7 +575,9 @@ def test_save_and_load_continue_bit_for_bit_under_a_shake(tmp_path):
     assert a.anchor_ == b.anchor_
     z = dict(np.load(tmp_path / "model.npz"))
     for key, value in (("shift_points", np.array([0], np.int32)), ("shift", np.array([5, 0])),
-                       ("shift_recent", np.zeros((2, 2))), ("anchor", np.array([1]))):
+                       ("shift_recent", np.zeros((2, 2))), ("anchor", np.array([1])),
+                       ("shift_recent", np.array([[np.nan, 0.0, 0.5]])),
+                       ("shift_recent", np.array([[0.5, 0.0, 0.5]]))):
         np.savez(tmp_path / "bad.npz", **dict(z, **{key: value}))
         with pytest.raises(ValueError, match="not a bgsub model file.*alignment"):
             MixtureSubtractor.load(tmp_path / "bad.npz")

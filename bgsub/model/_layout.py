@@ -96,9 +96,8 @@ def shift_state(state: np.ndarray, n_components: int, height: int, width: int, c
     first: the edge that a camera's move uncovers starts from both what its neighbours and
     what it shows."""
     hot, cold = views(state, n_components, height, width, channels)
-    r = channels + 2
     _move(hot, 2, sx, sy)
-    _move(state[height * width * r:].reshape(height, width, n_components - 1, r), 1, sx, sy)
+    _move(cold.transpose(1, 2, 0, 3), 1, sx, sy)  # in memory order: (H, W, K - 1, R)
     ys, xs = np.arange(height) + sy, np.arange(width) + sx
     new = ((ys < 0) | (ys >= height))[:, None] | ((xs < 0) | (xs >= width))[None, :]
     hot_px = hot.transpose(0, 2, 1)  # (H, W, R)

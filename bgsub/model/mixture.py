@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 import tempfile
 from pathlib import Path
 from types import MappingProxyType
@@ -234,7 +235,8 @@ class MixtureSubtractor:
         self._blob = None  # and each span's blob
         self.shift_ = (0, 0)  # (dx, dy): the last frame was aligned as frame[i + dy, j + dx]
         self.anchor_ = (0, 0)  # (dx, dy): the moves the model made with the camera, in all
-        self._recent = []  # the last frames' (dx, dy, agreement), oldest first: see _moved_on
+        # the last frames' (dx, dy, agreement), oldest first: see _moved_on
+        self._recent = deque(maxlen=_ANCHOR_FRAMES)
         self._held = 0  # frames in a row with this shift, not (0, 0), well supported
         self._points = None  # (flat indices, how many, max_shift): the pixels frames are
         # aligned on, and the shift they were chosen for (they keep that far from the border)
@@ -380,7 +382,8 @@ class MixtureSubtractor:
             self.scale_ = 1.0
             self.n_frames_ = 1
             self._runs = None  # the runs of foreground start again
-            self.anchor_, self._recent, self._held = (0, 0), [], 0
+            self.anchor_, self._held = (0, 0), 0
+            self._recent.clear()
             out[...] = 0
             return out
         p = layout.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio,
@@ -481,7 +484,7 @@ class MixtureSubtractor:
         last = self._recent[-1][:2] if self._recent else None
         same = shift != (0, 0) and agree >= _ANCHOR_AGREE
         self._held = (self._held + 1 if shift == last else 1) if same else 0
-        self._recent = self._recent[1 - _ANCHOR_FRAMES:] + [shift + (agree,)]
+        self._recent.append(shift + (agree,))
         if len(self._recent) == _ANCHOR_FRAMES and self._moved_on():
             ax, ay = (sorted(v)[_ANCHOR_FRAMES // 2] for v in list(zip(*self._recent))[:2])
             self._reanchor(frame, raw, ax, ay, p)
@@ -522,7 +525,8 @@ class MixtureSubtractor:
         shift_image(raw, moved, -ax, -ay, False)
         self.anchor_ = (self.anchor_[0] + ax, self.anchor_[1] + ay)
         self.shift_ = (self.shift_[0] - ax, self.shift_[1] - ay)
-        self._recent = [(x - ax, y - ay, a) for x, y, a in self._recent]
+        self._recent = deque(((x - ax, y - ay, a) for x, y, a in self._recent),
+                             maxlen=_ANCHOR_FRAMES)
         self._held = 0
         if self.gain_compensation:
             self._after_mask(moved)
@@ -706,10 +710,11 @@ class MixtureSubtractor:
             return None
         h, w, c = self.frame_shape_
         out = np.empty((h, w, c), np.uint8)
-        _jit.kernels()["background_image"](*self._views(), self.background_ratio, out)
         dx, dy = self.shift_
+        img = np.empty_like(out) if dx or dy else out  # in the model's coordinates
+        _jit.kernels()["background_image"](*self._views(), self.background_ratio, img)
         if dx or dy:
-            shift_image(out.copy(), out, -dx, -dy, True)
+            shift_image(img, out, -dx, -dy, True)
         return out[:, :, 0] if c == 1 else out
 
     # ------------------------------------------------------------------ persistence
@@ -736,7 +741,7 @@ class MixtureSubtractor:
             # a shaking camera's alignment: the last shift and the points it is found on
             "shift": np.array(self.shift_, np.int64),
             "anchor": np.array(self.anchor_, np.int64),
-            "shift_recent": np.array(self._recent, np.float64).reshape(-1, 3),
+            "shift_recent": np.array(list(self._recent), np.float64).reshape(-1, 3),
             "shift_held": np.array(self._held, np.int64),
             "shift_points": (self._points[0][:self._points[1]] if self._points is not None
                              else np.zeros((0,), np.int32)),
@@ -810,11 +815,13 @@ class MixtureSubtractor:
             model._runs = (np.ascontiguousarray(runs, np.uint16), np.zeros(runs.shape[0], np.uint8))
         model.shift_, model._points = _saved_alignment(shift, points, frame_shape,
                                                        model.max_shift, path)
-        if len(anchor) != 2 or recent.ndim != 2 or recent.shape[1] != 3 or held < 0:
+        if (len(anchor) != 2 or held < 0 or recent.ndim != 2 or recent.shape[1] != 3
+                or not np.isfinite(recent).all() or (recent[:, :2] % 1 != 0).any()
+                or (np.abs(recent[:, :2]) > 16).any()):
             raise ValueError(f"{path}: not a bgsub model file (the alignment's anchor {anchor} "
                              f"or last shifts)")
         model.anchor_, model._held = anchor, held
-        model._recent = [(int(x), int(y), float(a)) for x, y, a in recent[-_ANCHOR_FRAMES:]]
+        model._recent.extend((int(x), int(y), float(a)) for x, y, a in recent[-_ANCHOR_FRAMES:])
         return model
 
 
