@@ -477,6 +477,14 @@ def _check_notifiers(opts):
               help="Frames of padding before each event.")
 @click.option("--post", type=click.IntRange(0), default=0, show_default=True,
               help="Frames of padding after each event.")
+@click.option("--camera-settle", type=click.IntRange(0), default=30, show_default=True,
+              metavar="FRAMES",
+              help="A camera move is reported once the image holds still this many frames "
+                   "somewhere new (0: no camera moves reported).")
+@click.option("--camera-move", type=click.IntRange(1), default=2, show_default=True,
+              metavar="PIXELS",
+              help="The smallest camera move reported: pixels between two places where the "
+                   "image held still.")
 @click.option("--mask-format", type=click.Choice(["video", "png", "none"]), default="video",
               show_default=True,
               help="Masks as a lossless video (mask.mkv), CDnet-named PNGs (masks/), or none.")
@@ -614,11 +622,14 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
             if not s.get("frames"):
                 continue
             click.echo(f"{s['input']}: {s['frames']} frames ({s.get('fps') or 0:.0f} fps), "
-                       f"{s['events']} motion events -> {s['output_dir']}"
+                       f"{s['events']} motion events"
+                       + (f", {s['camera_moves']} camera moves" if s.get("camera_moves") else "")
+                       + f" -> {s['output_dir']}"
                        + ("  [interrupted]" if s.get("interrupted") else ""))
             for e in s.get("events_list", []):
                 click.echo(f"  {e['kind']:<13} {e['start_timecode']} - {e['end_timecode']}  "
                            f"frames {e['start_frame']}-{e['end_frame']}"
+                           + (f"  moved {e['dx']:+d}, {e['dy']:+d} px" if "dx" in e else "")
                            + (f"  zones: {' '.join(e['zones'])}" if e.get("zones") else ""))
             _echo_notifications(s)
     if stop.is_set() and stop.reason in ("SIGINT", "SIGTERM"):

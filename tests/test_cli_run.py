@@ -251,6 +251,37 @@ def test_run_on_real_videos(tmp_path, name, frames):
     assert len(read_video(tmp_path / "o" / "mask.mkv")) == frames
 
 
+@needs_videos
+def test_a_camera_that_drifts_is_reported_in_the_events_and_frames_csv(tmp_path):
+    """The bridge video's camera drifts about 4 px left and 2 down in its first 4 seconds
+    (measured: the image held still from frame 111 at (-4, 2), one move from frame 51)."""
+    video = DATA / "videos" / "bridge_traffic_640x360.mp4"
+    res = run(video, "-o", tmp_path / "o", "--max-frames", 200, "--mask-format", "none")
+    assert res.exit_code == 0, res.output
+    assert "1 camera moves" in res.output and "moved -4, +2 px" in res.output
+    events = list(csv.DictReader(open(tmp_path / "o" / "events.csv")))
+    (cam,) = [e for e in events if e["kind"] == "camera_moved"]
+    assert 40 <= int(cam["start_frame"]) <= 60 and 100 <= int(cam["end_frame"]) <= 120
+    assert (cam["dx"], cam["dy"]) == ("-4", "2")
+    assert [e["dx"] for e in events if e["kind"] == "motion"] == [""] * (len(events) - 1)
+    rows = list(csv.DictReader(open(tmp_path / "o" / "frames.csv")))
+    assert (rows[0]["dx"], rows[0]["dy"]) == ("0", "0")
+    assert (rows[-1]["dx"], rows[-1]["dy"]) in {("-3", "2"), ("-4", "2")}
+    assert "Camera moves" in (tmp_path / "o" / "report.html").read_text()
+    # without the alignment there is no estimate: no camera moves, empty columns
+    res = run(video, "-o", tmp_path / "off", "--max-frames", 200, "--mask-format", "none",
+              "--max-shift", 0, "--no-report")
+    assert res.exit_code == 0, res.output
+    assert "camera" not in (tmp_path / "off" / "events.csv").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "off" / "frames.csv")))
+    assert {(r["dx"], r["dy"]) for r in rows} == {("", "")}
+    # --camera-settle 0: the columns, no events
+    res = run(video, "-o", tmp_path / "none", "--max-frames", 200, "--mask-format", "none",
+              "--camera-settle", 0, "--no-report")
+    assert res.exit_code == 0, res.output
+    assert "camera" not in (tmp_path / "none" / "events.csv").read_text()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_live_stream_and_ctrl_c_finalise_every_output(tmp_path, sig, warm_kernels):
     with MjpegServer(per_connection=100000, connections=1, fps=50) as server:

@@ -268,3 +268,111 @@ def test_mask_blobs_equal_opencvs_components(impl, width):
             assert n_kept == len(keep) and area == want[keep, 4].sum()
             np.testing.assert_array_equal(st[3][:n_kept], want[keep])
             np.testing.assert_array_equal(got, erased)
+
+
+# ---------------------------------------------------------------------------- camera moves
+def camera_moves(shifts, **kw):
+    """The camera_moved events (start, end, move, the frame that reported it) of a series of
+    camera shifts, one per frame."""
+    from bgsub.motion.detector import CameraTracker
+
+    t, out = CameraTracker(**kw), []
+    for i, s in enumerate(shifts):
+        e = t.update(i, i / 10.0, s)
+        if e is not None:
+            assert e.kind == "camera_moved" and e.start_time == e.start / 10.0
+            out.append((e.start, e.end, e.move, i))
+    return out
+
+
+def test_a_bumped_camera_is_one_move_reported_when_the_image_has_held_still():
+    shifts = [(0, 0)] * 50 + [(5, -3)] * 100
+    assert camera_moves(shifts, settle=30) == [(50, 50, (5, -3), 79)]
+    assert camera_moves(shifts, settle=10) == [(50, 50, (5, -3), 59)]
+    # and back again: a second move, the other way
+    assert camera_moves(shifts + [(0, 0)] * 40, settle=30) == [
+        (50, 50, (5, -3), 79), (150, 150, (-5, 3), 179)]
+
+
+def test_a_pan_is_one_move_from_its_first_frame_to_where_it_stops():
+    # still for 20 frames, then a pixel left a frame for 10 frames, then still at -10
+    shifts = [(0, 0)] * 20 + [(-k, 0) for k in range(1, 11)] + [(-10, 0)] * 60
+    # the first 30 frames within a pixel of each other begin at frame 28 (-9, then -10)
+    assert camera_moves(shifts, settle=30) == [(20, 28, (-10, 0), 57)]
+
+
+def test_a_shaking_camera_a_one_pixel_wobble_and_no_estimate_are_no_moves():
+    rng = np.random.default_rng(1)
+    walk, pos = [], np.array([1, 0])
+    for _ in range(2000):  # as scripts/make_shake.py: a walk within 3 pixels, never at rest
+        pos = np.clip(pos + rng.integers(-1, 2, 2), -3, 3)
+        if not pos.any():
+            pos[0] = 1
+        walk.append(tuple(int(v) for v in pos))
+    assert camera_moves(walk, settle=30) == []
+    assert camera_moves([(i % 2, 0) for i in range(200)], settle=10) == []
+    assert camera_moves([None] * 100, settle=10) == []
+    # a shift that is None now and then: the frames without one are left out
+    assert camera_moves([(0, 0)] * 5 + [None, (4, 0)] * 20, settle=10) == [
+        (6, 6, (4, 0), 24)]
+
+
+def test_the_smallest_move_reported_and_a_slow_drift_that_adds_up():
+    drift = [(0, 0)] * 40 + [(1, 0)] * 40 + [(2, 0)] * 40
+    # a pixel is less than min_move: nothing until the drift reaches two, from its first
+    # pixel; frames 70-89 (at 1, then 2) are the first 20 within a pixel of each other
+    assert camera_moves(drift, settle=20) == [(40, 70, (2, 0), 89)]
+    assert camera_moves(drift, settle=20, min_move=3) == []
+    with pytest.raises(ValueError, match="settle"):
+        camera_moves([], settle=0)
+    with pytest.raises(ValueError, match="min_move"):
+        camera_moves([], min_move=0)
+
+
+def test_the_event_tracker_reports_camera_moves_beside_motion():
+    t = EventTracker(min_event_frames=1, event_gap=2, camera_settle=5)
+    t0 = EventTracker(min_event_frames=1, event_gap=2, camera_settle=0)
+    for i in range(30):
+        shift = (0, 0) if i < 10 else (-3, 2)
+        r = MotionResult(i, i / 10.0, None, [], 0.1 if 3 <= i < 6 else 0.0, 3 <= i < 6, False,
+                         camera_shift=shift)
+        t.update(r)
+        t0.update(r)
+    t.finish()
+    t0.finish()
+    assert [(e.kind, e.start, e.end, e.move) for e in t.events] == [
+        ("motion", 3, 5, None), ("camera_moved", 10, 10, (-3, 2))]
+    assert [e.kind for e in t0.events] == ["motion"]
+    d = t.events[1].as_dict()
+    assert (d["dx"], d["dy"], d["start_seconds"], d["end_seconds"]) == (-3, 2, 1.0, 1.0)
+    assert "dx" not in t.events[0].as_dict()
+
+
+def _textured(h, w, seed=4):
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 1.5)
+    return ((tex - tex.min()) / (tex.max() - tex.min()) * 200 + 25).astype(np.uint8)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_detector_reports_where_the_camera_is_in_the_frames_pixels(scale):
+    """A textured scene (with a camera's noise) whose camera is bumped by (-4, 2) pixels of the
+    frame at frame 40: the results' camera_shift follow it (in the frame's pixels whatever the
+    model's scale), and the tracker reports one move; with max_shift=0 there is no estimate."""
+    big, rng = _textured(120, 150), np.random.default_rng(5)
+    frames = [np.clip(rng.normal(0, 1.5, (96, 128, 3)) + (
+        big[10:106, 10:138] if t < 40 else big[8:104, 14:142]), 0, 255).astype(np.uint8)
+        for t in range(100)]
+    det = MotionDetector(scale=scale)
+    tracker = EventTracker(camera_settle=20)
+    shifts = []
+    for t, f in enumerate(frames):
+        r = det.process(f, t / 10.0)
+        tracker.update(r)
+        shifts.append(r.camera_shift)
+    assert shifts[:40] == [(0, 0)] * 40
+    assert shifts[-50:] == [(-4, 2)] * 50  # the scene moved left and down in the frames
+    moves = [(e.start, e.move) for e in tracker.events if e.kind == "camera_moved"]
+    assert moves == [(40, (-4, 2))]
+    off = MotionDetector(max_shift=0)
+    assert {off.process(f).camera_shift for f in frames[:45]} == {None}

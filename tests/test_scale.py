@@ -302,3 +302,27 @@ def test_a_live_input_that_crashes_has_an_error_summary(tmp_path, monkeypatch):
     got = bgsub.run_many(["rtsp://a/x", "rtsp://b/y"], tmp_path)
     assert [s["ok"] for s in got] == [False, True]
     assert got[0]["error"] == "RuntimeError: boom"
+
+
+def test_merged_chunks_continue_the_camera_shifts_and_replay_camera_moves():
+    """Each chunk's model measures the camera from its own first frame: the merge offsets a
+    chunk's shifts so that they continue the last chunk's, and the replayed tracker finds the
+    move once, not again (backwards) at the boundary."""
+    from bgsub.scale.chunks import _continued, replay_events
+
+    def rows(first, shifts):
+        return [[str(first + i), f"{(first + i) / 10:.3f}", "t", "0.000000", "0", "0", "0",
+                 *(("", "") if s is None else map(str, s))] for i, s in enumerate(shifts)]
+
+    a = rows(0, [(0, 0)] * 40 + [(-3, 2)] * 60)  # the camera moved at frame 40
+    b = rows(100, [(0, 0)] * 50 + [(2, 0)] * 50)  # the next chunk's model started after that
+    merged = a + _continued(a, b)
+    assert [r[7:] for r in merged[99:102]] == [["-3", "2"]] * 3
+    assert merged[-1][7:] == ["-1", "2"] and merged[149][7:] == ["-3", "2"]
+    opts = RunOptions(camera_settle=20)
+    moves = [(e["start_frame"], e["dx"], e["dy"]) for e in replay_events(merged, opts)
+             if e["kind"] == "camera_moved"]
+    assert moves == [(40, -3, 2), (150, 2, 0)]
+    # rows without shifts (max_shift=0, OpenCV's models) pass through
+    c = rows(200, [None] * 5)
+    assert _continued(merged, c) == c and _continued([], b) == b

@@ -161,9 +161,11 @@ class PngMaskSink:
 
 
 class FramesCsv:
-    """``frames.csv``: index, time, timecode, fraction, blobs, moving, global_change."""
+    """``frames.csv``: index, time, timecode, fraction, blobs, moving, global_change, and the
+    image's move since the first frame (``camera_shift``: dx, dy; empty without one)."""
 
-    HEADER = ["frame", "seconds", "timecode", "fraction", "blobs", "moving", "global_change"]
+    HEADER = ["frame", "seconds", "timecode", "fraction", "blobs", "moving", "global_change",
+              "dx", "dy"]
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -176,9 +178,10 @@ class FramesCsv:
     def write(self, r, frame_number: int) -> None:
         from bgsub.io.sources import timecode
 
+        shift = r.camera_shift or ("", "")
         self.writer.writerow([frame_number, f"{r.time:.3f}", timecode(r.time),
                               f"{r.fraction:.6f}", len(r.boxes), int(r.moving),
-                              int(r.global_change)])
+                              int(r.global_change), shift[0], shift[1]])
 
     def close(self) -> None:
         if self.fh is None:
@@ -227,11 +230,13 @@ def events_json(doc: dict) -> str:
 def events_csv(events: list[dict]) -> str:
     buf = io.StringIO()
     cols = ["kind", "start_frame", "end_frame", "start_seconds", "end_seconds", "start_timecode",
-            "end_timecode", "duration_seconds", "peak_fraction", "frames_moving", "zones"]
+            "end_timecode", "duration_seconds", "peak_fraction", "frames_moving", "zones",
+            "dx", "dy"]
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
-    for e in events:  # zones: names separated by spaces
-        w.writerow({c: " ".join(e.get(c) or ()) if c == "zones" else e[c] for c in cols})
+    for e in events:  # zones: names separated by spaces; dx, dy: a camera move's
+        w.writerow({c: " ".join(e.get(c) or ()) if c == "zones" else e.get(c, "")
+                    for c in cols})
     return buf.getvalue()
 
 

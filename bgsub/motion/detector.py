@@ -28,16 +28,22 @@ class MotionResult:
     moving: bool  # fraction above threshold_area and not a whole-frame change
     global_change: bool  # fraction above max_area (lights, camera bumped)
     zones: tuple = ()  # names of the zones with foreground (set by a run with zones)
+    # (dx, dy): how far the image has moved since the model's first frame, in the frame's
+    # pixels (positive: the scene moved right and down, the camera turned left and up); None
+    # when the model does not align frames (``max_shift=0``, OpenCV's models)
+    camera_shift: tuple | None = None
 
 
-class Unvoted:
-    """A model's mask before its vote (:meth:`MotionDetector.model_step` with
-    ``split_vote``): :meth:`MotionDetector.post_step` votes on it."""
+class Modelled:
+    """A model's output for one frame (:meth:`MotionDetector.model_step`): its mask, before
+    its vote when ``voted`` is False (``split_vote``: :meth:`MotionDetector.post_step` votes
+    on it), and where the camera was (``camera_shift`` of :class:`MotionResult`), read when
+    the model saw the frame, which a threaded run's post-processing may not be at yet."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("raw", "voted", "camera_shift")
 
-    def __init__(self, raw: np.ndarray):
-        self.raw = raw
+    def __init__(self, raw: np.ndarray, voted: bool, camera_shift: tuple | None):
+        self.raw, self.voted, self.camera_shift = raw, voted, camera_shift
 
 
 class PostProcessor:
@@ -151,7 +157,7 @@ class MotionDetector:
         self.model_cpu_seconds = self.post_cpu_seconds = self.vote_cpu_seconds = 0.0
         # the model's last step, its vote, done by post_step (with the post-processing, on the
         # pipeline's detecting thread) instead of model_step (set by a threaded run); each
-        # frame's mask says which it got (Unvoted), so the setting may change at any frame
+        # frame's mask says which it got (Modelled.voted), so the setting may change at any frame
         self.split_vote = False
 
     def set_roi(self, roi: np.ndarray | None) -> None:
@@ -201,10 +207,11 @@ class MotionDetector:
         return self.split_vote and hasattr(self.model, "apply_unvoted")
 
 
-    def model_step(self, small: np.ndarray, learning_rate: float | None = None) -> np.ndarray:
-        """The model's raw mask of a prepared frame; the seconds go to ``model_seconds``.  A
-        pipeline may run it on a thread of its own, one frame ahead of :meth:`post_step`; with
-        ``split_vote`` the mask is the model's before its vote, which :meth:`post_step` casts."""
+    def model_step(self, small: np.ndarray, learning_rate: float | None = None) -> Modelled:
+        """The model's raw mask of a prepared frame, as :class:`Modelled`; the seconds go to
+        ``model_seconds``.  A pipeline may run it on a thread of its own, one frame ahead of
+        :meth:`post_step`; with ``split_vote`` the mask is the model's before its vote, which
+        :meth:`post_step` casts."""
         t0, c0 = perf_counter(), thread_time()
         split = self._split()
         apply = self.model.apply_unvoted if split else self.model.apply
@@ -212,18 +219,35 @@ class MotionDetector:
             raw = apply(small)
         else:
             raw = apply(small, learning_rate=learning_rate)
+        out = Modelled(raw, not split, self._camera_shift())
         self.model_seconds += perf_counter() - t0
         self.model_cpu_seconds += thread_time() - c0
-        return Unvoted(raw) if split else raw
+        return out
 
-    def post_step(self, raw: np.ndarray, time: float | None = None,
+    def _camera_shift(self) -> tuple | None:
+        """The scene's move since the model's first frame (its ``anchor_`` and ``shift_``, see
+        ``MixtureSubtractor.max_shift``) in the frame's pixels, or None."""
+        m = self.model
+        if not getattr(m, "max_shift", 0):
+            return None
+        (ax, ay), (sx, sy) = m.anchor_, m.shift_
+        if self.scale == 1.0:
+            return ax + sx, ay + sy
+        return round((ax + sx) / self.scale), round((ay + sy) / self.scale)
+
+    def post_step(self, raw: Modelled | np.ndarray, time: float | None = None,
                   index: int | None = None) -> MotionResult:
-        """Post-processing and the motion decision for a raw mask, in frame order; the seconds
-        go to ``post_seconds``."""
+        """Post-processing and the motion decision for :meth:`model_step`'s output (or a raw
+        mask), in frame order; the seconds go to ``post_seconds``."""
         t1, c1 = perf_counter(), thread_time()
-        if isinstance(raw, Unvoted):
-            raw = self.model.vote_mask(raw.raw)
-            self.vote_cpu_seconds += thread_time() - c1
+        camera = None
+        if isinstance(raw, Modelled):
+            camera = raw.camera_shift
+            if raw.voted:
+                raw = raw.raw
+            else:
+                raw = self.model.vote_mask(raw.raw)
+                self.vote_cpu_seconds += thread_time() - c1
         if self.post is None:
             self._make_post(raw.shape)
         mask, boxes, fraction = self.post(raw)
@@ -237,7 +261,7 @@ class MotionDetector:
         moving = fraction > self.threshold_area and not global_change
         idx = self.index if index is None else int(index)
         result = MotionResult(idx, float(idx if time is None else time), mask, boxes, fraction,
-                              moving, global_change)
+                              moving, global_change, camera_shift=camera)
         self.index = idx + 1
         return result
 
@@ -245,23 +269,81 @@ class MotionDetector:
 # ---------------------------------------------------------------------------- events
 @dataclass
 class Event:
-    kind: str  # "motion" or "global_change"
+    kind: str  # "motion", "global_change" or "camera_moved"
     start: int  # first frame, padding included
     end: int  # last frame, padding included
     start_time: float
     end_time: float
     peak_fraction: float
     frames_moving: int
+    move: tuple | None = None  # camera_moved: (dx, dy), the image's move in the frame's pixels
 
     def as_dict(self) -> dict[str, Any]:
         from bgsub.io.sources import timecode
 
-        return {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
-                "start_seconds": round(self.start_time, 3), "end_seconds": round(self.end_time, 3),
-                "start_timecode": timecode(self.start_time), "end_timecode": timecode(self.end_time),
-                "duration_seconds": round(self.end_time - self.start_time, 3),
-                "peak_fraction": round(self.peak_fraction, 5),
-                "frames_moving": self.frames_moving}
+        d = {"kind": self.kind, "start_frame": self.start, "end_frame": self.end,
+             "start_seconds": round(self.start_time, 3), "end_seconds": round(self.end_time, 3),
+             "start_timecode": timecode(self.start_time), "end_timecode": timecode(self.end_time),
+             "duration_seconds": round(self.end_time - self.start_time, 3),
+             "peak_fraction": round(self.peak_fraction, 5),
+             "frames_moving": self.frames_moving}
+        if self.move is not None:
+            d["dx"], d["dy"] = int(self.move[0]), int(self.move[1])
+        return d
+
+
+CAMERA_SETTLE = 30  # frames the image must hold still (within a pixel) for a camera move to end
+CAMERA_MIN_MOVE = 2  # pixels (in either axis) between two places where it held still
+
+
+class CameraTracker:
+    """Camera moves from each frame's ``camera_shift``: the image holds still at one place
+    (its shift stays within a pixel of one value, in each axis, for ``settle`` frames), then at
+    another at least ``min_move`` pixels away (in either axis).  The move is an event from the
+    first frame that left the old place to the first of the frames that held still at the new
+    one, so a bumped camera, a mount that sags and a pan that stops are each one event, while a
+    camera that sways or shakes about one place, which never holds still away from it, is
+    none.  The first place is the first frame's."""
+
+    def __init__(self, settle: int = CAMERA_SETTLE, min_move: int = CAMERA_MIN_MOVE):
+        from collections import deque
+
+        if settle < 1:
+            raise ValueError(f"camera settle must be >= 1 frame, got {settle}")
+        if min_move < 1:
+            raise ValueError(f"camera min_move must be >= 1 pixel, got {min_move}")
+        self.settle, self.min_move = int(settle), int(min_move)
+        self._window = deque(maxlen=self.settle)  # (index, time, dx, dy) of the last frames
+        self._place = None  # (dx, dy) where the image last held still
+        self._left = None  # (index, time) of the first frame off that place
+
+    def update(self, index: int, time: float, shift) -> Event | None:
+        """One frame's ``camera_shift`` (None: no estimate, ignored); the camera move that
+        ended with it, if one did."""
+        if shift is None:
+            return None
+        dx, dy = int(shift[0]), int(shift[1])
+        if self._place is None:
+            self._place = (dx, dy)
+        if (dx, dy) == self._place:
+            self._left = None
+        elif self._left is None:
+            self._left = (index, time)
+        w = self._window
+        w.append((index, time, dx, dy))
+        if self._left is None or len(w) < self.settle:
+            return None
+        xs, ys = sorted(v[2] for v in w), sorted(v[3] for v in w)
+        if xs[-1] - xs[0] > 1 or ys[-1] - ys[0] > 1:
+            return None  # not holding still
+        new = (xs[len(xs) // 2], ys[len(ys) // 2])
+        mx, my = new[0] - self._place[0], new[1] - self._place[1]
+        if max(abs(mx), abs(my)) < self.min_move:
+            return None
+        (start, start_time), (end, end_time) = self._left, w[0][:2]
+        self._place, self._left = new, None
+        w.clear()
+        return Event("camera_moved", start, end, start_time, end_time, 0.0, 0, (mx, my))
 
 
 class EventTracker:
@@ -271,12 +353,14 @@ class EventTracker:
     first of them) and ends after ``event_gap`` consecutive quiet frames (at the last moving
     frame).  ``pre`` / ``post`` frames of padding widen each event, clamped to the frames seen
     and never reaching back into the previous event.  Whole-frame changes are reported as
-    separate ``"global_change"`` events.  Memory is bounded: only a window of recent timestamps
-    is kept.
+    separate ``"global_change"`` events, and camera moves (:class:`CameraTracker`, with
+    ``camera_settle`` and ``camera_min_move``; ``camera_settle=0``: none) as
+    ``"camera_moved"`` events.  Memory is bounded: only a window of recent timestamps is kept.
     """
 
     def __init__(self, min_event_frames: int = 2, event_gap: int = 10, pre: int = 0,
-                 post: int = 0) -> None:
+                 post: int = 0, camera_settle: int = CAMERA_SETTLE,
+                 camera_min_move: int = CAMERA_MIN_MOVE) -> None:
         from collections import deque
 
         for name, v in (("min_event_frames", min_event_frames), ("event_gap", event_gap),
@@ -294,6 +378,8 @@ class EventTracker:
         self._quiet = 0
         self._global = None  # [first, first_time, last, last_time, peak, count]
         self._last_end = -1
+        self.camera = (CameraTracker(camera_settle, camera_min_move) if camera_settle
+                       else None)
 
     @property
     def open_start(self) -> int | None:
@@ -326,6 +412,10 @@ class EventTracker:
                 g[2], g[3], g[4], g[5] = r.index, r.time, max(g[4], r.fraction), g[5] + 1
         elif self._global is not None:
             closed.append(self._close_global())
+        if self.camera is not None:
+            moved = self.camera.update(r.index, r.time, r.camera_shift)
+            if moved is not None:
+                closed.append(moved)
         if r.moving:
             self._run += 1
             self._run_peak = r.fraction if self._run == 1 else max(self._run_peak, r.fraction)

@@ -44,6 +44,10 @@ class RunOptions:
     event_gap: int = 10
     pre: int = 0
     post: int = 0
+    # a camera move: the image held still this many frames at a place this many pixels from
+    # where it held still before (bgsub.motion.detector.CameraTracker); 0 frames: none reported
+    camera_settle: int = 30
+    camera_move: int = 2
     mask_format: str = "video"  # "video" (lossless FFV1 .mkv), "png" (CDnet names) or "none"
     overlay: bool = False
     clips: bool = False  # one video per motion event in clips/
@@ -367,7 +371,8 @@ class _Run:
                                        max_area=opts.max_area, kernel=opts.kernel,
                                        min_area=opts.min_area, roi=self.roi, gray=opts.gray,
                                        scale=opts.scale)
-        self.tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
+        self.tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post,
+                                    opts.camera_settle, opts.camera_move)
         self.created_dir = prepare_output_dir(self.out_dir)
         total = stream.frame_count
         if total is not None:
@@ -674,6 +679,7 @@ class _Run:
         summary["stage_ms"] = self.stage_ms()
         summary["events"] = sum(1 for e in events if e["kind"] == "motion")
         summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
+        summary["camera_moves"] = sum(1 for e in events if e["kind"] == "camera_moved")
         self.finish_notifications()
         if summary["frames"] and not self.write_failed:
             doc = {"bgsub_report_version": REPORT_VERSION, "input": str(self.source),
@@ -849,7 +855,8 @@ def _parameters(model, opts: RunOptions) -> dict:
     p = {"model": model.get_params()}
     p.update({k: getattr(opts, k) for k in (
         "gray", "scale", "roi", "start", "end", "max_frames", "kernel", "min_area",
-        "threshold_area", "max_area", "min_event_frames", "event_gap", "pre", "post")})
+        "threshold_area", "max_area", "min_event_frames", "event_gap", "pre", "post",
+        "camera_settle", "camera_move")})
     if opts.roi_polygons or opts.zones:
         from bgsub.motion.zones import parse_zone
 

@@ -189,6 +189,8 @@ def draw_timeline(rec: Recording, events: list[dict], threshold: float | None = 
     ymax = max(float(y.max()) if len(y) else 0.0, (threshold or 0) * 100 * 2, 0.5) * 1.1
     ax = _draw.Axes(img, (78, 46, width - 24, height - 62), (t0, t1), (0.0, ymax))
     for e in events:
+        if e["kind"] not in ("motion", "global_change"):
+            continue  # camera moves: listed in the report, not shaded
         color = _draw.ORANGE if e["kind"] == "motion" else _draw.GREY
         ax.span(e["start_seconds"], max(e["end_seconds"], e["start_seconds"]), color, 0.3)
     long_video = t1 - t0 >= 120
@@ -349,6 +351,7 @@ def _run_page(doc, events, rec: Recording, vmax, summary) -> str:
     name = Path(str(doc.get("input", "run"))).name or str(doc.get("input"))
     motion = [e for e in events if e["kind"] == "motion"]
     glob = [e for e in events if e["kind"] == "global_change"]
+    moves = [e for e in events if e["kind"] == "camera_moved"]
     frames = len(rec.frames)
     span = float(rec.times[-1] - rec.times[0]) if frames > 1 else 0.0
     in_motion = sum(e["duration_seconds"] for e in motion)
@@ -360,6 +363,8 @@ def _run_page(doc, events, rec: Recording, vmax, summary) -> str:
              ("peak foreground", f"{100 * float(rec.fractions.max()) if frames else 0:.1f}%")]
     if glob:
         facts.append(("whole-frame changes", str(len(glob))))
+    if moves:
+        facts.append(("camera moves", str(len(moves))))
     if fps:
         facts.append(("frame rate", f"{fps:.3g} fps"))
     body = [f"<h1>Motion report: {esc(name)}</h1>",
@@ -416,6 +421,15 @@ def _run_page(doc, events, rec: Recording, vmax, summary) -> str:
                     "motion.</p><table><tr><th>start</th><th>end</th><th>peak</th></tr>" + "".join(
                         f"<tr><td>{esc(e['start_timecode'])}</td><td>{esc(e['end_timecode'])}"
                         f"</td><td>{100 * e['peak_fraction']:.0f}%</td></tr>" for e in glob)
+                    + "</table>")
+    if moves:
+        body.append("<h2>Camera moves</h2><p class=\"cap\">The image moved and held still "
+                    "somewhere new (a bumped or turned camera, a mount that sagged, a pan that "
+                    "stopped); dx, dy in pixels, positive when the scene moved right and down. "
+                    "The model moved with it.</p><table><tr><th>start</th><th>end</th>"
+                    "<th>dx</th><th>dy</th></tr>" + "".join(
+                        f"<tr><td>{esc(e['start_timecode'])}</td><td>{esc(e['end_timecode'])}"
+                        f"</td><td>{e['dx']}</td><td>{e['dy']}</td></tr>" for e in moves)
                     + "</table>")
     body.append("<h2>Files</h2><p>" + " &middot; ".join(
         f"<a href=\"{f}\">{f}</a>" for f in ("events.csv", "events.json", "frames.csv",

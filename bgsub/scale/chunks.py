@@ -165,6 +165,7 @@ class ChunkGroup:
         summary["stage_ms"] = {}
         summary["events"] = sum(1 for e in events if e["kind"] == "motion")
         summary["global_changes"] = sum(1 for e in events if e["kind"] == "global_change")
+        summary["camera_moves"] = sum(1 for e in events if e["kind"] == "camera_moved")
         summary["chunks"] = [
             {"chunk": k + 1, "first_frame": c[1], "last_frame": c[2], "warmup_from": c[3],
              "frames": (self.results.get(k) or {}).get("frames", 0),
@@ -206,7 +207,7 @@ class ChunkGroup:
                 with open(p, newline="", encoding="utf-8") as fh:
                     r = list(csv.reader(fh))
                 header = header or r[0]
-                rows += r[1:]
+                rows += _continued(rows, r[1:])
         if header is not None:
             text = ",".join(header) + "\n" + "".join(",".join(r) + "\n" for r in rows)
             write_atomic(out / "frames.csv", text)
@@ -253,12 +254,34 @@ def replay_events(rows, opts) -> list[dict]:
     """The events of a run from its frames.csv rows, through the same tracker."""
     from bgsub.motion.detector import EventTracker, MotionResult
 
-    tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post)
+    tracker = EventTracker(opts.min_event_frames, opts.event_gap, opts.pre, opts.post,
+                           opts.camera_settle, opts.camera_move)
     for r in rows:
         tracker.update(MotionResult(int(r[0]), float(r[1]), None, [], float(r[3]), r[5] == "1",
-                                    r[6] == "1"))
+                                    r[6] == "1", camera_shift=_shift(r)))
     tracker.finish()
     return [e.as_dict() for e in tracker.events]
+
+
+def _shift(row) -> tuple[int, int] | None:
+    """A frames.csv row's camera shift (dx, dy), or None (none estimated)."""
+    return (int(row[7]), int(row[8])) if len(row) > 8 and row[7] and row[8] else None
+
+
+def _continued(before: list, rows: list) -> list:
+    """A chunk's frames.csv ``rows`` after the chunks' rows ``before``, with its camera shifts
+    made to continue theirs: each chunk's model measures them from its own first frame (its
+    warm-up's), so the chunk's are offset by the last row's shift before less its first row's
+    (the camera is taken to be where it was one frame earlier)."""
+    last, first = (_shift(before[-1]) if before else None), (_shift(rows[0]) if rows else None)
+    if last is None or first is None or last == first:
+        return rows
+    ox, oy = last[0] - first[0], last[1] - first[1]
+    out = []
+    for r in rows:
+        s = _shift(r)
+        out.append(r if s is None else r[:7] + [str(s[0] + ox), str(s[1] + oy)] + r[9:])
+    return out
 
 
 def _concat_videos(paths, dest: Path, fourcc: str, fps: float, color: bool) -> int:
