@@ -384,6 +384,10 @@ def _notify_options(fn):
                           "BGSUB_CLIP with --clips) in its environment."),
         click.option("--on-event-end", metavar="CMD",
                      help="Run CMD when an event ends (also BGSUB_END, BGSUB_END_FRAME)."),
+        click.option("--on-camera-moved", metavar="CMD",
+                     help="Run CMD when the camera has moved (bumped, turned; see "
+                          "--camera-settle), with BGSUB_DX and BGSUB_DY (pixels) beside the "
+                          "event's variables."),
         click.option("--hook-timeout", type=click.FloatRange(0, min_open=True), default=30.0,
                      show_default=True, help="Seconds after which a hook is killed."),
         click.option("--webhook", metavar="URL",

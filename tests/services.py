@@ -176,16 +176,20 @@ class Receiver:
 class MotionCamera:
     """A live MJPEG camera on 127.0.0.1 serving ``total`` frames at ``fps`` once: a flat grey
     160x120 scene where a white square crosses during frames [p*period + on, p*period + off)
-    of each period.  ``sent`` counts the frames served so far."""
+    of each period (or ``images`` in turn).  ``sent`` counts the frames served so far."""
 
-    def __init__(self, total=180, fps=60, period=30, on=12, off=20):
-        frames = []
-        for k in range(period):
-            img = np.full((120, 160, 3), 110, np.uint8)
-            if on <= k < off:
-                x = 20 + 8 * (k - on)
-                cv2.rectangle(img, (x, 40), (x + 30, 80), (250, 250, 250), -1)
-            frames.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+    def __init__(self, total=180, fps=60, period=30, on=12, off=20, images=None):
+        """``images``: serve these (BGR) in turn instead of the square's period."""
+        if images is None:
+            images = []
+            for k in range(period):
+                img = np.full((120, 160, 3), 110, np.uint8)
+                if on <= k < off:
+                    x = 20 + 8 * (k - on)
+                    cv2.rectangle(img, (x, 40), (x + 30, 80), (250, 250, 250), -1)
+                images.append(img)
+        frames = [cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+                  for img in images]
         self.jpegs, self.total, self.period = frames, total, 1.0 / fps
         self.sent = 0
         self.served = 0

@@ -137,6 +137,57 @@ def test_events_reach_hooks_webhook_and_mqtt_while_the_camera_runs(tmp_path, bro
     assert len(list(hooks.iterdir())) == 2 * n
 
 
+def test_a_bumped_camera_reaches_its_hook_the_webhook_and_mqtt(tmp_path, broker, warm_kernels):
+    """A live camera whose view is bumped 4 px left and 2 down at frame 40: one camera move,
+    with its dx and dy, through --on-camera-moved, the webhook and the MQTT event topic; the
+    retained motion state is only the motion events'."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (140, 180, 3)).astype(np.float32), (0, 0), 1.5)
+    big = (big - big.min()) / (big.max() - big.min()) * 200 + 25
+    images = [np.clip(rng.normal(0, 1.5, (120, 160, 3)) + (
+        big[10:130, 10:170] if t < 40 else big[8:128, 14:174]), 0, 255).astype(np.uint8)
+        for t in range(120)]
+    rx, sub = Receiver("ok"), Subscriber(broker.port)
+    cam = MotionCamera(total=120, fps=60, images=images)
+    out, hooks = tmp_path / "out", tmp_path / "hooks"
+    hooks.mkdir()
+    script = ("import os, sys, json; e = {k: v for k, v in os.environ.items() "
+              "if k.startswith('BGSUB_')}; "
+              "open(os.path.join(sys.argv[1], e['BGSUB_EVENT_TYPE'] + e['BGSUB_EVENT_ID']), "
+              "'w').write(json.dumps(e))")
+    try:
+        res = run(cam.url, "-o", out, *LIVE, "--name", "porch", "--camera-settle", 20,
+                  "--on-camera-moved", f"{sys.executable} -c \"{script}\" {hooks}",
+                  "--webhook", rx.url, "--mqtt", f"{broker.url}/home", "--json")
+        assert res.exit_code == 0, res.output
+        assert warnings(res.stderr) == []
+        summary = json.loads(res.stdout)["inputs"][0]
+        n = len(motion_events(out))
+        wait_for(lambda: len(sub.events("home/porch/event")) == 2 * n + 1, 5, "MQTT events")
+    finally:
+        rx.close()
+        sub.close()
+        cam.close()
+    (move,) = [e for e in json.loads((out / "events.json").read_text())["events"]
+               if e["kind"] == "camera_moved"]
+    assert (move["start_frame"], move["dx"], move["dy"]) == (40, -4, 2)
+    assert summary["camera_moves"] == 1
+    assert summary["notifications"]["on_camera_moved"] == {"sent": 1, "dropped": 0, "failed": 0}
+    (doc,) = [d for _, _, d in rx.posts if d["type"] == "camera_moved"]
+    assert set(doc) == PAYLOAD_KEYS | {"dx", "dy"} and (doc["dx"], doc["dy"]) == (-4, 2)
+    assert (doc["event_id"], doc["start_frame"], doc["end_frame"]) == (
+        1, move["start_frame"], move["end_frame"])
+    assert doc in sub.events("home/porch/event")
+    states = [p for _, p in sub.on("home/porch/motion")]  # OFF once connected, then events'
+    assert states[-2 * n - 1:] == ["OFF"] + ["ON", "OFF"] * n
+    env = json.loads((hooks / "camera_moved1").read_text())
+    assert (env["BGSUB_DX"], env["BGSUB_DY"], env["BGSUB_NAME"]) == ("-4", "2", "porch")
+    assert env["BGSUB_START_FRAME"] == "40" and list(hooks.iterdir()) == [hooks / "camera_moved1"]
+
+
 def test_broker_killed_and_restarted_mid_run(tmp_path, broker, warm_kernels):
     """Messages published after the broker is back arrive; not one frame is lost meanwhile
     (frame indices of a live camera skip when the run falls behind)."""
@@ -300,6 +351,7 @@ def test_clip_is_complete_when_the_end_hook_runs(tmp_path):
     (["--webhook", "ftp://127.0.0.1/x"], ["--webhook", "http://"]),
     (["--on-event-start", "no-such-program-here --x"], ["no-such-program-here", "not found"]),
     (["--on-event-end", "sh -c 'unbalanced"], ["--on-event-end", "quotation"]),
+    (["--on-camera-moved", "no-such-program-here"], ["--on-camera-moved", "not found"]),
     (["--name", "a", STREET], ["--name names one input"]),
 ])
 def test_bad_notifier_options_are_refused_in_one_line(tmp_path, args, words):

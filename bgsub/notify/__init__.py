@@ -1,6 +1,7 @@
 """Notifiers: motion events sent to the rest of the house as they happen.
 
-* :mod:`bgsub.notify.hooks`: ``--on-event-start`` / ``--on-event-end`` commands;
+* :mod:`bgsub.notify.hooks`: ``--on-event-start`` / ``--on-event-end`` /
+  ``--on-camera-moved`` commands;
 * :mod:`bgsub.notify.webhook`: ``--webhook URL`` (JSON POSTs, standard library);
 * :mod:`bgsub.notify.mqtt`: ``--mqtt URL`` (paho-mqtt, the optional extra ``bgsub[mqtt]``);
 * :mod:`bgsub.notify.events`: the event record and the :class:`Dispatcher` that delivers it
@@ -31,6 +32,11 @@ def make_notifiers(opts, name: str) -> list[Notifier]:
                 out.append(HookNotifier("start", opts.on_event_start, opts.hook_timeout))
             if opts.on_event_end:
                 out.append(HookNotifier("end", opts.on_event_end, opts.hook_timeout))
+    if opts.on_camera_moved:
+        from bgsub.notify.hooks import HookError, HookNotifier
+
+        with _config_errors(HookError):
+            out.append(HookNotifier("camera_moved", opts.on_camera_moved, opts.hook_timeout))
     if opts.webhook:
         from bgsub.notify.webhook import WebhookError, WebhookNotifier
 

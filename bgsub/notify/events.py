@@ -22,12 +22,12 @@ MAX_HOOK_WARNINGS = 10
 
 @dataclass
 class EventRecord:
-    """One event's start or end, as every notifier sends it."""
+    """One event's start or end, or a camera move, as every notifier sends it."""
 
-    type: str  # "start" or "end"
+    type: str  # "start" or "end" (of a motion event), or "camera_moved"
     name: str  # the camera / input name (topic component)
     source: str
-    event_id: int  # 1-based, in the order the events start
+    event_id: int  # 1-based, in the order the events start (camera moves: their own count)
     start: float  # seconds
     start_frame: int
     peak: float  # foreground fraction (so far, at the start)
@@ -36,6 +36,7 @@ class EventRecord:
     end_frame: int | None = None
     clip: str | None = None  # with --clips: the event's clip (being written at the start)
     created: float = field(default_factory=time.time)  # wall clock when the run published it
+    move: tuple | None = None  # camera_moved: (dx, dy), the image's move in the frame's pixels
 
     def payload(self) -> dict:
         """The JSON document of the webhook and the MQTT event topic."""
@@ -43,7 +44,9 @@ class EventRecord:
                 "event_id": self.event_id, "start": round(self.start, 3),
                 "end": None if self.end is None else round(self.end, 3),
                 "start_frame": self.start_frame, "end_frame": self.end_frame,
-                "peak": round(self.peak, 5), "zones": list(self.zones)}
+                "peak": round(self.peak, 5), "zones": list(self.zones),
+                **({} if self.move is None else {"dx": int(self.move[0]),
+                                                 "dy": int(self.move[1])})}
 
 
 class NotifyError(Exception):

@@ -51,18 +51,21 @@ def hook_env(record: EventRecord) -> dict:
            "BGSUB_PEAK": f"{record.peak:.5f}", "BGSUB_ZONES": " ".join(record.zones)}
     if record.clip is not None:
         env["BGSUB_CLIP"] = record.clip
+    if record.move is not None:
+        env["BGSUB_DX"], env["BGSUB_DY"] = str(record.move[0]), str(record.move[1])
     return env
 
 
 class HookNotifier(Notifier):
-    """Runs ``cmd`` for records of ``type`` ("start" or "end"), one at a time."""
+    """Runs ``cmd`` for records of ``type`` ("start", "end" or "camera_moved"), one at a
+    time."""
 
     warn_each_failure = True
 
     def __init__(self, type: str, cmd: str, timeout: float = 30.0):
         self.type = type
-        self.option = f"--on-event-{type}"
-        self.name = f"on_event_{type}"
+        self.option = "--on-camera-moved" if type == "camera_moved" else f"--on-event-{type}"
+        self.name = self.option[2:].replace("-", "_")
         self.cmd = cmd
         self.argv = parse_hook(cmd, self.option)
         self.program = os.path.basename(self.argv[0])

@@ -4,7 +4,8 @@ through paho-mqtt (the optional extra ``bgsub[mqtt]``, imported only here).
 Topics (``<name>`` is the input's name or ``--name``):
 
 * ``PREFIX/<name>/motion``: ``ON`` at each event's start, ``OFF`` at its end (retained);
-* ``PREFIX/<name>/event``: the webhook's JSON document at each start and end;
+* ``PREFIX/<name>/event``: the webhook's JSON document at each start and end, and at each
+  camera move (``"type": "camera_moved"``, with ``dx`` and ``dy``);
 * ``PREFIX/<name>/availability``: ``online`` once connected, ``offline`` at the end of the run
   and as the last will (retained);
 * with ``discovery``: Home Assistant's discovery config of a ``binary_sensor`` (device class
@@ -167,7 +168,8 @@ class MqttNotifier(Notifier):
     # ------------------------------------------------------------------ records
     def send(self, record: EventRecord) -> None:
         with self.lock:
-            self.state = "ON" if record.type == "start" else "OFF"
+            if record.type in ("start", "end"):  # a camera move leaves the motion state
+                self.state = "ON" if record.type == "start" else "OFF"
             state = self.state
         if not self.waited:  # connecting takes a moment: an event at once is not lost
             self.waited = True
@@ -177,8 +179,9 @@ class MqttNotifier(Notifier):
             why = f" (it refused: {self.refused})" if self.refused else ""
             raise NotifyError(f"mqtt {self.broker}: no connection to the broker{why}; event "
                               f"messages are counted in the summary until it is back")
-        infos = [c.publish(self.t_event, json.dumps(record.payload()), qos=1),
-                 c.publish(self.t_motion, state, qos=1, retain=True)]
+        infos = [c.publish(self.t_event, json.dumps(record.payload()), qos=1)]
+        if record.type in ("start", "end"):
+            infos.append(c.publish(self.t_motion, state, qos=1, retain=True))
         if any(i.rc != self.mqtt.MQTT_ERR_SUCCESS for i in infos):
             raise NotifyError(f"mqtt {self.broker}: publishing failed "
                               f"({self.mqtt.error_string(max(i.rc for i in infos))})")

@@ -71,6 +71,7 @@ class RunOptions:
     name: str | None = None  # the input's name in notifications (default: its file stem)
     on_event_start: str | None = None  # command run at each event's start (bgsub.notify.hooks)
     on_event_end: str | None = None
+    on_camera_moved: str | None = None  # command run at each camera move
     hook_timeout: float = 30.0  # a hook still running after this is killed
     webhook: str | None = None  # URL POSTed each event's start and end as JSON
     mqtt: str | None = None  # mqtt[s]://[USER@]HOST[:PORT]/PREFIX
@@ -78,7 +79,8 @@ class RunOptions:
 
     @property
     def notifies(self) -> bool:
-        return bool(self.on_event_start or self.on_event_end or self.webhook or self.mqtt)
+        return bool(self.on_event_start or self.on_event_end or self.on_camera_moved
+                    or self.webhook or self.mqtt)
 
 
 class StopFlag:
@@ -316,6 +318,7 @@ class _Run:
         self.dispatcher, self.own_dispatcher = None, False
         self.name = input_name(source, opts.name)
         self.started = self.ended = 0  # motion events started and ended (notifications)
+        self.camera_moves = 0  # camera moves notified
         self.pending_ends = {}  # id(Event) -> its end record, sent once its clip is written
         self.counts0 = {}
 
@@ -564,6 +567,9 @@ class _Run:
         self.event_zones.update(r.zones, r.moving, opened, len(ended))
         if not self.dispatcher:
             return
+        for e in closed:
+            if e.kind == "camera_moved":
+                self.camera_record(e)
         for e, zones in zip(ended, self.event_zones.done[len(self.event_zones.done) -
                                                         len(ended):]):
             self.end_record(e, zones, deferred=self.opts.clips)
@@ -575,6 +581,15 @@ class _Run:
             self.dispatcher.publish(EventRecord(
                 "start", self.name, str(self.source), self.started, e.start_time, e.start,
                 e.peak_fraction, self.event_zones.now(), clip=self.clip_path(self.started)))
+
+    def camera_record(self, e):
+        """A camera move, queued for the notifiers (it has ended when it is reported)."""
+        from bgsub.notify import EventRecord
+
+        self.camera_moves += 1
+        self.dispatcher.publish(EventRecord(
+            "camera_moved", self.name, str(self.source), self.camera_moves, e.start_time,
+            e.start, 0.0, [], e.end_time, e.end, move=e.move))
 
     def end_record(self, e, zones, deferred: bool = False):
         from bgsub.notify import EventRecord
