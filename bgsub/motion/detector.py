@@ -300,10 +300,11 @@ class CameraTracker:
     """Camera moves from each frame's ``camera_shift``: the image holds still at one place
     (its shift stays within a pixel of one value, in each axis, for ``settle`` frames), then at
     another at least ``min_move`` pixels away (in either axis).  The move is an event from the
-    first frame that left the old place to the first of the frames that held still at the new
-    one, so a bumped camera, a mount that sags and a pan that stops are each one event, while a
-    camera that sways or shakes about one place, which never holds still away from it, is
-    none.  The first place is the first frame's."""
+    first frame more than a pixel from the old place (since the last within a pixel of it) to
+    the first of the frames that held still at the new one, so a bumped camera, a mount that
+    sags and a pan that stops are each one event, while a camera that sways or shakes about
+    one place, which never holds still away from it, is none.  The first place is the first
+    frame's."""
 
     def __init__(self, settle: int = CAMERA_SETTLE, min_move: int = CAMERA_MIN_MOVE):
         from collections import deque
@@ -325,13 +326,13 @@ class CameraTracker:
         dx, dy = int(shift[0]), int(shift[1])
         if self._place is None:
             self._place = (dx, dy)
-        if (dx, dy) == self._place:
-            self._left = None
+        if max(abs(dx - self._place[0]), abs(dy - self._place[1])) <= 1:
+            self._left = None  # within a pixel of the place: not gone
         elif self._left is None:
             self._left = (index, time)
         w = self._window
         w.append((index, time, dx, dy))
-        if self._left is None or len(w) < self.settle:
+        if len(w) < self.settle:
             return None
         xs, ys = sorted(v[2] for v in w), sorted(v[3] for v in w)
         if xs[-1] - xs[0] > 1 or ys[-1] - ys[0] > 1:
@@ -340,7 +341,10 @@ class CameraTracker:
         mx, my = new[0] - self._place[0], new[1] - self._place[1]
         if max(abs(mx), abs(my)) < self.min_move:
             return None
-        (start, start_time), (end, end_time) = self._left, w[0][:2]
+        end, end_time = w[0][:2]
+        start, start_time = self._left or (end, end_time)
+        if start > end:  # it left (by more than a pixel) after the image began to hold still
+            end, end_time = start, start_time
         self._place, self._left = new, None
         w.clear()
         return Event("camera_moved", start, end, start_time, end_time, 0.0, 0, (mx, my))
