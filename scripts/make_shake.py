@@ -1,8 +1,9 @@
 """A camera that moves: derived sequences in which every frame of a shared ground-truth sequence
 is shifted by a random 1-3 pixels, as a camera on a pole that sways, the ground truth with it;
-and (``--pan``) sequences in which the camera pans slowly and stops.
+(``--pan``) sequences in which the camera pans slowly and stops; and (``--knock``) sequences
+in which it is knocked 16 px right and 8 down from one frame to the next.
 
-    python scripts/make_shake.py [--data DIR] [--out DIR] [--force] [--pan]
+    python scripts/make_shake.py [--data DIR] [--out DIR] [--force] [--pan | --knock]
 
 Each variant ``<base>-shake`` is a CDnet-layout folder in ``$BGSUB_DERIVED`` or
 ``/tmp/bgsub-derived`` (PNG, lossless; never inside the repository): frame n is the base's
@@ -30,6 +31,7 @@ from make_lighting import derived_dir, sequences_dir  # noqa: E402
 
 MAX_SHIFT = 3
 PAN_X, PAN_Y = 24, 12
+KNOCK_X, KNOCK_Y = 16, 8
 SEED = 23
 VARIANTS = ["highway", "HighwayI", "IBMtest2", "Board", "PeopleAndFoliage", "Foliage",
             "Snellen", "fall_subset"]
@@ -107,6 +109,30 @@ def make_pan(base: str, data: Path, out: Path, force: bool = False) -> Path:
     return _write(src, dest, window, truth)
 
 
+def make_knock(base: str, data: Path, out: Path, force: bool = False) -> Path:
+    """``<base>-knock``: a window of the base, KNOCK_X px narrower and KNOCK_Y lower, that jumps
+    by (KNOCK_X, KNOCK_Y) from one frame to the next (a camera knocked, further than the
+    model's search) a quarter of the way into the scored frames, and stays there."""
+    from bgsub.evaluate.scoring import Sequence
+
+    dest = out / f"{base}-knock"
+    if (dest / "temporalROI.txt").exists() and not force:
+        return dest
+    src = Sequence.open(data / base)
+    numbers = sorted(src.frames)
+    scored = [t for t, n in enumerate(numbers) if src.scored(n)]
+    at = scored[0] + (scored[-1] - scored[0]) // 4
+
+    def window(t, img):
+        (x, y), (h, w) = ((KNOCK_X, KNOCK_Y) if t >= at else (0, 0)), img.shape[:2]
+        return img[y:y + h - KNOCK_Y, x:x + w - KNOCK_X]
+
+    def truth(t, gt):
+        return window(t, gt if src.roi is None else np.where(src.roi, gt, 85).astype(np.uint8))
+
+    return _write(src, dest, window, truth)
+
+
 def _write(src, dest: Path, frame, truth, link_roi: bool = False) -> Path:
     """``dest``, a CDnet-layout folder made from the sequence ``src``: its frame t is
     ``frame(t, image)``, its ground truth ``truth(t, labels)``; the base's ``ROI.bmp`` linked
@@ -134,15 +160,17 @@ def _write(src, dest: Path, frame, truth, link_roi: bool = False) -> Path:
 
 
 def make_all(data: Path, out: Path, force: bool = False, names=None,
-             pan: bool = False) -> list[Path]:
-    """The shaken variants of ``names`` (default VARIANTS), or with ``pan`` the panned ones."""
+             pan: bool = False, knock: bool = False) -> list[Path]:
+    """The shaken variants of ``names`` (default VARIANTS), or with ``pan`` the panned ones,
+    with ``knock`` the knocked ones."""
     out.mkdir(parents=True, exist_ok=True)
     made = []
     for base in names or VARIANTS:
         if not (data / base).is_dir():
             print(f"make_shake: no base sequence {base} in {data}", file=sys.stderr)
             continue
-        made.append((make_pan if pan else make_variant)(base, data, out, force))
+        make = make_knock if knock else make_pan if pan else make_variant
+        made.append(make(base, data, out, force))
     return made
 
 
@@ -152,9 +180,11 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--pan", action="store_true", help="the panning camera's variants")
+    ap.add_argument("--knock", action="store_true", help="the knocked camera's variants")
     args = ap.parse_args(argv)
     data = sequences_dir(args.data)
-    for p in make_all(data, derived_dir(args.out), args.force, pan=args.pan):
+    for p in make_all(data, derived_dir(args.out), args.force, pan=args.pan,
+                      knock=args.knock):
         print(p)
     return 0
 

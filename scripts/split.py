@@ -1,12 +1,13 @@
 """Settings chosen on one half of the ground truth and confirmed on the other (issue 23).
 
     python scripts/split.py [--configs JSON] [--methods bgsub,opencv-mog2,opencv-knn]
-                            [--half A|B] [--groups real,light,ghost,stop,shake,pan] [--json FILE]
+                            [--half A|B] [--groups real,light,ghost,stop,shake,pan,knock]
+                            [--json FILE]
 
 The shared sequences are split by scene, and every derived case (lighting steps and ramps of
-``scripts/make_lighting.py``, ghosts and stopped objects of ``scripts/ghosts.py``, shaking and
-panning camera of ``scripts/make_shake.py``) goes to the half of the sequence it was made from,
-so the halves share no scene:
+``scripts/make_lighting.py``, ghosts and stopped objects of ``scripts/ghosts.py``, shaking,
+panning and knocked camera of ``scripts/make_shake.py``) goes to the half of the sequence it
+was made from, so the halves share no scene:
 
 * half A: highway, Board, Foliage, fall_subset -- traffic, people standing from the first frame,
   leaves labelled foreground, waving trees labelled background;
@@ -36,7 +37,7 @@ HALVES = {
     "A": ("highway", "Board", "Foliage", "fall_subset"),
     "B": ("HighwayI", "IBMtest2", "PeopleAndFoliage", "Snellen"),
 }
-GROUPS = ("real", "light", "ghost", "stop", "shake", "pan")
+GROUPS = ("real", "light", "ghost", "stop", "shake", "pan", "knock")
 
 
 def half_of(base: str) -> str | None:
@@ -71,6 +72,9 @@ def cases(data: Path, out: Path, groups=GROUPS) -> list[tuple[str, Path, str, st
     if "pan" in groups:
         for p in make_shake.make_all(data, out, pan=True):
             found.append((p.name, p, half_of(p.name.rsplit("-", 1)[0]), "pan"))
+    if "knock" in groups:
+        for p in make_shake.make_all(data, out, knock=True):
+            found.append((p.name, p, half_of(p.name.rsplit("-", 1)[0]), "knock"))
     return found
 
 

@@ -469,6 +469,96 @@ def test_a_camera_moved_to_the_edge_of_the_search_is_followed_at_once():
     assert all(s == (0, 0) for s in shifts[30:]) and m.anchor_ == (-4, -2)
 
 
+def _knocked_scene(n, at, knock, h=96, w=128, seed=6):
+    """A window of a larger textured scene (a camera's noise on it) that jumps by ``knock``
+    (x, y; the scene moves the other way in the frames) at frame ``at`` and stays there; a
+    12 x 12 square crosses it.  Returns (frames, truths)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    pad = 24
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (h + 2 * pad, w + 2 * pad, 3)).astype(
+        np.float32), (0, 0), 1.5)
+    big = (big - big.min()) / (big.max() - big.min()) * 200 + 25
+    frames, truths = [], []
+    for t in range(n):
+        x, y = (pad + knock[0], pad + knock[1]) if t >= at else (pad, pad)
+        img, gt = big[y:y + h, x:x + w].copy(), np.zeros((h, w), np.uint8)
+        x0 = 10 + (2 * t) % (w - 30)
+        img[40:52, x0:x0 + 12] = (240, 20, 200)
+        gt[40:52, x0:x0 + 12] = 255
+        frames.append(noisy(rng, img, 1.5))
+        truths.append(gt)
+    return frames, truths
+
+
+@pytest.mark.parametrize("knock", [(16, 8), (-8, -6), (0, 20), (-24, 0)])
+def test_a_camera_knocked_beyond_the_search_is_found_again_at_once(knock):
+    """A knock of up to 24 px in one frame: the model moves by it on that frame (phase
+    correlation against its background, confirmed by the points) and the frames after are
+    as clean as before; without the alignment the knock is foreground for many frames."""
+    frames, truths = _knocked_scene(80, 40, knock)
+    m = MixtureSubtractor()
+    false_fg = []
+    for t, (f, gt) in enumerate(zip(frames, truths)):
+        mask = m.apply(f)
+        if t == 40:
+            assert m.anchor_ == (-knock[0], -knock[1]) and m.shift_ == (0, 0)
+        if t >= 40:
+            false_fg.append(np.mean((mask == 255) & (gt == 0)))
+    assert m.anchor_ == (-knock[0], -knock[1])
+    assert max(false_fg) < 0.005
+    off = MixtureSubtractor(max_shift=0)
+    masks = [off.apply(f) for f in frames]
+    assert np.mean([np.mean(mk == 255) for mk in masks[40:50]]) > 0.3
+
+
+@pytest.mark.parametrize("candidate", [None, (12, 5)])
+def test_a_large_object_before_the_points_does_not_move_the_model(monkeypatch, candidate):
+    """Most of the frame covered at once (a truck before the camera): the points stop
+    agreeing at every shift, as after a knock, and the wide search runs (a few frames, then
+    the collapse is the last frames' norm), but the shift it finds is refused: beyond a
+    quarter of the frame, or (``candidate``: the search made to answer a shift in range) one
+    at which the points do not agree."""
+    if candidate is not None:
+        monkeypatch.setattr(MixtureSubtractor, "_wide_shift", lambda self, f: candidate)
+    searched = []
+    wide = MixtureSubtractor._wide_shift
+    monkeypatch.setattr(MixtureSubtractor, "_wide_shift",
+                        lambda self, f: searched.append(1) or wide(self, f))
+    frames, _ = _knocked_scene(80, 200, (0, 0))
+    m = MixtureSubtractor()
+    for t, f in enumerate(frames):
+        if t >= 40:
+            f = f.copy()
+            f[:, 10:118] = (30 + (t % 7), 160, 90)  # a flat side, 85% of the frame
+        m.apply(f)
+        assert m.anchor_ == (0, 0)
+    assert 1 <= len(searched) <= 8
+
+
+def test_points_agree_counts_as_the_alignment_kernel_does():
+    from bgsub.model import _jit
+    from bgsub.model import _layout as layout
+
+    frames, _ = _knocked_scene(30, 25, (3, -2))
+    m = MixtureSubtractor()
+    for f in frames[:25]:
+        m.apply(f)
+    pts, n, r = m._points
+    hot, _ = m._views()
+    f = frames[25]
+    scratch = (np.empty(n, np.float32), np.empty((2 * r + 1) ** 2, np.int64))
+    dx, dy, best, at0 = _jit.kernels()["shift_estimate"](
+        f, hot, 1, pts, n, *scratch, 0, 0, r, np.float32(6.0), 0, 0)
+    assert (dx, dy) == (-3, 2) and best > 0.8 * n
+    assert layout.points_agree(hot, f, 1, pts[:n], dx, dy, 6.0) == (best, n)
+    assert layout.points_agree(hot, f, 1, pts[:n], 0, 0, 6.0) == (at0, n)
+    # a shift beyond the frame's edge counts only the points that stay inside
+    agree, inside = layout.points_agree(hot, f, 1, pts[:n], 200, 0, 6.0)
+    assert inside == agree == 0
+
+
 def test_a_small_move_that_holds_is_made_the_models_after_128_frames():
     import sys
     from pathlib import Path

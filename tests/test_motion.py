@@ -297,8 +297,12 @@ def test_a_bumped_camera_is_one_move_reported_when_the_image_has_held_still():
 def test_a_pan_is_one_move_from_its_first_frame_to_where_it_stops():
     # still for 20 frames, then a pixel left a frame for 10 frames, then still at -10
     shifts = [(0, 0)] * 20 + [(-k, 0) for k in range(1, 11)] + [(-10, 0)] * 60
-    # the first 30 frames within a pixel of each other begin at frame 28 (-9, then -10)
-    assert camera_moves(shifts, settle=30) == [(20, 28, (-10, 0), 57)]
+    # it is more than a pixel away from frame 21 on (-2); the first 30 frames within a
+    # pixel of each other begin at frame 28 (-9, then -10)
+    assert camera_moves(shifts, settle=30) == [(21, 28, (-10, 0), 57)]
+    # a wobble of a pixel about the old place before it moves is not part of the move
+    wobble = [(0, 0), (1, 0)] * 10 + [(1, 0)] * 10 + shifts[20:]
+    assert camera_moves(wobble, settle=30) == [(31, 38, (-10, 0), 67)]
 
 
 def test_a_shaking_camera_a_one_pixel_wobble_and_no_estimate_are_no_moves():
@@ -319,9 +323,10 @@ def test_a_shaking_camera_a_one_pixel_wobble_and_no_estimate_are_no_moves():
 
 def test_the_smallest_move_reported_and_a_slow_drift_that_adds_up():
     drift = [(0, 0)] * 40 + [(1, 0)] * 40 + [(2, 0)] * 40
-    # a pixel is less than min_move: nothing until the drift reaches two, from its first
-    # pixel; frames 70-89 (at 1, then 2) are the first 20 within a pixel of each other
-    assert camera_moves(drift, settle=20) == [(40, 70, (2, 0), 89)]
+    # a pixel is less than min_move: nothing until the drift reaches two (frame 80, the first
+    # more than a pixel from the old place; frames 70-89, at 1 then 2, are the first 20 within
+    # a pixel of each other, so the move is the one frame 80)
+    assert camera_moves(drift, settle=20) == [(80, 80, (2, 0), 89)]
     assert camera_moves(drift, settle=20, min_move=3) == []
     with pytest.raises(ValueError, match="settle"):
         camera_moves([], settle=0)
@@ -355,13 +360,16 @@ def _textured(h, w, seed=4):
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_the_detector_reports_where_the_camera_is_in_the_frames_pixels(scale):
-    """A textured scene (with a camera's noise) whose camera is bumped by (-4, 2) pixels of the
-    frame at frame 40: the results' camera_shift follow it (in the frame's pixels whatever the
-    model's scale), and the tracker reports one move; with max_shift=0 there is no estimate."""
-    big, rng = _textured(120, 150), np.random.default_rng(5)
+@pytest.mark.parametrize("move", [(-4, 2), (-16, -8)])
+def test_the_detector_reports_where_the_camera_is_in_the_frames_pixels(scale, move):
+    """A textured scene (with a camera's noise) whose camera is bumped at frame 40 so that
+    the scene moves by ``move`` pixels of the frame (within the search, or a knock beyond it):
+    the results' camera_shift follow it (in the frame's pixels whatever the model's scale),
+    and the tracker reports one move; with max_shift=0 there is no estimate."""
+    big, rng = _textured(120, 160), np.random.default_rng(5)
+    x, y = 10 - move[0], 10 - move[1]
     frames = [np.clip(rng.normal(0, 1.5, (96, 128, 3)) + (
-        big[10:106, 10:138] if t < 40 else big[8:104, 14:142]), 0, 255).astype(np.uint8)
+        big[10:106, 10:138] if t < 40 else big[y:y + 96, x:x + 128]), 0, 255).astype(np.uint8)
         for t in range(100)]
     det = MotionDetector(scale=scale)
     tracker = EventTracker(camera_settle=20)
@@ -371,8 +379,8 @@ def test_the_detector_reports_where_the_camera_is_in_the_frames_pixels(scale):
         tracker.update(r)
         shifts.append(r.camera_shift)
     assert shifts[:40] == [(0, 0)] * 40
-    assert shifts[-50:] == [(-4, 2)] * 50  # the scene moved left and down in the frames
+    assert shifts[-50:] == [move] * 50
     moves = [(e.start, e.move) for e in tracker.events if e.kind == "camera_moved"]
-    assert moves == [(40, (-4, 2))]
+    assert moves == [(40, move)]
     off = MotionDetector(max_shift=0)
     assert {off.process(f).camera_shift for f in frames[:45]} == {None}

@@ -72,6 +72,26 @@ def views(state: np.ndarray, n_components: int, height: int, width: int, channel
     return hot, cold
 
 
+def mean_plane(hot: np.ndarray, channel: int) -> np.ndarray:
+    """The rank-0 means of ``channel``, (H, W): a view of ``hot`` (see :func:`views`)."""
+    return hot[:, MEAN + channel, :]
+
+
+def points_agree(hot: np.ndarray, frame: np.ndarray, channel: int, pts: np.ndarray, dx: int,
+                 dy: int, tol: float) -> tuple[int, int]:
+    """Of the pixels ``pts`` (flat indices into the frame), how many have their value of
+    ``channel`` at (i + dy, j + dx) in ``frame`` within ``tol`` of their rank-0 mean at (i, j),
+    and how many of them fall inside the frame there (the rule of the kernels'
+    ``shift_estimate``, for any shift)."""
+    h, w = frame.shape[:2]
+    i, j = pts // w, pts % w
+    ii, jj = i + dy, j + dx
+    inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
+    ref = hot[i[inside], MEAN + channel, j[inside]]
+    val = frame[ii[inside], jj[inside], channel].astype(np.float32)
+    return int(np.count_nonzero(np.abs(val - ref) < np.float32(tol))), int(inside.sum())
+
+
 def to_ranked(state: np.ndarray, n_components: int, height: int, width: int,
               channels: int) -> np.ndarray:
     """A copy of the state as (K, H, W, C + 2): plane k = every pixel's component of rank k."""

@@ -158,9 +158,13 @@ class MixtureSubtractor:
         uncovers start from their neighbours' components and their value in that frame, and
         the next shifts are looked for around the new place, so a pan of any length is
         followed (measured up to half a pixel a frame) and a camera moved for good stops
-        costing copies.  The last frame's shift against the model is in ``shift_``, the moves
-        the model made in ``anchor_`` (both (dx, dy), positive when the scene moves right and
-        down in the frames): the scene's move since the first frame is their sum.
+        costing copies.  A camera knocked further than ``max_shift`` in one frame (the points
+        that agreed stop agreeing at every shift of the search) is looked for over a quarter
+        of the frame's size by phase correlation against the model's background, and the
+        model moves by what it finds if the points agree there.  The last frame's shift
+        against the model is in ``shift_``, the moves the model made in ``anchor_`` (both
+        (dx, dy), positive when the scene moves right and down in the frames): the scene's
+        move since the first frame is their sum.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -369,6 +373,8 @@ class MixtureSubtractor:
         aligned = self.max_shift and not fresh and alpha < 1.0 and self._points is not None
         if aligned:
             dx, dy, agree = self._align(f)
+            if alpha > 0.0 and self._refound(f, agree):
+                dx, dy, agree = self._align(f)  # around the model's new place
             if dx or dy:
                 f, known = self._shifted(f, known, dx, dy)
         self.shift_ = (dx, dy)
@@ -487,7 +493,7 @@ class MixtureSubtractor:
         self._recent.append(shift + (agree,))
         if len(self._recent) == _ANCHOR_FRAMES and self._moved_on():
             ax, ay = (sorted(v)[_ANCHOR_FRAMES // 2] for v in list(zip(*self._recent))[:2])
-            self._reanchor(frame, raw, ax, ay, p)
+            self._reanchor(frame, raw, ax, ay, p.u_total)
 
     def _moved_on(self):
         """Whether the model should move to where the camera is now: this frame's shift is at
@@ -507,7 +513,7 @@ class MixtureSubtractor:
         return min(agree) >= _ANCHOR_AGREE and max(abs(sum(xs)), abs(sum(ys))) >= (
             max(1, r - 2) * _ANCHOR_FRAMES)
 
-    def _reanchor(self, frame, raw, ax, ay, p):
+    def _reanchor(self, frame, raw, ax, ay, u_total):
         """Move the model by (ax, ay) pixels with the camera (see ``max_shift``): the median
         shift of the last ``_ANCHOR_FRAMES`` frames, once the camera has moved on
         (:meth:`_moved_on`: a camera that moved and stays, or pans).  The next shifts are
@@ -517,7 +523,7 @@ class MixtureSubtractor:
         of foreground move too, and the points are chosen again from this frame's decisions
         ``raw`` (the model's coordinates before the move)."""
         h, w, c = self.frame_shape_
-        layout.shift_state(self.state_, self.n_components, h, w, c, -ax, -ay, frame, p.u_total)
+        layout.shift_state(self.state_, self.n_components, h, w, c, -ax, -ay, frame, u_total)
         if self._runs is not None:
             runs = self._runs[0]
             shift_image(runs.copy(), runs, -ax, -ay, False)
@@ -531,6 +537,81 @@ class MixtureSubtractor:
         if self.gain_compensation:
             self._after_mask(moved)
         self._choose_points(moved)
+
+    def _refound(self, f, agree):
+        """A camera knocked further than ``max_shift`` in one frame: when the share of the
+        points that agree at the best shift of the search (``agree``) fell under
+        ``_KNOCK_KEEP`` of the last frames' (their median, at least ``_KNOCK_WAS``), the frame
+        is matched against the model's background at any shift up to a quarter of its size
+        (phase correlation, on at most ``_KNOCK_SIDE`` pixels across; then a climb of the
+        points, :meth:`_climb`), and when the points agree there as well as ``_KNOCK_KEEP`` of
+        the last frames' and regain at least half of what they lost (against the best shift
+        of the search), the model moves by it at once (:meth:`_reanchor`).  A collapse that is
+        not a knock (a large object before the points, a sudden change of the light) fails
+        that test; it enters the last frames' median, so the search is not
+        tried for more than a few frames in a row.  Returns whether the model moved."""
+        if agree >= _KNOCK_KEEP or len(self._recent) < _ANCHOR_FRAMES:
+            return False  # the first: at least half of what any median can be
+        recent = sorted(a for _, _, a in self._recent)
+        good = recent[len(recent) // 2]
+        if good < _KNOCK_WAS or agree >= _KNOCK_KEEP * good:
+            return False
+        h, w, c = f.shape
+        dx, dy = self._wide_shift(f)
+        r = min(self.max_shift, self._points[2])
+        if max(abs(dx), abs(dy)) <= r or abs(dx) > w // 4 or abs(dy) > h // 4:
+            return False  # within the search (it found nothing there), or too far to trust
+        (dx, dy), there, inside = self._climb(f, dx, dy)
+        n = self._points[1]
+        lost = good - agree
+        if inside < n // 2 or there < max(_SHIFT_AGREE, _KNOCK_KEEP * good,
+                                          agree + max(_SHIFT_GAIN, lost / 2)) * n:
+            return False
+        # before this frame's update: the weights sum to 1 / scale_
+        self._reanchor(f, np.zeros((h, w), np.uint8), dx, dy, np.float32(1.0 / self.scale_))
+        self.shift_ = (0, 0)  # the next search starts at the new place
+        self._recent.clear()  # the shifts before were against the old one
+        return True
+
+    def _climb(self, f, dx, dy):
+        """From (dx, dy), the neighbouring shift at which the most points agree, while that
+        is more (the phase correlation's answer is within a pixel or two on reduced images):
+        ((dx, dy), points agreeing, points inside the frame)."""
+        pts, n, _ = self._points
+        hot, _ = self._views()
+        ch = f.shape[2] // 2
+
+        def count(x, y):
+            return layout.points_agree(hot, f, ch, pts[:n], x, y, _SHIFT_TOL)
+
+        best = count(dx, dy)
+        for _ in range(_KNOCK_CLIMB):
+            here = max(((count(dx + a, dy + b), (dx + a, dy + b))
+                        for a in (-1, 0, 1) for b in (-1, 0, 1) if a or b))
+            if here[0][0] <= best[0]:
+                break
+            best, (dx, dy) = here
+        return (dx, dy), best[0], best[1]
+
+    def _wide_shift(self, f):
+        """The shift (dx, dy) of frame ``f`` against the model's background (the rank-0 means
+        of the middle channel) by phase correlation, on both reduced to at most
+        ``_KNOCK_SIDE`` pixels across."""
+        import cv2
+
+        h, w, c = f.shape
+        hot, _ = self._views()
+        bg = layout.mean_plane(hot, c // 2)
+        img = f[:, :, c // 2].astype(np.float32)
+        k = max(1, math.ceil(max(h, w) / _KNOCK_SIDE))
+        if k > 1:
+            size = (max(1, w // k), max(1, h // k))
+            bg = cv2.resize(bg, size, interpolation=cv2.INTER_AREA)
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+        bg = np.ascontiguousarray(bg, np.float32)
+        win = cv2.createHanningWindow((img.shape[1], img.shape[0]), cv2.CV_32F)
+        (sx, sy), _ = cv2.phaseCorrelate(bg, img, win)
+        return int(round(sx * k)), int(round(sy * k))
 
     def _choose_points(self, raw):
         """Choose the pixels that the next frames are aligned on (see ``max_shift``)."""
@@ -912,6 +993,10 @@ _SHIFT_SCAN = 50_000  # pixels looked at for points, about: every step-th row an
 _ANCHOR_FRAMES = 8  # the model moves by the median shift of this many frames (see _reanchor)
 _ANCHOR_AGREE = 0.2  # and at least this share of the points agreed with each frame's best shift
 _ANCHOR_HOLD = 128  # or one shift has held this many frames
+_KNOCK_WAS = 0.3  # a knock is looked for when the last frames' points agreed this well
+_KNOCK_KEEP = 0.5  # and a shift found beyond the search is taken when they agree this well there
+_KNOCK_SIDE = 320  # pixels across of the images the knock's phase correlation compares
+_KNOCK_CLIMB = 8  # steps of a pixel that the points may move the phase correlation's answer
 
 
 def _fmt(shape):
