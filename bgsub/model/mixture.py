@@ -548,8 +548,8 @@ class MixtureSubtractor:
         the last frames' and regain at least half of what they lost (against the best shift
         of the search), the model moves by it at once (:meth:`_reanchor`).  A collapse that is
         not a knock (a large object before the points, a sudden change of the light) fails
-        that test; it enters the last frames' median, so the search is not
-        tried for more than a few frames in a row.  Returns whether the model moved."""
+        that test; it enters the last frames' median, so the search is not tried for more than
+        a few frames in a row.  Returns whether the model moved."""
         if agree >= _KNOCK_KEEP or len(self._recent) < _ANCHOR_FRAMES:
             return False  # the first: at least half of what any median can be
         recent = sorted(a for _, _, a in self._recent)
