@@ -89,43 +89,38 @@ def pan_offsets(n: int, start: int) -> np.ndarray:
 
 
 def make_pan(base: str, data: Path, out: Path, force: bool = False) -> Path:
-    from bgsub.evaluate.scoring import Sequence
-
-    dest = out / f"{base}-pan"
-    if (dest / "temporalROI.txt").exists() and not force:
-        return dest
-    src = Sequence.open(data / base)
-    numbers = sorted(src.frames)
-    scored = [t for t, n in enumerate(numbers) if src.scored(n)]
-    pos = pan_offsets(len(numbers), scored[0] + (scored[-1] - scored[0]) // 4)
-
-    def window(t, img):
-        (x, y), (h, w) = pos[t], img.shape[:2]
-        return img[y:y + h - PAN_Y, x:x + w - PAN_X]
-
-    def truth(t, gt):
-        return window(t, gt if src.roi is None else np.where(src.roi, gt, 85).astype(np.uint8))
-
-    return _write(src, dest, window, truth)
+    """``<base>-pan``: a window of the base, PAN_X px narrower and PAN_Y lower, that stands
+    still for a quarter of the scored frames, then pans (:func:`pan_offsets`) and stops."""
+    return _make_window(base, data, out, force, "pan", (PAN_X, PAN_Y), pan_offsets)
 
 
 def make_knock(base: str, data: Path, out: Path, force: bool = False) -> Path:
     """``<base>-knock``: a window of the base, KNOCK_X px narrower and KNOCK_Y lower, that jumps
     by (KNOCK_X, KNOCK_Y) from one frame to the next (a camera knocked, further than the
     model's search) a quarter of the way into the scored frames, and stays there."""
+    def knock(n, at):
+        return np.array([(KNOCK_X, KNOCK_Y) if t >= at else (0, 0) for t in range(n)])
+
+    return _make_window(base, data, out, force, "knock", (KNOCK_X, KNOCK_Y), knock)
+
+
+def _make_window(base, data, out, force, kind, cut, positions) -> Path:
+    """``<base>-<kind>``: each frame (and its ground truth, outside the base's ROI labelled 85)
+    cut to a window ``cut`` (x, y) px smaller than the base's, at ``positions(n, at)[t]``
+    (x, y) for frame index t, where ``at`` is a quarter of the way into the scored frames."""
     from bgsub.evaluate.scoring import Sequence
 
-    dest = out / f"{base}-knock"
+    dest = out / f"{base}-{kind}"
     if (dest / "temporalROI.txt").exists() and not force:
         return dest
     src = Sequence.open(data / base)
     numbers = sorted(src.frames)
     scored = [t for t, n in enumerate(numbers) if src.scored(n)]
-    at = scored[0] + (scored[-1] - scored[0]) // 4
+    pos = positions(len(numbers), scored[0] + (scored[-1] - scored[0]) // 4)
 
     def window(t, img):
-        (x, y), (h, w) = ((KNOCK_X, KNOCK_Y) if t >= at else (0, 0)), img.shape[:2]
-        return img[y:y + h - KNOCK_Y, x:x + w - KNOCK_X]
+        (x, y), (h, w) = pos[t], img.shape[:2]
+        return img[y:y + h - cut[1], x:x + w - cut[0]]
 
     def truth(t, gt):
         return window(t, gt if src.roi is None else np.where(src.roi, gt, 85).astype(np.uint8))
