@@ -373,7 +373,7 @@ class MixtureSubtractor:
         aligned = self.max_shift and not fresh and alpha < 1.0 and self._points is not None
         if aligned:
             dx, dy, agree = self._align(f)
-            if alpha > 0.0 and self._refound(f, agree):
+            if alpha > 0.0 and self._refound(f, dx, dy, agree):
                 dx, dy, agree = self._align(f)  # around the model's new place
             if dx or dy:
                 f, known = self._shifted(f, known, dx, dy)
@@ -538,9 +538,11 @@ class MixtureSubtractor:
             self._after_mask(moved)
         self._choose_points(moved)
 
-    def _refound(self, f, agree):
-        """A camera knocked further than ``max_shift`` in one frame: when the share of the
-        points that agree at the best shift of the search (``agree``) fell under
+    def _refound(self, f, sx, sy, agree):
+        """A camera knocked further than ``max_shift`` in one frame (or by a few pixels that
+        the search's climb did not reach): when the share of the points that agree at the
+        best shift the search found, (sx, sy) (``agree``; (0, 0) when none was taken), fell
+        under
         ``_KNOCK_KEEP`` of the last frames' (their median, at least ``_KNOCK_WAS``), the frame
         is matched against the model's background at any shift up to a quarter of its size
         (phase correlation, on at most ``_KNOCK_SIDE`` pixels across; then a climb of the
@@ -558,9 +560,8 @@ class MixtureSubtractor:
             return False
         h, w, c = f.shape
         dx, dy = self._wide_shift(f)
-        r = min(self.max_shift, self._points[2])
-        if max(abs(dx), abs(dy)) <= r or abs(dx) > w // 4 or abs(dy) > h // 4:
-            return False  # within the search (it found nothing there), or too far to trust
+        if (dx, dy) == (sx, sy) or abs(dx) > w // 4 or abs(dy) > h // 4:
+            return False  # what the search found already, or too far to trust
         (dx, dy), there, inside = self._climb(f, dx, dy)
         n = self._points[1]
         lost = good - agree
