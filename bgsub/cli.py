@@ -399,7 +399,7 @@ def _notify_options(fn):
                           "$BGSUB_MQTT_PASSWORD); needs pip install \"bgsub[mqtt]\"."),
         click.option("--mqtt-discovery", is_flag=True,
                      help="Also publish Home Assistant's MQTT discovery config (a motion "
-                          "binary_sensor)."),
+                          "binary_sensor and a camera-moved event entity)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)

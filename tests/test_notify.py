@@ -139,8 +139,9 @@ def test_events_reach_hooks_webhook_and_mqtt_while_the_camera_runs(tmp_path, bro
 
 def test_a_bumped_camera_reaches_its_hook_the_webhook_and_mqtt(tmp_path, broker, warm_kernels):
     """A live camera whose view is bumped 4 px left and 2 down at frame 40: one camera move,
-    with its dx and dy, through --on-camera-moved, the webhook and the MQTT event topic; the
-    retained motion state is only the motion events'."""
+    with its dx and dy, through --on-camera-moved, the webhook and MQTT's camera topic (what
+    the discovered Home Assistant event entity reads); the event topic and the retained motion
+    state are only the motion events'."""
     import cv2
     import numpy as np
 
@@ -161,12 +162,14 @@ def test_a_bumped_camera_reaches_its_hook_the_webhook_and_mqtt(tmp_path, broker,
     try:
         res = run(cam.url, "-o", out, *LIVE, "--name", "porch", "--camera-settle", 20,
                   "--on-camera-moved", f"{sys.executable} -c \"{script}\" {hooks}",
-                  "--webhook", rx.url, "--mqtt", f"{broker.url}/home", "--json")
+                  "--webhook", rx.url, "--mqtt", f"{broker.url}/home", "--mqtt-discovery",
+                  "--json")
         assert res.exit_code == 0, res.output
         assert warnings(res.stderr) == []
         summary = json.loads(res.stdout)["inputs"][0]
         n = len(motion_events(out))
-        wait_for(lambda: len(sub.events("home/porch/event")) == 2 * n + 1, 5, "MQTT events")
+        wait_for(lambda: len(sub.events("home/porch/event")) == 2 * n
+                 and len(sub.events("home/porch/camera")) == 1, 5, "MQTT events")
     finally:
         rx.close()
         sub.close()
@@ -180,7 +183,11 @@ def test_a_bumped_camera_reaches_its_hook_the_webhook_and_mqtt(tmp_path, broker,
     assert set(doc) == PAYLOAD_KEYS | {"dx", "dy"} and (doc["dx"], doc["dy"]) == (-4, 2)
     assert (doc["event_id"], doc["start_frame"], doc["end_frame"]) == (
         1, move["start_frame"], move["end_frame"])
-    assert doc in sub.events("home/porch/event")
+    assert sub.events("home/porch/camera") == [{"event_type": "camera_moved", **doc}]
+    cfg = json.loads(sub.on("homeassistant/event/bgsub_porch/camera/config")[0][1])
+    assert cfg["state_topic"] == "home/porch/camera" and cfg["event_types"] == ["camera_moved"]
+    assert cfg["device"]["identifiers"] == ["bgsub_porch"]
+    assert cfg["availability_topic"] == "home/porch/availability"
     states = [p for _, p in sub.on("home/porch/motion")]  # OFF once connected, then events'
     assert states[-2 * n - 1:] == ["OFF"] + ["ON", "OFF"] * n
     env = json.loads((hooks / "camera_moved1").read_text())

@@ -4,12 +4,15 @@ through paho-mqtt (the optional extra ``bgsub[mqtt]``, imported only here).
 Topics (``<name>`` is the input's name or ``--name``):
 
 * ``PREFIX/<name>/motion``: ``ON`` at each event's start, ``OFF`` at its end (retained);
-* ``PREFIX/<name>/event``: the webhook's JSON document at each start and end, and at each
-  camera move (``"type": "camera_moved"``, with ``dx`` and ``dy``);
+* ``PREFIX/<name>/event``: the webhook's JSON document at each start and end;
+* ``PREFIX/<name>/camera``: the webhook's JSON document of each camera move, with
+  ``"event_type": "camera_moved"`` (what Home Assistant's MQTT event entities read);
 * ``PREFIX/<name>/availability``: ``online`` once connected, ``offline`` at the end of the run
   and as the last will (retained);
 * with ``discovery``: Home Assistant's discovery config of a ``binary_sensor`` (device class
-  motion) at ``homeassistant/binary_sensor/bgsub_<name>/motion/config`` (retained).
+  motion) at ``homeassistant/binary_sensor/bgsub_<name>/motion/config`` and of an ``event``
+  entity of the camera moves at ``homeassistant/event/bgsub_<name>/camera/config``
+  (retained).
 
 paho's own thread connects and reconnects with backoff; the run never waits for the broker.
 While there is no connection an event message is counted as failed (not queued: a stale ON
@@ -108,6 +111,7 @@ class MqttNotifier(Notifier):
         self.password = os.environ.get("BGSUB_MQTT_PASSWORD") if password is None else password
         base = f"{self.broker.prefix}/{self.node}"
         self.t_motion, self.t_event = f"{base}/motion", f"{base}/event"
+        self.t_camera = f"{base}/camera"
         self.t_avail = f"{base}/availability"
         self.state = "OFF"
         self.lock = threading.Lock()
@@ -143,27 +147,34 @@ class MqttNotifier(Notifier):
             return
         self.refused = None
         if self.discovery:
-            client.publish(self.discovery_topic(), json.dumps(self.discovery_config()), qos=1,
-                           retain=True)
+            for topic, config in self.discovery_configs().items():
+                client.publish(topic, json.dumps(config), qos=1, retain=True)
         client.publish(self.t_avail, "online", qos=1, retain=True)
         with self.lock:
             state = self.state
         client.publish(self.t_motion, state, qos=1, retain=True)
         self.first_try.set()
 
-    def discovery_topic(self) -> str:
-        return f"{DISCOVERY_PREFIX}/binary_sensor/bgsub_{self.node}/motion/config"
-
-    def discovery_config(self) -> dict:
+    def discovery_configs(self) -> dict:
+        """{topic: config} of Home Assistant's discovery: the motion ``binary_sensor`` (the
+        event documents as its attributes) and the camera moves' ``event`` entity, one
+        device."""
         uid = f"bgsub_{self.node}"
-        return {"name": "Motion", "unique_id": f"{uid}_motion", "object_id": f"{uid}_motion",
+        common = {"availability_topic": self.t_avail, "payload_available": "online",
+                  "payload_not_available": "offline",
+                  "device": {"identifiers": [uid], "name": f"bgsub {self.display_name}",
+                             "manufacturer": "bgsub", "model": "bgsub motion detector",
+                             "sw_version": __version__}}
+        return {
+            f"{DISCOVERY_PREFIX}/binary_sensor/{uid}/motion/config": {
+                "name": "Motion", "unique_id": f"{uid}_motion", "object_id": f"{uid}_motion",
                 "device_class": "motion", "state_topic": self.t_motion,
-                "payload_on": "ON", "payload_off": "OFF",
-                "availability_topic": self.t_avail, "payload_available": "online",
-                "payload_not_available": "offline", "json_attributes_topic": self.t_event,
-                "device": {"identifiers": [uid], "name": f"bgsub {self.display_name}",
-                           "manufacturer": "bgsub", "model": "bgsub motion detector",
-                           "sw_version": __version__}}
+                "payload_on": "ON", "payload_off": "OFF", "json_attributes_topic": self.t_event,
+                **common},
+            f"{DISCOVERY_PREFIX}/event/{uid}/camera/config": {
+                "name": "Camera moved", "unique_id": f"{uid}_camera",
+                "object_id": f"{uid}_camera", "icon": "mdi:cctv", "state_topic": self.t_camera,
+                "event_types": ["camera_moved"], **common}}
 
     # ------------------------------------------------------------------ records
     def send(self, record: EventRecord) -> None:
@@ -179,9 +190,12 @@ class MqttNotifier(Notifier):
             why = f" (it refused: {self.refused})" if self.refused else ""
             raise NotifyError(f"mqtt {self.broker}: no connection to the broker{why}; event "
                               f"messages are counted in the summary until it is back")
-        infos = [c.publish(self.t_event, json.dumps(record.payload()), qos=1)]
-        if record.type in ("start", "end"):
-            infos.append(c.publish(self.t_motion, state, qos=1, retain=True))
+        if record.type == "camera_moved":  # its own topic: the motion state stays as it is
+            doc = {"event_type": record.type, **record.payload()}
+            infos = [c.publish(self.t_camera, json.dumps(doc), qos=1)]
+        else:
+            infos = [c.publish(self.t_event, json.dumps(record.payload()), qos=1),
+                     c.publish(self.t_motion, state, qos=1, retain=True)]
         if any(i.rc != self.mqtt.MQTT_ERR_SUCCESS for i in infos):
             raise NotifyError(f"mqtt {self.broker}: publishing failed "
                               f"({self.mqtt.error_string(max(i.rc for i in infos))})")
