@@ -126,6 +126,11 @@ class MotionDetector:
         as ``global_change`` and not counted as motion
     kernel, min_area, roi : see :class:`PostProcessor`
     gray : convert frames to gray before modelling; scale : resize factor (0, 1] before modelling
+
+    Each :class:`MotionResult` also says where the camera is: ``camera_shift``, (dx, dy) pixels
+    of the frame that the image has moved since the model's first frame (the model's
+    ``anchor_`` + ``shift_``; None when it does not align frames), which
+    :class:`EventTracker` turns into ``"camera_moved"`` events.
     """
 
     def __init__(self, model: Any = None, threshold_area: float = 0.002, max_area: float = 0.7,
