@@ -552,8 +552,9 @@ class MixtureSubtractor:
         not a knock (a large object before the points, a sudden change of the light) fails
         that test; it enters the last frames' median, so the search is not tried for more than
         a few frames in a row.  Returns whether the model moved."""
-        if agree >= _KNOCK_KEEP or len(self._recent) < _ANCHOR_FRAMES:
-            return False  # the first: at least half of what any median can be
+        if (agree >= _KNOCK_KEEP or len(self._recent) < _ANCHOR_FRAMES
+                or self._points[1] < _SHIFT_MIN_POINTS):
+            return False  # at least half of what any median can be; or no estimate at all
         recent = sorted(a for _, _, a in self._recent)
         good = recent[len(recent) // 2]
         if good < _KNOCK_WAS or agree >= _KNOCK_KEEP * good:
