@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
 import tempfile
+from collections import deque
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable
@@ -542,9 +542,8 @@ class MixtureSubtractor:
         """A camera knocked further than ``max_shift`` in one frame (or by a few pixels that
         the search's climb did not reach): when the share of the points that agree at the
         best shift the search found, (sx, sy) (``agree``; (0, 0) when none was taken), fell
-        under
-        ``_KNOCK_KEEP`` of the last frames' (their median, at least ``_KNOCK_WAS``), the frame
-        is matched against the model's background at any shift up to a quarter of its size
+        under ``_KNOCK_KEEP`` of the last frames' (their median, at least ``_KNOCK_WAS``), the
+        frame is matched against the model's background at any shift up to a quarter of its size
         (phase correlation, on at most ``_KNOCK_SIDE`` pixels across; then a climb of the
         points, :meth:`_climb`), and when the points agree there as well as ``_KNOCK_KEEP`` of
         the last frames' and regain at least half of what they lost (against the best shift

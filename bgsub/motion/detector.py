@@ -363,13 +363,14 @@ class EventTracker:
     frame).  ``pre`` / ``post`` frames of padding widen each event, clamped to the frames seen
     and never reaching back into the previous event.  Whole-frame changes are reported as
     separate ``"global_change"`` events, and camera moves (:class:`CameraTracker`, with
-    ``camera_settle`` and ``camera_min_move``; ``camera_settle=0``: none) as
+    ``camera_settle`` and ``camera_move``, its ``settle`` and ``min_move``;
+    ``camera_settle=0``: none) as
     ``"camera_moved"`` events.  Memory is bounded: only a window of recent timestamps is kept.
     """
 
     def __init__(self, min_event_frames: int = 2, event_gap: int = 10, pre: int = 0,
                  post: int = 0, camera_settle: int = CAMERA_SETTLE,
-                 camera_min_move: int = CAMERA_MIN_MOVE) -> None:
+                 camera_move: int = CAMERA_MIN_MOVE) -> None:
         from collections import deque
 
         for name, v in (("min_event_frames", min_event_frames), ("event_gap", event_gap),
@@ -387,7 +388,7 @@ class EventTracker:
         self._quiet = 0
         self._global = None  # [first, first_time, last, last_time, peak, count]
         self._last_end = -1
-        self.camera = (CameraTracker(camera_settle, camera_min_move) if camera_settle
+        self.camera = (CameraTracker(camera_settle, camera_move) if camera_settle
                        else None)
 
     @property

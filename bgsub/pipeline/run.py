@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from bgsub.io.sources import SourceError, open_video, timecode
+from bgsub.motion.detector import CAMERA_MIN_MOVE, CAMERA_SETTLE
 
 if TYPE_CHECKING:
     from bgsub.notify import Dispatcher
@@ -46,8 +47,8 @@ class RunOptions:
     post: int = 0
     # a camera move: the image held still this many frames at a place this many pixels from
     # where it held still before (bgsub.motion.detector.CameraTracker); 0 frames: none reported
-    camera_settle: int = 30
-    camera_move: int = 2
+    camera_settle: int = CAMERA_SETTLE
+    camera_move: int = CAMERA_MIN_MOVE
     mask_format: str = "video"  # "video" (lossless FFV1 .mkv), "png" (CDnet names) or "none"
     overlay: bool = False
     clips: bool = False  # one video per motion event in clips/
