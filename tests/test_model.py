@@ -622,7 +622,7 @@ def test_shift_state_moves_every_record_and_starts_the_uncovered_edge_from_both(
                 keep = src[:min(n, k - 1)].copy()
                 keep[:, 0] *= 0.5 / keep[:, 0].sum()
                 new = np.concatenate([[0.5, src[0, 1]], frame[i, j]]).astype(np.float32)
-                want = np.vstack([keep, new[None]])
+                want = np.vstack([new[None], keep])  # the frame's value leads a tie
                 want = want[np.argsort(-(want[:, 0] / np.sqrt(want[:, 1])), kind="stable")]
                 np.testing.assert_allclose(got[:len(want), i, j], want, rtol=1e-6)
                 assert (got[len(want):, i, j] == 0).all()

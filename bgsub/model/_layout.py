@@ -113,19 +113,23 @@ def shift_state(state: np.ndarray, n_components: int, height: int, width: int, c
     A pixel whose source lies outside the frame takes the components of the nearest pixel
     inside at half their weight, and its value in ``frame`` (uint8 (H, W, C)) as a component
     with the other half (of ``u_total``, the scaled total) at the variance of that pixel's
-    first: the edge that a camera's move uncovers starts from both what its neighbours and
-    what it shows."""
+    first, ranked first where the two first components tie (a neighbour with one component):
+    the edge that a camera's move uncovers starts from both what its neighbours and what it
+    shows, and what it shows is background whatever ``background_ratio``."""
     hot, cold = views(state, n_components, height, width, channels)
     _move(hot, 2, sx, sy)
     _move(cold.transpose(1, 2, 0, 3), 1, sx, sy)  # in memory order: (H, W, K - 1, R)
     ys, xs = np.arange(height) + sy, np.arange(width) + sx
     new = ((ys < 0) | (ys >= height))[:, None] | ((xs < 0) | (xs >= width))[None, :]
     hot_px = hot.transpose(0, 2, 1)  # (H, W, R)
-    rec = np.concatenate([hot_px[new][:, None], cold[:, new].transpose(1, 0, 2)], axis=1)
+    near = np.concatenate([hot_px[new][:, None], cold[:, new].transpose(1, 0, 2)], axis=1)
     half = np.float32(0.5 * u_total)
-    rec[:, :, U] *= half / np.maximum(rec[:, :-1, U].sum(axis=1, keepdims=True), 1e-30)
-    rec[:, -1] = 0.0  # the weakest gives its slot to the frame's value
-    rec[:, -1, U], rec[:, -1, VAR], rec[:, -1, MEAN:] = half, rec[:, 0, VAR], frame[new]
+    near[:, :, U] *= half / np.maximum(near[:, :-1, U].sum(axis=1, keepdims=True), 1e-30)
+    # the frame's value first, so that it leads a tie (a neighbour with one component): the
+    # weakest neighbour's component gives its slot to it
+    rec = np.concatenate([near[:, :1], near[:, :-1]], axis=1)
+    rec[:, 0] = 0.0
+    rec[:, 0, U], rec[:, 0, VAR], rec[:, 0, MEAN:] = half, near[:, 0, VAR], frame[new]
     rec[rec[:, :, U] <= 0.0] = 0.0
     key = np.where(rec[:, :, U] > 0, rec[:, :, U] / np.sqrt(np.maximum(rec[:, :, VAR], 1e-30)),
                    -1.0)

@@ -493,7 +493,7 @@ class MixtureSubtractor:
         self._recent.append(shift + (agree,))
         if len(self._recent) == _ANCHOR_FRAMES and self._moved_on():
             ax, ay = (sorted(v)[_ANCHOR_FRAMES // 2] for v in list(zip(*self._recent))[:2])
-            self._reanchor(frame, raw, ax, ay, p.u_total)
+            self._reanchor(frame, raw, ax, ay, p.u_total, (shift[0] - ax, shift[1] - ay))
 
     def _moved_on(self):
         """Whether the model should move to where the camera is now: this frame's shift is at
@@ -513,16 +513,21 @@ class MixtureSubtractor:
         return min(agree) >= _ANCHOR_AGREE and max(abs(sum(xs)), abs(sum(ys))) >= (
             max(1, r - 2) * _ANCHOR_FRAMES)
 
-    def _reanchor(self, frame, raw, ax, ay, u_total):
+    def _reanchor(self, frame, raw, ax, ay, u_total, after):
         """Move the model by (ax, ay) pixels with the camera (see ``max_shift``): the median
         shift of the last ``_ANCHOR_FRAMES`` frames, once the camera has moved on
         (:meth:`_moved_on`: a camera that moved and stays, or pans).  The next shifts are
         looked for around the new place, so a camera that moved and stays costs no copies and
         a pan of any length is followed.  The pixels that the move uncovers start from what
-        their neighbours hold and from their value in ``frame`` (frame coordinates); the runs
-        of foreground move too, and the points are chosen again from this frame's decisions
-        ``raw`` (the model's coordinates before the move)."""
+        their neighbours hold and from their value in ``frame`` (frame coordinates), taken
+        where the frame lies against the model's new place, ``after`` (its shift then); the
+        runs of foreground move too, and the points are chosen again from this frame's
+        decisions ``raw`` (the model's coordinates before the move)."""
         h, w, c = self.frame_shape_
+        if after != (0, 0):  # a pan goes on: the frame is a pixel or two past the new place
+            moved_frame = np.empty_like(frame)
+            shift_image(frame, moved_frame, after[0], after[1], True)
+            frame = moved_frame
         layout.shift_state(self.state_, self.n_components, h, w, c, -ax, -ay, frame, u_total)
         if self._runs is not None:
             runs = self._runs[0]
@@ -569,7 +574,8 @@ class MixtureSubtractor:
                                           agree + max(_SHIFT_GAIN, lost / 2)) * n:
             return False
         # before this frame's update: the weights sum to 1 / scale_
-        self._reanchor(f, np.zeros((h, w), np.uint8), dx, dy, np.float32(1.0 / self.scale_))
+        self._reanchor(f, np.zeros((h, w), np.uint8), dx, dy, np.float32(1.0 / self.scale_),
+                       (0, 0))
         self.shift_ = (0, 0)  # the next search starts at the new place
         self._recent.clear()  # the shifts before were against the old one
         return True
