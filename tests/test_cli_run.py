@@ -133,7 +133,9 @@ def test_max_shift_reaches_the_model_and_follows_a_shaking_camera(tmp_path):
         assert np.array_equal(cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE), want)
         fg_off += int(np.count_nonzero(want))
         fg_on += int(np.count_nonzero(default.apply(frame)))
-    assert fg_on < 0.7 * fg_off, (fg_on, fg_off)
+    # measured 343,755 against 474,325 pixels (the defaults before background_ratio 0.4 and
+    # warmup 2.5, which left more foreground unaligned too: under 0.7 of it)
+    assert fg_on < 0.8 * fg_off, (fg_on, fg_off)
     res = run(seq, "-o", tmp_path / "p", "--max-shift", "17", "-q")
     assert res.exit_code == 2
     assert "--max-shift" in res.output and "Traceback" not in res.output
@@ -253,18 +255,21 @@ def test_run_on_real_videos(tmp_path, name, frames):
 
 @needs_videos
 def test_a_camera_that_drifts_is_reported_in_the_events_and_frames_csv(tmp_path):
-    """The bridge video's camera drifts about 4 px left and 2 down in its first 4 seconds
-    (measured: more than a pixel from where it started from frame 102, held still from frame
-    111 at (-4, 2))."""
+    """The bridge video's camera drifts about 4 px left and 2 down in its first 4 seconds, in
+    one move or two: the image may hold still on the way (measured with the defaults since
+    background_ratio 0.4 and warmup 2.5: at (-1, 2) from frame 61, then at (-4, 2) from frame
+    111; with the defaults before, one move held still from frame 111)."""
     video = DATA / "videos" / "bridge_traffic_640x360.mp4"
     res = run(video, "-o", tmp_path / "o", "--max-frames", 200, "--mask-format", "none")
     assert res.exit_code == 0, res.output
-    assert "1 camera moves" in res.output and "moved -4, +2 px" in res.output
     events = list(csv.DictReader(open(tmp_path / "o" / "events.csv")))
-    (cam,) = [e for e in events if e["kind"] == "camera_moved"]
-    assert 95 <= int(cam["start_frame"]) <= 110 and 105 <= int(cam["end_frame"]) <= 120
-    assert (cam["dx"], cam["dy"]) == ("-4", "2")
-    assert [e["dx"] for e in events if e["kind"] == "motion"] == [""] * (len(events) - 1)
+    moves = [e for e in events if e["kind"] == "camera_moved"]
+    assert 1 <= len(moves) <= 2 and f"{len(moves)} camera moves" in res.output
+    for cam in moves:
+        assert f"moved {int(cam['dx']):+d}, {int(cam['dy']):+d} px" in res.output
+    assert (sum(int(c["dx"]) for c in moves), sum(int(c["dy"]) for c in moves)) == (-4, 2)
+    assert 50 <= int(moves[0]["start_frame"]) and 105 <= int(moves[-1]["end_frame"]) <= 120
+    assert [e["dx"] for e in events if e["kind"] == "motion"] == [""] * (len(events) - len(moves))
     rows = list(csv.DictReader(open(tmp_path / "o" / "frames.csv")))
     assert (rows[0]["dx"], rows[0]["dy"]) == ("0", "0")
     assert (rows[-1]["dx"], rows[-1]["dy"]) in {("-3", "2"), ("-4", "2")}

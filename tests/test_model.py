@@ -381,7 +381,9 @@ def test_a_shaking_camera_is_followed_and_its_masks_stay_in_the_frames_coordinat
     still = MixtureSubtractor(max_shift=0)
     fp0, _ = _fp_tp([still.apply(f) for f in frames], truths)
     pixels = 60 * 96 * 128
-    assert fp < 0.002 * pixels < 0.02 * pixels < fp0, (fp, fp0)  # measured 820 and 30,062
+    # measured 277 and 14,545 (820 and 30,062 with the defaults before background_ratio 0.4
+    # and warmup 2.5)
+    assert fp < 0.002 * pixels < 0.015 * pixels < fp0, (fp, fp0)
     assert tp > 0.5 * 60 * 144  # the square is found where the frame shows it (5,620)
 
 
