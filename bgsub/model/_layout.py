@@ -127,8 +127,7 @@ def shift_state(state: np.ndarray, n_components: int, height: int, width: int, c
     near[:, :, U] *= half / np.maximum(near[:, :-1, U].sum(axis=1, keepdims=True), 1e-30)
     # the frame's value first, so that it leads a tie (a neighbour with one component): the
     # weakest neighbour's component gives its slot to it
-    rec = np.concatenate([near[:, :1], near[:, :-1]], axis=1)
-    rec[:, 0] = 0.0
+    rec = np.concatenate([np.zeros_like(near[:, :1]), near[:, :-1]], axis=1)
     rec[:, 0, U], rec[:, 0, VAR], rec[:, 0, MEAN:] = half, near[:, 0, VAR], frame[new]
     rec[rec[:, :, U] <= 0.0] = 0.0
     key = np.where(rec[:, :, U] > 0, rec[:, :, U] / np.sqrt(np.maximum(rec[:, :, VAR], 1e-30)),

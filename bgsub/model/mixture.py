@@ -521,9 +521,9 @@ class MixtureSubtractor:
         looked for around the new place, so a camera that moved and stays costs no copies and
         a pan of any length is followed.  The pixels that the move uncovers start from what
         their neighbours hold and from their value in ``frame`` (frame coordinates), taken
-        where the frame lies against the model's new place, ``after`` (its shift then); the
-        runs of foreground move too, and the points are chosen again from this frame's
-        decisions ``raw`` (the model's coordinates before the move)."""
+        where the frame lies against the model's new place, ``after`` (its shift then, which
+        becomes ``shift_``); the runs of foreground move too, and the points are chosen again
+        from this frame's decisions ``raw`` (the model's coordinates before the move)."""
         h, w, c = self.frame_shape_
         if after != (0, 0):  # a pan goes on: the frame is a pixel or two past the new place
             moved_frame = np.empty_like(frame)
@@ -536,7 +536,7 @@ class MixtureSubtractor:
         moved = np.empty_like(raw)
         shift_image(raw, moved, -ax, -ay, False)
         self.anchor_ = (self.anchor_[0] + ax, self.anchor_[1] + ay)
-        self.shift_ = (self.shift_[0] - ax, self.shift_[1] - ay)
+        self.shift_ = after
         self._recent = deque(((x - ax, y - ay, a) for x, y, a in self._recent),
                              maxlen=_ANCHOR_FRAMES)
         self._held = 0
@@ -574,10 +574,10 @@ class MixtureSubtractor:
         if inside < n // 2 or there < max(_SHIFT_AGREE, _KNOCK_KEEP * good,
                                           agree + max(_SHIFT_GAIN, lost / 2)) * n:
             return False
-        # before this frame's update: the weights sum to 1 / scale_
+        # before this frame's update (the weights sum to 1 / scale_); the frame lies at the new
+        # place, so the next search starts there (shift_ (0, 0))
         self._reanchor(f, np.zeros((h, w), np.uint8), dx, dy, np.float32(1.0 / self.scale_),
                        (0, 0))
-        self.shift_ = (0, 0)  # the next search starts at the new place
         self._recent.clear()  # the shifts before were against the old one
         return True
 
