@@ -87,25 +87,19 @@ def wait_for_rows(csv_path: Path, rows: int, proc, what="frames processed"):
     raise AssertionError(f"no {rows} {what} within {SUBPROCESS_TIMEOUT} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def warm_kernels():
-    """Compile (or load from the cache) the kernels a run uses, in this process, so that the
-    subprocesses started by a test find them in the JIT cache and start at once."""
-    import numpy as np
-
-    from bgsub.model import _jit
-    from bgsub.model.mixture import MixtureSubtractor
+    """Compile (or load from the cache) every kernel a run uses, in this process, once, before
+    the first test: the same calls as the detached warm-up (:mod:`bgsub.model._warm`), so that
+    the tests and the subprocesses they start find the kernels in the JIT cache.  Without it an
+    empty cache is compiled more than once (a first run's detached warm-up beside a kernel
+    test's own compile).  The cold path itself is tested in its own cache by
+    tests/test_coldstart.py."""
+    from bgsub.model import _jit, _warm
 
     old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read
     try:
-        for shape in ((24, 32, 3), (24, 32)):
-            m = MixtureSubtractor()
-            for v in (10, 12, 200):
-                m.apply(np.full(shape, v, np.uint8))
-            m.background_image()
-        from bgsub.motion.detector import PostProcessor
-
-        PostProcessor(kernel=0)(np.full((4, 8), 255, np.uint8))  # the blob statistics
+        _warm.exercise()
     finally:
         _jit.set_mode(old)
 
