@@ -16,7 +16,7 @@ set_default("OMP_WAIT_POLICY", "PASSIVE")
 # ... but not at once: GNU OpenMP's threads spin 10,000 turns (about 0.15 ms here) after a
 # kernel before they sleep, so that the kernel a frame calls next (the vote after the model)
 # does not wait for them to wake (about 0.07 ms a parallel loop on a 2-core VM): the model
-# alone 5-6% faster a frame at 640x480 on two threads (docs, design decisions).  Overrides
+# alone 5-10% faster a frame at 640x480 on two threads (docs, design decisions).  Overrides
 # the policy's zero spin in GNU OpenMP only; a value the user set is kept.
 set_default("GOMP_SPINCOUNT", "10000")
 # Numba's OpenMP threading layer before TBB, which Numba takes first wherever libtbb is on the
