@@ -544,7 +544,9 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
         from bgsub.model._warm import preload
 
         # this process runs the input: its kernels load while the input and output open
-        preload(lean=True)
+        # (those of the model's kind: the components and the variant decide which)
+        preload(lean=True, model_params={k: kw[k] for k in ("n_components", "variant")
+                                         if kw.get(k) is not None})
     from bgsub.pipeline.run import RunOptions, StopFlag
     from bgsub.scale import run_many
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bgsub.model import _jit
 
@@ -127,3 +128,50 @@ def test_frequent_calls_still_switch_to_the_kernel_once_the_warm_up_ends(monkeyp
     assert k.ready, "never left the NumPy twin"
     assert calls["twin"] >= 5  # the twin served while the warm-up ran
     assert time.monotonic() - t0 < 0.3 + 2 * _jit.RECHECK + 10  # compile time included
+
+
+def test_the_warm_up_is_told_the_kinds_of_model_the_process_made():
+    """One, two, and three or more components call the kernels with different argument types,
+    and each variant has a kernel of its own: the warm-up a first run starts compiles what
+    that run's models call, not only the defaults'."""
+    from bgsub import MixtureSubtractor
+    from bgsub.model import _warm
+
+    MixtureSubtractor(n_components=2)
+    MixtureSubtractor(n_components=7, variant="zivkovic")
+    cmd = _jit.warm_command()
+    assert cmd[:3] == [sys.executable, "-m", "bgsub.model._warm"]
+    models = _warm.parse_models(cmd[3:])
+    assert {"n_components": 2, "variant": "stauffer-grimson"} in models
+    assert {"n_components": 5, "variant": "zivkovic"} in models  # 7 shares 5's kernels
+    assert len(models) == len({tuple(sorted(m.items())) for m in models})  # each kind once
+    assert _warm.parse_models([]) == []  # none: the defaults
+    for bad in (["--model"], ["--model", "two:zivkovic"], ["--model", "2"], ["-m", "2:x"]):
+        with pytest.raises(SystemExit, match="usage"):
+            _warm.parse_models(bad)
+
+
+def test_after_its_warm_up_a_one_component_run_loads_every_kernel(tmp_path):
+    """A run of a one-component model, once the warm-up has compiled that kind (as a first
+    run's warm-up does now), prints no compile notice and runs the compiled kernels from its
+    first frame: before, the warm-up compiled only the defaults' kernels, so every such run
+    said it was compiling and ran its first frames on the NumPy twins (the first frame's
+    initialisation was never compiled)."""
+    from bgsub.model import _warm
+
+    old = _jit.set_mode("sync")
+    try:
+        _warm.exercise({"n_components": 1})  # into the session's cache, as the warm-up would
+        k = _jit.kernels()
+        assert [n for n in ("apply_frame", "init_from_frame", "background_image",
+                            "scale_weights") if not k[n].ready] == []
+    finally:
+        _jit.set_mode(old)
+    env = {k: v for k, v in os.environ.items() if k != "BGSUB_JIT"}
+    r = subprocess.run([sys.executable, "-m", "bgsub.cli", "run",
+                        str(ROOT / "sample_videos" / "park.mp4"), "-k", "1", "--no-display",
+                        "-o", str(tmp_path / "out"), "--max-frames", "30"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert _jit.NOTICE not in r.stderr, r.stderr
+    assert (tmp_path / "out" / "frames.csv").read_text().count("\n") == 31

@@ -6,7 +6,8 @@ Each kernel the model calls is a :class:`Kernel`: the Numba dispatcher of
 
 * its compiled code is in Numba's on-disk cache (``cache=True``): it is loaded and used;
 * it is not, and there is a NumPy twin: ``compiling kernels (first run only)`` goes to stderr,
-  a detached ``python -m bgsub.model._warm`` compiles the kernels into the normal Numba cache
+  a detached ``python -m bgsub.model._warm`` compiles the kernels of the kinds of model the
+  process made (:func:`want`) into the normal Numba cache
   (one at a time, under a lock, and it outlives a short run), and the frames run on the NumPy twin
   until that process is done; then the model switches to the kernel.  The output is the same
   whichever implementation ran a frame;
@@ -31,6 +32,7 @@ import threading
 import time
 
 from bgsub import _parallel
+from bgsub.model._layout import kernel_components
 
 NOTICE = "compiling kernels (first run only)"
 NOTICE_AFTER = 1.0  # seconds a first call may take before the notice is printed
@@ -40,6 +42,25 @@ _mode = os.environ.get("BGSUB_JIT", "auto")
 _lock = threading.Lock()
 _noticed = False
 _warm_proc = None
+# (components, variant) of the models this process made, in the order first seen: what a
+# warm-up it starts compiles (see want)
+_wanted = {}
+
+
+def want(n_components, variant):
+    """Note that this process runs a model of ``n_components`` and ``variant``, so that a
+    warm-up it starts compiles that model's kernels: one, two, and three or more components
+    call the kernels with different argument types, and each variant has its own kernel."""
+    _wanted.setdefault((kernel_components(int(n_components)), str(variant)), None)
+
+
+def warm_command():
+    """The detached warm-up's command line: ``python -m bgsub.model._warm`` with a
+    ``--model K:VARIANT`` for each kind of model wanted (none: the defaults)."""
+    cmd = [sys.executable, "-m", "bgsub.model._warm"]
+    for k, variant in list(_wanted):
+        cmd += ["--model", f"{k}:{variant}"]
+    return cmd
 
 
 def set_mode(mode):
@@ -88,7 +109,7 @@ def _start_warm():
             return _warm_proc
         try:
             _warm_proc = subprocess.Popen(
-                [sys.executable, "-m", "bgsub.model._warm"], stdin=subprocess.DEVNULL,
+                warm_command(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                 cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         except OSError:

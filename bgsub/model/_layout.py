@@ -55,6 +55,14 @@ RHO_DENSITY = 1  # rho = alpha * N(x; mu, sigma) (Stauffer & Grimson 1999)
 RESCALE = 2.0**-16
 
 
+def kernel_components(n_components: int) -> int:
+    """The number of components that stands for ``n_components`` in the kernels' compiled
+    signatures: the ``cold`` view of one component is empty and that of two is contiguous,
+    which Numba types apart from the strided view of three or more (one compiled set serves
+    them all: 5 stands for those)."""
+    return n_components if n_components < 3 else 5
+
+
 def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:
     """An empty state (every slot unused) as one flat buffer; zero pages are not touched."""
     return np.zeros(n_components * height * width * (channels + 2), np.float32)

@@ -1,12 +1,14 @@
-"""Compile every kernel a default model uses into Numba's on-disk cache, then exit.
+"""Compile every kernel a model uses into Numba's on-disk cache, then exit.
 
-    python -m bgsub.model._warm
+    python -m bgsub.model._warm [--model K:VARIANT ...]
 
 Started detached by :mod:`bgsub.model._jit` when a first run finds the kernels uncompiled; it runs a
 tiny model through the same calls, with the same argument types, as a real one (colour and
 gray frames share their types), so the signatures it compiles are the ones a run will load.
-One warm-up at a time per cache location: a second one waits on a lock, then finds everything
-cached and only loads it.
+Each ``--model`` names the components and variant of a kind of model the run made (one, two,
+and three or more components call the kernels with different argument types); without one,
+the defaults'.  One warm-up at a time per cache location: a second one waits on a lock, then
+finds everything cached and only loads it.
 """
 
 from __future__ import annotations
@@ -24,32 +26,51 @@ def lock_path():
     return os.path.join(tempfile.gettempdir(), f"bgsub-warm-{uid}-{tag}.lock")
 
 
-def warm():
+def warm(models=None):
+    """Compile (or load) the kernels of each model in ``models``, ``[{model parameters}]``
+    (None: the defaults'), in this process."""
     from bgsub.model import _jit
 
     _jit.set_mode("sync")
-    exercise()
+    for params in models or [{}]:
+        exercise(params)
 
 
-def exercise():
-    """Call every kernel a default run calls, on tiny inputs, with a run's argument types:
-    compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a run's
-    own first calls would be."""
+def parse_models(args):
+    """The ``--model K:VARIANT`` options of the command line as model parameters."""
+    models = []
+    for flag, spec in zip(args[::2], args[1::2]):
+        k, _, variant = spec.partition(":")
+        if flag != "--model" or not k.isdigit() or not variant:
+            raise SystemExit(f"usage: python -m bgsub.model._warm [--model K:VARIANT ...], "
+                             f"got {flag} {spec}")
+        models.append({"n_components": int(k), "variant": variant})
+    if len(args) % 2:
+        raise SystemExit(f"usage: python -m bgsub.model._warm [--model K:VARIANT ...], "
+                         f"got {args[-1]}")
+    return models
+
+
+def exercise(model_params=None):
+    """Call every kernel a run of a model with ``model_params`` (None: the defaults) calls, on
+    tiny inputs, with a run's argument types: compiled (``sync``), loaded from the cache, or
+    handed to the warm-up (``auto``) as a run's own first calls would be."""
     import numpy as np
 
     from bgsub.model import _blob, _jit
     from bgsub.model.mixture import _GHOST_EVERY, MixtureSubtractor
 
+    params = dict(model_params or {})
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
-    m = MixtureSubtractor()  # the defaults: apply_frame, vote_mask, init_from_frame
+    m = MixtureSubtractor(**params)  # apply_frame, vote_mask, init_from_frame
     for f in frames:
         m.apply(f)
     m.apply(frames[0], known_foreground=np.ones((4, 5), bool))
     m.apply(frames[1], learning_rate=0.0)
     m.background_image()
     # the ghost rule's decision, every _GHOST_EVERY frames: pixels foreground for long enough
-    g = MixtureSubtractor()
+    g = MixtureSubtractor(**params)
     dark = np.zeros((4, 5, 3), np.uint8)
     for _ in range(2):
         g.apply(dark)
@@ -72,13 +93,14 @@ def exercise():
     k["mask_blobs"](mask, 2, *_blob.scratch(mask.shape))
 
 
-def preload(lean: bool = False):
-    """Load the kernels a run uses on a background thread, while the caller opens its input
-    and output (a run's first frame then finds them ready); ``lean``:
-    :func:`bgsub.model._jit.hide_scipy_from_numba` first.  On an empty cache this starts the
-    warm-up a first call would start.  Returns the thread: not a daemon, so that a process
-    that ends early (an error before the first frame) waits for it rather than finalising the
-    interpreter under a thread inside LLVM (which aborts the process)."""
+def preload(lean: bool = False, model_params=None):
+    """Load the kernels a run of a model with ``model_params`` (None: the defaults) uses on a
+    background thread, while the caller opens its input and output (a run's first frame then
+    finds them ready); ``lean``: :func:`bgsub.model._jit.hide_scipy_from_numba` first.  On an
+    empty cache this starts the warm-up a first call would start.  Returns the thread: not a
+    daemon, so that a process that ends early (an error before the first frame) waits for it
+    rather than finalising the interpreter under a thread inside LLVM (which aborts the
+    process)."""
     import threading
 
     def load():
@@ -87,7 +109,7 @@ def preload(lean: bool = False):
                 from bgsub.model._jit import hide_scipy_from_numba
 
                 hide_scipy_from_numba()
-            exercise()
+            exercise(model_params)
         except Exception:  # the run's own first calls report what is wrong
             pass
 
@@ -96,7 +118,8 @@ def preload(lean: bool = False):
     return thread
 
 
-def main():
+def main(args=None):
+    models = parse_models(sys.argv[1:] if args is None else list(args))
     try:
         import fcntl
     except ImportError:  # no locking here: at worst two processes compile
@@ -104,7 +127,7 @@ def main():
     with open(lock_path(), "a+") as fh:
         if fcntl is not None:
             fcntl.flock(fh, fcntl.LOCK_EX)
-        warm()
+        warm(models)
     return 0
 
 

@@ -219,6 +219,7 @@ class MixtureSubtractor:
                 or not 0 <= max_shift <= 16):
             raise ValueError(f"max_shift must be an integer in [0, 16], got {max_shift!r}")
         self.max_shift = int(max_shift)
+        _jit.want(self.n_components, self.variant)  # what a first run's warm-up compiles
         self.reset()
 
     # ------------------------------------------------------------------ state
