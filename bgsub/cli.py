@@ -43,7 +43,7 @@ def _model_options(fn):
         click.option("--learning-rate", type=click.FloatRange(0, 1, min_open=True),
                      help="alpha: per-frame weight decay (default 0.003)."),
         click.option("--threshold", "match_threshold", type=click.FloatRange(0, min_open=True),
-                     help="Match within this many standard deviations (default 2.4)."),
+                     help="Match within this many standard deviations (default 2.2)."),
         click.option("--background-ratio", type=click.FloatRange(0, 1, min_open=True),
                      help="Weight share that makes up the background (default 0.4)."),
         click.option("--initial-variance", type=click.FloatRange(0, min_open=True),

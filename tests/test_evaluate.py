@@ -338,9 +338,12 @@ def test_real_sequence_with_its_own_prefix_is_matched_to_its_ground_truth():
 # F-measure of the default MixtureSubtractor() on each real sequence as measured (bgsub eval /
 # scripts/accuracy.py, 2-core test machine) less 0.01, rounded down to 2 decimals: a regression
 # below them fails.  They pin what the model achieves, not a goal.  Measured with
-# background_ratio 0.4 and warmup 2.5 (2026-12-06, scripts/split.py): Board 0.915, Foliage
-# 0.690, HighwayI 0.747, IBMtest2 0.928, PeopleAndFoliage 0.784, Snellen 0.548, fall_subset
-# 0.410, highway 0.955.  At efbfb49 (background_ratio 0.5, warmup 4; max_variance 121,
+# match_threshold 2.2 (2026-12-07, scripts/split.py): Board 0.916, Foliage 0.735, HighwayI
+# 0.751, IBMtest2 0.923, PeopleAndFoliage 0.802, Snellen 0.568, fall_subset 0.377 (a lower
+# threshold leaves more of fall's waving trees foreground; MOG2 0.366 there), highway 0.957.
+# With match_threshold 2.4, background_ratio 0.4 and warmup 2.5 (2026-12-06): Board 0.915,
+# Foliage 0.690, HighwayI 0.747, IBMtest2 0.928, PeopleAndFoliage 0.784, Snellen 0.548,
+# fall_subset 0.410, highway 0.955.  At efbfb49 (background_ratio 0.5, warmup 4; max_variance 121,
 # match_threshold 2.4, the 11x11 vote at 0.67 with the 3x3 solid core, the ghost rule): Board
 # 0.885, Foliage 0.692, HighwayI 0.717, IBMtest2 0.925, PeopleAndFoliage 0.739, Snellen 0.532,
 # fall_subset 0.369, highway 0.952.  (Without the ghost rule: Board
@@ -348,8 +351,8 @@ def test_real_sequence_with_its_own_prefix_is_matched_to_its_ground_truth():
 # fall_subset 0.365, highway 0.952.  The defaults before, max_variance 1600, match_threshold 3.5, the 5x5
 # vote at 0.4: Board 0.860, Foliage 0.517, HighwayI 0.602, IBMtest2 0.918, PeopleAndFoliage
 # 0.644, Snellen 0.156, fall_subset 0.455, highway 0.934.)
-F_FLOORS = {"Board": 0.90, "Foliage": 0.68, "HighwayI": 0.73, "IBMtest2": 0.91,
-            "PeopleAndFoliage": 0.77, "Snellen": 0.53, "fall_subset": 0.40, "highway": 0.94}
+F_FLOORS = {"Board": 0.90, "Foliage": 0.72, "HighwayI": 0.74, "IBMtest2": 0.91,
+            "PeopleAndFoliage": 0.79, "Snellen": 0.55, "fall_subset": 0.36, "highway": 0.94}
 
 
 @pytest.fixture(scope="module")
@@ -379,8 +382,9 @@ def test_bgsub_defaults_stay_above_the_measured_f_floor(bgsub_scores, name, floo
     assert s.f_measure >= floor, f"{name}: F {s.f_measure:.4f} fell below {floor}"
 
 
-# The accurate setting (bgsub.ACCURATE, `--accurate`: max_variance 81, the 11x11 vote at 0.5 and
-# the neighbourhood rule at 2.0 over the other defaults, the ghost rule included), measured the
+# The accurate setting (bgsub.ACCURATE, `--accurate`: max_variance 81, the 11x11 vote at 0.5,
+# the neighbourhood rule at 2.0 and match_threshold 2.4 over the other defaults, the ghost rule
+# included; unchanged when the defaults' threshold went to 2.2 on 2026-12-07), measured the
 # same way over background_ratio 0.4 and warmup 2.5, floors 0.01 below: Board 0.918, Foliage
 # 0.714, HighwayI 0.743, IBMtest2 0.927, PeopleAndFoliage 0.808, Snellen 0.586, fall_subset
 # 0.499, highway 0.959 (over background_ratio 0.5 and warmup 4, at efbfb49: Board 0.898,
@@ -403,28 +407,29 @@ def test_the_accurate_setting_stays_above_its_measured_f_floor(name, floor):
 @needs_data
 def test_a_lighting_variant_keeps_its_f_after_a_20_percent_brighter_step(tmp_path):
     # scripts/make_lighting.py's IBMtest2-up20 (frames 40-90 at 120% brightness, clipped at
-    # 255, scored from frame 40): measured F 0.894 with the defaults (floor 0.01 below, rounded
-    # down; 0.925 with background_ratio 0.5 and warmup 4); 0.699 before the clipped pixels were
-    # judged against what the model knew there (BGSLibrary's SuBSENSE 0.859)
+    # 255, scored from frame 40): measured F 0.871 with the defaults (floor 0.01 below, rounded
+    # down; 0.894 with match_threshold 2.4, 0.925 with background_ratio 0.5 and warmup 4); 0.699
+    # before the clipped pixels were judged against what the model knew there (BGSLibrary's
+    # SuBSENSE 0.859)
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
     import make_lighting
 
     path = make_lighting.make_variant("IBMtest2-up20", DATA / "sequences", tmp_path)
-    assert evaluate_sequence(path, make_method("bgsub")).f_measure >= 0.88
+    assert evaluate_sequence(path, make_method("bgsub")).f_measure >= 0.86
 
 
 # scripts/make_shake.py's IBMtest2 variants, F with the defaults (floor 0.01 below the measured
 # value, rounded down) and with the alignment off (max_shift=0, a ceiling above it):
-# - shake, every frame and its ground truth shifted by a random walk within 3 pixels: 0.929,
-#   each frame aligned with the model; 0.769 with max_shift=0 (0.928 and 0.745 with
+# - shake, every frame and its ground truth shifted by a random walk within 3 pixels: 0.925
+#   (0.929 with match_threshold 2.4), each frame aligned with the model; 0.769 with max_shift=0 (0.928 and 0.745 with
 #   background_ratio 0.5 and warmup 4; BGSLibrary's PAWCS 0.921);
-# - pan, a window that pans 24 px right and 12 down, then stops: 0.923, the model moving with
-#   the camera; 0.258 with max_shift=0, 0.310 at 766af51, whose alignment kept the first
+# - pan, a window that pans 24 px right and 12 down, then stops: 0.919 (0.923 with 2.4), the
+#   model moving with the camera; 0.258 with max_shift=0, 0.310 at 766af51, whose alignment kept the first
 #   frame's place (OpenCV MOG2 0.403, KNN 0.231);
-# - knock, a window that jumps 16 px right and 8 down from one frame to the next: 0.925, the
-#   knock found again at once; 0.231 with max_shift=0, 0.219 before the knock was looked for
+# - knock, a window that jumps 16 px right and 8 down from one frame to the next: 0.920 (0.925
+#   with 2.4), the knock found again at once; 0.231 with max_shift=0, 0.219 before the knock was looked for
 #   (OpenCV MOG2 0.633, KNN 0.353)
 @needs_data
 @pytest.mark.parametrize("kind, floor, unaligned", [("shake", 0.91, 0.8), ("pan", 0.91, 0.4),
@@ -445,7 +450,8 @@ def test_a_moving_camera_variant_keeps_its_f(tmp_path, kind, floor, unaligned):
 @needs_data
 def test_a_lighting_variant_keeps_its_f_after_a_35_percent_darker_step(tmp_path):
     # scripts/make_lighting.py's IBMtest2-down35 (frames 40-90 at 65% brightness, scored from
-    # frame 40): measured F 0.936 with the defaults (floor 0.01 below, rounded down), 0.098
+    # frame 40): measured F 0.930 with the defaults (0.936 with match_threshold 2.4; floor 0.01
+    # below, rounded down), 0.098
     # without gain compensation (OpenCV MOG2 0.864, KNN 0.854).
     import sys
 
