@@ -137,31 +137,53 @@ def test_the_warm_up_is_told_the_kinds_of_model_the_process_made():
     from bgsub import MixtureSubtractor
     from bgsub.model import _warm
 
-    MixtureSubtractor(n_components=2)
+    MixtureSubtractor(n_components=1)
     MixtureSubtractor(n_components=7, variant="zivkovic")
     cmd = _jit.warm_command()
     assert cmd[:3] == [sys.executable, "-m", "bgsub.model._warm"]
     models = _warm.parse_models(cmd[3:])
-    assert {"n_components": 2, "variant": "stauffer-grimson"} in models
+    assert {"n_components": 2, "variant": "stauffer-grimson"} in models  # 1 shares 2's kernels
     assert {"n_components": 5, "variant": "zivkovic"} in models  # 7 shares 5's kernels
     assert len(models) == len({tuple(sorted(m.items())) for m in models})  # each kind once
     assert _warm.parse_models([]) == []  # none: the defaults
-    for bad in (["--model"], ["--model", "two:zivkovic"], ["--model", "2"], ["-m", "2:x"]):
+    for bad in (["--model"], ["--model", "two:zivkovic"], ["--model", "2"], ["-m", "2:x"],
+                ["--model", "\u00b2:zivkovic"]):
         with pytest.raises(SystemExit, match="usage"):
             _warm.parse_models(bad)
 
 
+def test_a_new_kind_of_model_makes_the_loaded_kernels_decide_again():
+    """A kind of model first made after the kernels were loaded (its calls may need a compile
+    the warm-up did not do) sends each kernel's next call through the first-call path, which
+    announces a compile, instead of compiling silently inside a ready kernel."""
+    kernels = _jit.kernels()
+    kind = (5, "a variant no test makes")
+    try:
+        for k in kernels.values():
+            k.ready = True
+        _jit.want(5, kind[1])
+        assert not any(k.ready for k in kernels.values())
+        for k in kernels.values():
+            k.ready = True
+        _jit.want(9, kind[1])  # the same kind: nothing to decide again
+        assert all(k.ready for k in kernels.values())
+    finally:
+        _jit._wanted.pop(kind, None)
+        for k in kernels.values():
+            k.ready = False  # each loads (or compiles) on its next call, as in a new process
+
+
 def test_after_its_warm_up_a_one_component_run_loads_every_kernel(tmp_path):
-    """A run of a one-component model, once the warm-up has compiled that kind (as a first
-    run's warm-up does now), prints no compile notice and runs the compiled kernels from its
-    first frame: before, the warm-up compiled only the defaults' kernels, so every such run
-    said it was compiling and ran its first frames on the NumPy twins (the first frame's
-    initialisation was never compiled)."""
+    """A run of a one-component model, once the warm-up has compiled that kind (``python -m
+    bgsub.model._warm --model 1:stauffer-grimson``, as a first run's warm-up is now told), prints
+    no compile notice and runs the compiled kernels from its first frame: before, the warm-up
+    compiled only the defaults' kernels, so every such run said it was compiling and ran its
+    first frames on the NumPy twins (the first frame's initialisation was never compiled)."""
     from bgsub.model import _warm
 
     old = _jit.set_mode("sync")
     try:
-        _warm.exercise({"n_components": 1})  # into the session's cache, as the warm-up would
+        _warm.main(["--model", "1:stauffer-grimson"])  # into the session's cache, under its lock
         k = _jit.kernels()
         assert [n for n in ("apply_frame", "init_from_frame", "background_image",
                             "scale_weights") if not k[n].ready] == []

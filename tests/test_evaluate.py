@@ -421,18 +421,20 @@ def test_a_lighting_variant_keeps_its_f_after_a_20_percent_brighter_step(tmp_pat
 
 
 # scripts/make_shake.py's IBMtest2 variants, F with the defaults (floor 0.01 below the measured
-# value, rounded down) and with the alignment off (max_shift=0, a ceiling above it):
+# value, rounded down) and with the alignment off (max_shift=0, a ceiling above it; those F at
+# match_threshold 2.4, not re-measured at 2.2):
 # - shake, every frame and its ground truth shifted by a random walk within 3 pixels: 0.925
-#   (0.929 with match_threshold 2.4), each frame aligned with the model; 0.769 with max_shift=0 (0.928 and 0.745 with
-#   background_ratio 0.5 and warmup 4; BGSLibrary's PAWCS 0.921);
+#   (0.929 with match_threshold 2.4), each frame aligned with the model; 0.769 with
+#   max_shift=0 (0.928 and 0.745 with background_ratio 0.5 and warmup 4; BGSLibrary's PAWCS
+#   0.921);
 # - pan, a window that pans 24 px right and 12 down, then stops: 0.919 (0.923 with 2.4), the
-#   model moving with the camera; 0.258 with max_shift=0, 0.310 at 766af51, whose alignment kept the first
-#   frame's place (OpenCV MOG2 0.403, KNN 0.231);
+#   model moving with the camera; 0.258 with max_shift=0, 0.310 at 766af51, whose alignment
+#   kept the first frame's place (OpenCV MOG2 0.403, KNN 0.231);
 # - knock, a window that jumps 16 px right and 8 down from one frame to the next: 0.920 (0.925
-#   with 2.4), the knock found again at once; 0.231 with max_shift=0, 0.219 before the knock was looked for
-#   (OpenCV MOG2 0.633, KNN 0.353)
+#   with 2.4), the knock found again at once; 0.231 with max_shift=0, 0.219 before the knock
+#   was looked for (OpenCV MOG2 0.633, KNN 0.353)
 @needs_data
-@pytest.mark.parametrize("kind, floor, unaligned", [("shake", 0.91, 0.8), ("pan", 0.91, 0.4),
+@pytest.mark.parametrize("kind, floor, unaligned", [("shake", 0.91, 0.8), ("pan", 0.90, 0.4),
                                                     ("knock", 0.91, 0.3)])
 def test_a_moving_camera_variant_keeps_its_f(tmp_path, kind, floor, unaligned):
     import sys

@@ -132,7 +132,8 @@ def run_both(frames, schedule=None, knowns=None, masks=None, **params):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-# 1, 2 and 3+ components are three compiled kernels (see bgsub.model._layout.kernel_components)
+# 1 and 2 components share one compiled kernel (an empty or a contiguous view of the lower
+# ranks), 3 and more another (see bgsub.model._layout.kernel_components)
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_kernel_matches_reference_structured(channels, k):
     frames = structured_frames(40, 9, 13, channels, seed=k * 10 + channels)

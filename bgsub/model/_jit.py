@@ -49,9 +49,16 @@ _wanted = {}
 
 def want(n_components, variant):
     """Note that this process runs a model of ``n_components`` and ``variant``, so that a
-    warm-up it starts compiles that model's kernels: one, two, and three or more components
-    call the kernels with different argument types, and each variant has its own kernel."""
-    _wanted.setdefault((kernel_components(int(n_components)), str(variant)), None)
+    warm-up it starts compiles that model's kernels: one or two components call the kernels
+    with other argument types than three or more, and each variant has its own kernel.  A
+    kind first seen after the kernels were loaded makes each kernel's next call decide again
+    (:meth:`Kernel._first`), so that a compile it needs is announced, not silent."""
+    kind = (kernel_components(int(n_components)), str(variant))
+    if kind in _wanted:
+        return
+    _wanted[kind] = None
+    for k in (_KERNELS or {}).values():
+        k.ready = False
 
 
 def warm_command():

@@ -57,10 +57,10 @@ RESCALE = 2.0**-16
 
 def kernel_components(n_components: int) -> int:
     """The number of components that stands for ``n_components`` in the kernels' compiled
-    signatures: the ``cold`` view of one component is empty and that of two is contiguous,
-    which Numba types apart from the strided view of three or more (one compiled set serves
-    them all: 5 stands for those)."""
-    return n_components if n_components < 3 else 5
+    signatures: the ``cold`` view of one component is empty and that of two contiguous, one
+    array type for Numba (2 stands for both), apart from the strided view of three or more
+    (5 stands for those)."""
+    return 2 if n_components < 3 else 5
 
 
 def new_state(n_components: int, height: int, width: int, channels: int) -> np.ndarray:

@@ -5,8 +5,8 @@
 Started detached by :mod:`bgsub.model._jit` when a first run finds the kernels uncompiled; it runs a
 tiny model through the same calls, with the same argument types, as a real one (colour and
 gray frames share their types), so the signatures it compiles are the ones a run will load.
-Each ``--model`` names the components and variant of a kind of model the run made (one, two,
-and three or more components call the kernels with different argument types); without one,
+Each ``--model`` names the components and variant of a kind of model the run made (one or
+two components call the kernels with other argument types than three or more); without one,
 the defaults'.  One warm-up at a time per cache location: a second one waits on a lock, then
 finds everything cached and only loads it.
 """
@@ -27,8 +27,8 @@ def lock_path():
 
 
 def warm(models=None):
-    """Compile (or load) the kernels of each model in ``models``, ``[{model parameters}]``
-    (None: the defaults'), in this process."""
+    """Compile (or load) the kernels of each kind of model in ``models``, ``[{"n_components":
+    K, "variant": V}]`` (None: the defaults'), in this process."""
     from bgsub.model import _jit
 
     _jit.set_mode("sync")
@@ -41,7 +41,7 @@ def parse_models(args):
     models = []
     for flag, spec in zip(args[::2], args[1::2]):
         k, _, variant = spec.partition(":")
-        if flag != "--model" or not k.isdigit() or not variant:
+        if flag != "--model" or not (k.isascii() and k.isdigit()) or not variant:
             raise SystemExit(f"usage: python -m bgsub.model._warm [--model K:VARIANT ...], "
                              f"got {flag} {spec}")
         models.append({"n_components": int(k), "variant": variant})
@@ -52,15 +52,17 @@ def parse_models(args):
 
 
 def exercise(model_params=None):
-    """Call every kernel a run of a model with ``model_params`` (None: the defaults) calls, on
-    tiny inputs, with a run's argument types: compiled (``sync``), loaded from the cache, or
-    handed to the warm-up (``auto``) as a run's own first calls would be."""
+    """Call every kernel a run of a model of the kind ``model_params`` names calls (its
+    ``n_components`` and ``variant``, the only parameters that change the kernels' argument
+    types; other keys are ignored; None: the defaults), on tiny inputs, with a run's argument
+    types: compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a
+    run's own first calls would be."""
     import numpy as np
 
     from bgsub.model import _blob, _jit
     from bgsub.model.mixture import _GHOST_EVERY, MixtureSubtractor
 
-    params = dict(model_params or {})
+    params = {k: v for k, v in (model_params or {}).items() if k in ("n_components", "variant")}
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
     m = MixtureSubtractor(**params)  # apply_frame, vote_mask, init_from_frame
@@ -94,13 +96,13 @@ def exercise(model_params=None):
 
 
 def preload(lean: bool = False, model_params=None):
-    """Load the kernels a run of a model with ``model_params`` (None: the defaults) uses on a
-    background thread, while the caller opens its input and output (a run's first frame then
-    finds them ready); ``lean``: :func:`bgsub.model._jit.hide_scipy_from_numba` first.  On an
-    empty cache this starts the warm-up a first call would start.  Returns the thread: not a
-    daemon, so that a process that ends early (an error before the first frame) waits for it
-    rather than finalising the interpreter under a thread inside LLVM (which aborts the
-    process)."""
+    """Load the kernels a run of a model of the kind ``model_params`` names (see
+    :func:`exercise`; None: the defaults) uses on a background thread, while the caller opens
+    its input and output (a run's first frame then finds them ready); ``lean``:
+    :func:`bgsub.model._jit.hide_scipy_from_numba` first.  On an empty cache this starts the
+    warm-up a first call would start.  Returns the thread: not a daemon, so that a process
+    that ends early (an error before the first frame) waits for it rather than finalising the
+    interpreter under a thread inside LLVM (which aborts the process)."""
     import threading
 
     def load():

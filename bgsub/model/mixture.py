@@ -122,9 +122,10 @@ class MixtureSubtractor:
         background component of one of its 8 neighbours is background (leaves, waves and
         camera jitter that move a few pixels; an object covers its neighbours' background as
         well).  The neighbours' models are read after this frame's update; 0 (the default)
-        turns it off.  With ``max_variance=81`` and ``vote=0.5`` it is the accurate setting,
-        :data:`ACCURATE` (``bgsub run --accurate``): ahead of the defaults on every real
-        sequence, at about 1.5-1.7x their time.
+        turns it off.  With ``max_variance=81``, ``vote=0.5`` and ``match_threshold=2.4`` it is
+        the accurate setting, :data:`ACCURATE` (``bgsub run --accurate``): ahead of the
+        defaults on six of the eight real sequences and on both halves of the cases, at about
+        1.5-1.7x their time.
     ghost_frames : int in [0, 65534]
         The ghost rule (10, the default; 0 = off): what stood in the first frames and then left (a
         person, a parked car that drives off) leaves a ghost, the place where it stood,
