@@ -544,10 +544,10 @@ def run_cmd(inputs, output_dir, as_json, no_display, jobs, dask_address, chunks,
     if len(inputs) == 1 and chunks == 1 and not dask_address:
         from bgsub.model._warm import preload
 
-        # this process runs the input: its kernels load while the input and output open
-        # (those of the model's kind: the components and the variant decide which)
-        preload(lean=True, model_params={k: kw[k] for k in ("n_components", "variant")
-                                         if kw.get(k) is not None})
+        # this process runs the input: its kernels load while the input and output open (those
+        # of the model's kind: preload takes the components and the variant from a copy of the
+        # options, which this thread goes on to change)
+        preload(lean=True, model_params=dict(kw))
     from bgsub.pipeline.run import RunOptions, StopFlag
     from bgsub.scale import run_many
 

@@ -19,6 +19,11 @@ import sys
 import tempfile
 
 
+# the model parameters that change the kernels' argument types or which kernel runs: a kind
+KIND = ("n_components", "variant")
+USAGE = "usage: python -m bgsub.model._warm [--model K:VARIANT ...]"
+
+
 def lock_path():
     where = os.environ.get("NUMBA_CACHE_DIR", "") + "|" + os.path.dirname(os.path.abspath(__file__))
     tag = hashlib.sha1(where.encode()).hexdigest()[:16]
@@ -38,23 +43,21 @@ def warm(models=None):
 
 def parse_models(args):
     """The ``--model K:VARIANT`` options of the command line as model parameters."""
+    if len(args) % 2:
+        raise SystemExit(f"{USAGE}, got {args[-1]}")
     models = []
     for flag, spec in zip(args[::2], args[1::2]):
         k, _, variant = spec.partition(":")
         if flag != "--model" or not (k.isascii() and k.isdigit()) or not variant:
-            raise SystemExit(f"usage: python -m bgsub.model._warm [--model K:VARIANT ...], "
-                             f"got {flag} {spec}")
+            raise SystemExit(f"{USAGE}, got {flag} {spec}")
         models.append({"n_components": int(k), "variant": variant})
-    if len(args) % 2:
-        raise SystemExit(f"usage: python -m bgsub.model._warm [--model K:VARIANT ...], "
-                         f"got {args[-1]}")
     return models
 
 
 def exercise(model_params=None):
     """Call every kernel a run of a model of the kind ``model_params`` names calls (its
-    ``n_components`` and ``variant``, the only parameters that change the kernels' argument
-    types; other keys are ignored; None: the defaults), on tiny inputs, with a run's argument
+    ``n_components`` and ``variant``, :data:`KIND`; other keys and None values are ignored;
+    None: the defaults), on tiny inputs, with a run's argument
     types: compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a
     run's own first calls would be."""
     import numpy as np
@@ -62,7 +65,7 @@ def exercise(model_params=None):
     from bgsub.model import _blob, _jit
     from bgsub.model.mixture import _GHOST_EVERY, MixtureSubtractor
 
-    params = {k: v for k, v in (model_params or {}).items() if k in ("n_components", "variant")}
+    params = {k: v for k, v in (model_params or {}).items() if k in KIND and v is not None}
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(3)]
     m = MixtureSubtractor(**params)  # apply_frame, vote_mask, init_from_frame
