@@ -40,13 +40,14 @@ def run(code, cache, **extra):
 
 
 def seed(cache):
-    """Copy this session's compiled kernels (tests/conftest.py compiled them) into the empty
-    Numba cache ``cache``, but for the serial kernels': a first run there finds those missing,
+    """Copy this session's compiled kernels (tests/conftest.py compiled the defaults') into the
+    empty Numba cache ``cache``, but for the serial ones: a first run there finds those missing,
     as after an upgrade that changed them, and the warm-up it starts compiles them.  The
     parallel kernels are the few that take minutes to compile on two cores; the serial ones are
-    most of the kernels, and the first a run calls.  Returns the index files the warm-up must
-    write; none, and nothing copied, where this session has no disk cache to copy (the cache
-    stays empty)."""
+    most of the kernels, and the first a run calls.  A kernel this session has not compiled
+    (the Zivkovic one, until a test makes such a model) is simply not there.  Returns the index
+    files the warm-up must write; none, and nothing copied, where this session has no disk
+    cache to copy (the cache stays empty)."""
     import shutil
 
     from numba.core.caching import _CacheLocator
@@ -57,10 +58,9 @@ def seed(cache):
             index = Path(k.disp._cache._cache_file._index_path)
         except AttributeError:  # caching off, another Numba
             return []
-        if not index.is_file():
-            return []
-        sub = _CacheLocator.get_suitable_cache_subpath(k.disp.py_func.__code__.co_filename)
-        plan.append((index, cache / sub, k.disp.targetoptions.get("parallel")))
+        if index.is_file():
+            sub = _CacheLocator.get_suitable_cache_subpath(k.disp.py_func.__code__.co_filename)
+            plan.append((index, cache / sub, k.disp.targetoptions.get("parallel")))
     missing = []
     for index, dst, parallel in plan:
         if not dst.is_dir():
@@ -70,7 +70,7 @@ def seed(cache):
                     shutil.copy2(f, dst / f.name)
         if not parallel:
             for f in [dst / index.name, *dst.glob(index.stem + ".*.nbc")]:
-                f.unlink()
+                f.unlink(missing_ok=True)
             missing.append(dst / index.name)
     return missing
 
