@@ -87,6 +87,12 @@ def wait_for_rows(csv_path: Path, rows: int, proc, what="frames processed"):
     raise AssertionError(f"no {rows} {what} within {SUBPROCESS_TIMEOUT} s")
 
 
+# the kinds of model (components:variant, as `python -m bgsub.model._warm --model` takes them)
+# that tests make besides the defaults': MOG2's (tests/test_opencv_compat.py, the docs' examples,
+# tests/test_kernel.py) and one or two components (tests/test_kernel.py); see kernel_components
+OTHER_KINDS = ("5:zivkovic", "2:stauffer-grimson")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def warm_kernels():
     """Compile (or load from the cache) every kernel a run uses, in this process, once, before
@@ -94,14 +100,39 @@ def warm_kernels():
     the tests and the subprocesses they start find the kernels in the JIT cache.  Without it an
     empty cache is compiled more than once (a first run's detached warm-up beside a kernel
     test's own compile).  The cold path itself is tested in its own cache by
-    tests/test_coldstart.py."""
+    tests/test_coldstart.py.
+
+    The other kinds of model the suite makes (:data:`OTHER_KINDS`) are compiled meanwhile by
+    the warm-up itself, detached, on the other core: a test that needs one before it is done
+    runs as a first run does (on the NumPy twins until the warm-up is done, or, compiling
+    in-process, beside it).  With a full cache it only loads them and exits."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import bgsub
     from bgsub.model import _jit, _warm
 
+    cmd = [sys.executable, "-m", "bgsub.model._warm"]
+    for kind in OTHER_KINDS:
+        cmd += ["--model", kind]
+    err = tempfile.TemporaryFile()
+    # from the folder above the bgsub the tests import, so that it compiles that one's kernels
+    others = subprocess.Popen(cmd, cwd=Path(bgsub.__file__).parents[1], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err)
     old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read
     try:
         _warm.exercise()
     finally:
         _jit.set_mode(old)
+    yield
+    if others.poll() is None:  # a short session: its compiles are not needed any more
+        others.kill()
+    others.wait()
+    err.seek(0)
+    said = err.read().decode(errors="replace").strip()
+    err.close()
+    assert others.returncode in (0, -9), f"the warm-up of {OTHER_KINDS} failed: {said}"
 
 
 @pytest.fixture
