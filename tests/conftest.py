@@ -110,15 +110,14 @@ def warm_kernels():
     import sys
     import tempfile
 
-    import bgsub
     from bgsub.model import _jit, _warm
 
     cmd = [sys.executable, "-m", "bgsub.model._warm"]
     for kind in OTHER_KINDS:
         cmd += ["--model", kind]
     err = tempfile.TemporaryFile()
-    # from the folder above the bgsub the tests import, so that it compiles that one's kernels
-    others = subprocess.Popen(cmd, cwd=Path(bgsub.__file__).parents[1], stdin=subprocess.DEVNULL,
+    # where a first run starts it: it compiles the kernels of the bgsub the tests import
+    others = subprocess.Popen(cmd, cwd=_jit.warm_cwd(), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=err)
     killed = False
     try:

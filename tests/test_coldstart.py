@@ -89,6 +89,30 @@ def test_first_run_says_it_compiles_and_later_runs_do_not(tmp_path):
     assert numpy_only.stdout == first.stdout
 
 
+def test_the_warm_up_imports_the_bgsub_that_started_it(tmp_path):
+    """A first run's detached warm-up must compile the kernels of the copy of bgsub that started
+    it (Numba's cache and the warm-up's lock are keyed by the source files' paths): started from
+    a second copy of the package, it imports that copy, not the one installed or first on the
+    path.  It used to start inside the package's folder and import whichever came first (in
+    CI, the installed copy: a checkout's first run then waited on the twins while the warm-up
+    compiled another copy's kernels for minutes)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "bgsub", copy / "bgsub", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import subprocess, sys\n"
+            "from bgsub.model import _jit\n"
+            "r = subprocess.run([sys.executable, '-c', 'import bgsub; print(bgsub.__file__)'],\n"
+            "                   cwd=_jit.warm_cwd(), capture_output=True, text=True, check=True)\n"
+            "print(_jit.__file__)\n"
+            "print(r.stdout.strip())\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True,
+                       timeout=120, check=True)
+    started_by, imported = r.stdout.split()
+    assert Path(started_by) == copy / "bgsub" / "model" / "_jit.py"
+    assert Path(imported) == copy / "bgsub" / "__init__.py"
+
+
 def test_a_slow_in_process_compile_prints_the_notice_once(monkeypatch, capsys):
     printed = threading.Event()
     real_notice = _jit.notice

@@ -108,6 +108,15 @@ def is_cached(disp, sig):
         return None
 
 
+def warm_cwd():
+    """Where the detached warm-up starts: the folder above the ``bgsub`` package this process
+    imported, which ``python -m`` puts first on the warm-up's path, so that it imports the same
+    copy of bgsub (a checkout beside an installed copy, say) and compiles the kernels this
+    process will load: Numba's cache is keyed by the source files' paths, and so is the
+    warm-up's lock."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def _start_warm():
     """Start the detached compile of every kernel (once per process)."""
     global _warm_proc
@@ -118,7 +127,7 @@ def _start_warm():
             _warm_proc = subprocess.Popen(
                 warm_command(), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                cwd=warm_cwd())
         except OSError:
             _warm_proc = False
         return _warm_proc
