@@ -87,10 +87,10 @@ def wait_for_rows(csv_path: Path, rows: int, proc, what="frames processed"):
     raise AssertionError(f"no {rows} {what} within {SUBPROCESS_TIMEOUT} s")
 
 
-# the kinds of model (components:variant, as `python -m bgsub.model._warm --model` takes them)
-# that tests make besides the defaults': MOG2's (tests/test_opencv_compat.py, the docs' examples,
-# tests/test_kernel.py) and one or two components (tests/test_kernel.py); see kernel_components
-OTHER_KINDS = ("5:zivkovic", "2:stauffer-grimson")
+# the kinds of model, (components, variant), that tests make besides the defaults': MOG2's
+# (tests/test_opencv_compat.py, the docs' examples, tests/test_kernel.py) and one or two
+# components (tests/test_kernel.py); see kernel_components
+OTHER_KINDS = ((5, "zivkovic"), (2, "stauffer-grimson"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -107,18 +107,14 @@ def warm_kernels():
     runs as a first run does (on the NumPy twins until the warm-up is done, or, compiling
     in-process, beside it).  With a full cache it only loads them and exits."""
     import subprocess
-    import sys
     import tempfile
 
     from bgsub.model import _jit, _warm
 
-    cmd = [sys.executable, "-m", "bgsub.model._warm"]
-    for kind in OTHER_KINDS:
-        cmd += ["--model", kind]
     err = tempfile.TemporaryFile()
-    # where a first run starts it: it compiles the kernels of the bgsub the tests import
-    others = subprocess.Popen(cmd, cwd=_jit.warm_cwd(), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=err)
+    # the command and folder a first run uses: it compiles the kernels of the bgsub tests import
+    others = subprocess.Popen(_jit.warm_command(OTHER_KINDS), cwd=_jit.warm_cwd(),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     killed = False
     try:
         old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read

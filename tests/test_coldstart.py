@@ -208,6 +208,10 @@ def test_the_warm_up_is_told_the_kinds_of_model_the_process_made():
     assert {"n_components": 5, "variant": "zivkovic"} in models  # 7 shares 5's kernels
     assert len(models) == len({tuple(sorted(m.items())) for m in models})  # each kind once
     assert _warm.parse_models([]) == []  # none: the defaults
+    # kinds named explicitly (the test session's own warm-up), not the process's
+    assert _warm.parse_models(_jit.warm_command([(2, "zivkovic")])[3:]) == [
+        {"n_components": 2, "variant": "zivkovic"}]
+    assert _jit.warm_command([]) == cmd[:3]
     for bad in (["--model"], ["--model", "two:zivkovic"], ["--model", "2"], ["-m", "2:x"],
                 ["--model", "\u00b2:zivkovic"]):
         with pytest.raises(SystemExit, match="usage"):

@@ -61,11 +61,12 @@ def want(n_components, variant):
         k.ready = False
 
 
-def warm_command():
+def warm_command(kinds=None):
     """The detached warm-up's command line: ``python -m bgsub.model._warm`` with a
-    ``--model K:VARIANT`` for each kind of model wanted (none: the defaults)."""
+    ``--model K:VARIANT`` for each kind of model, ``(components, variant)``, in ``kinds``
+    (None: the kinds this process made, :func:`want`; none: the defaults)."""
     cmd = [sys.executable, "-m", "bgsub.model._warm"]
-    for k, variant in list(_wanted):
+    for k, variant in list(_wanted) if kinds is None else kinds:
         cmd += ["--model", f"{k}:{variant}"]
     return cmd
 
