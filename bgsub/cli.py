@@ -88,7 +88,7 @@ def _model_options(fn):
         click.option("--accurate", is_flag=True,
                      help="The accurate setting: --max-variance 81 --vote 0.5 "
                           "--neighbour-threshold 2 --threshold 2.4 (mean F 0.769 against "
-                          "0.754 on the real sequences we score, 1.5-1.7x the time); options "
+                          "0.754 on the real sequences we score, 1.2-1.5x the time); options "
                           "given as well override it."),
     ]
     for opt in reversed(opts):

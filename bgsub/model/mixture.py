@@ -53,8 +53,8 @@ def _check_number(name, value, low=None, high=None, low_open=False, high_open=Fa
 # 2 sigma with a smaller variance clamp and a lighter vote, and the match threshold the defaults
 # had until 2026-12-07 (2.4: with the defaults' 2.2 it gained on half A of scripts/split.py and
 # lost on half B).  Mean F 0.769 on the eight real sequences against the defaults' 0.754
-# (2026-12-07), ahead of them on both halves; 1.5-1.7x the defaults' time a frame (the rule's
-# pass over foreground rows).
+# (2026-12-07), ahead of them on both halves; 1.2-1.5x the defaults' time a frame (the rule's
+# pass over foreground rows; 1.5-1.7x before b6f7bf2).
 ACCURATE = MappingProxyType(  # read-only: MixtureSubtractor(**ACCURATE)
     {"max_variance": 81.0, "vote": 0.5, "neighbour_threshold": 2.0, "match_threshold": 2.4})
 
@@ -125,7 +125,7 @@ class MixtureSubtractor:
         turns it off.  With ``max_variance=81``, ``vote=0.5`` and ``match_threshold=2.4`` it is
         the accurate setting, :data:`ACCURATE` (``bgsub run --accurate``): ahead of the
         defaults on six of the eight real sequences and on both halves of the cases, at about
-        1.5-1.7x their time.
+        1.2-1.5x their time.
     ghost_frames : int in [0, 65534]
         The ghost rule (10, the default; 0 = off): what stood in the first frames and then left (a
         person, a parked car that drives off) leaves a ghost, the place where it stood,
