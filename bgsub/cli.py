@@ -85,6 +85,11 @@ def _model_options(fn):
                      help="A shaking camera: align each frame with the background by up to "
                           "PX pixels before modelling, masks shifted back (default 4; 0 = "
                           "off)."),
+        click.option("--texture", type=click.IntRange(0, 8), metavar="BITS",
+                     help="The texture cue: a pixel whose pattern of brighter and darker "
+                          "neighbours differs from the background's in BITS of 8 is "
+                          "foreground too (moving leaves the model has learned); 0 = off "
+                          "(default)."),
         click.option("--accurate", is_flag=True,
                      help="The accurate setting: --max-variance 81 --vote 0.5 "
                           "--neighbour-threshold 2 --threshold 2.4 (mean F 0.769 against "
@@ -100,7 +105,7 @@ _MODEL_KEYS = ("n_components", "learning_rate", "match_threshold", "background_r
                "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
                "vote", "solid", "detect_shadows", "shadow_threshold", "variant",
                "complexity_prior", "gain_compensation", "neighbour_threshold", "ghost_frames",
-               "max_shift")
+               "max_shift", "texture")
 
 
 def _model_params(kw):

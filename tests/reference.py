@@ -303,3 +303,48 @@ def reference_vote(mask, size, vote, solid=1):
     if solid > 1:
         keep |= _window_counts(fg, solid) == solid * solid
     return np.where(keep, 255, np.where(mask == 127, 127, 0)).astype(np.uint8)
+
+
+def reference_texture(gray, means, bits, r_min, rq):
+    """The texture cue's pixels (bool (H, W)): gray, the frame's uint8 (H, W); means, each
+    pixel's background (its first component's mean, float32 (H, W, C)).  One pixel at a time:
+    the background's gray value c (each mean rounded, then 29 B + 150 G + 77 R weighed in
+    1/256ths), the bound t = max(r_min, c * rq / 256), the 8 neighbours at distance 2 (edges
+    replicated) tested against [c - t, c + t] in the frame and in the background, the
+    pixels where the two differ in >= ``bits`` of them; then opened 3x3 (edges clipped)."""
+    h, w = gray.shape
+    c_in = means.shape[2]
+
+    def rounded(v):
+        return int(f32(min(max(float(v), 0.0), 255.0)) + f32(0.5))
+
+    bg = [[0] * w for _ in range(h)]
+    for i in range(h):
+        for j in range(w):
+            ch = [rounded(means[i, j, k]) for k in range(c_in)]
+            bg[i][j] = ch[0] if c_in == 1 else (29 * ch[0] + 150 * ch[1] + 77 * ch[2] + 128) >> 8
+    hits = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            c = bg[i][j]
+            t = max(r_min, (c * rq) >> 8)
+            lo, hi = max(c - t, 0), min(c + t, 255)
+            n = 0
+            for dy in (-2, 0, 2):
+                for dx in (-2, 0, 2):
+                    if dy == 0 and dx == 0:
+                        continue
+                    ii, jj = min(max(i + dy, 0), h - 1), min(max(j + dx, 0), w - 1)
+                    outside_f = not lo <= int(gray[ii, jj]) <= hi
+                    outside_b = not lo <= bg[ii][jj] <= hi
+                    n += outside_f != outside_b
+            hits[i, j] = n >= bits
+    eroded = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            eroded[i, j] = hits[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].all()
+    opened = np.zeros((h, w), bool)
+    for i in range(h):
+        for j in range(w):
+            opened[i, j] = eroded[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].any()
+    return opened

@@ -141,6 +141,40 @@ def test_max_shift_reaches_the_model_and_follows_a_shaking_camera(tmp_path):
     assert "--max-shift" in res.output and "Traceback" not in res.output
 
 
+def test_texture_reaches_the_model_and_finds_moving_leaves(tmp_path):
+    """--texture is the model's texture: on Foliage (leaves that move in the wind, labelled
+    foreground) the CLI's masks equal the API's with the cue at 5 bits, which finds more of
+    the leaves than the defaults do from its 30th frame; a value out of range is one line and
+    exit 2."""
+    import bgsub
+
+    seq = DATA / "sequences" / "Foliage" / "input"
+    if not seq.is_dir():
+        pytest.skip(f"real sequences not found at {seq.parent.parent} (set BGSUB_DATA)")
+    out = tmp_path / "o"
+    res = run(seq, "-o", out, "--mask-format", "png", "--texture", "5", "--end", "60",
+              "--kernel", "0", "--min-area", "0", "-q")
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "events.json").read_text())["parameters"]["model"]["texture"] == 5
+    masks = sorted((out / "masks").glob("*.png"))
+    frames = sorted(seq.iterdir())[:len(masks)]
+    assert len(masks) >= 59
+    given, default = bgsub.MixtureSubtractor(texture=5), bgsub.MixtureSubtractor()
+    more = 0
+    for n, (path, mask_path) in enumerate(zip(frames, masks)):
+        frame = cv2.imread(str(path))
+        want, plain = given.apply(frame), default.apply(frame)
+        assert np.array_equal(cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE), want)
+        assert not np.any(plain & ~want)  # the cue only adds
+        more += int(np.count_nonzero(want) - np.count_nonzero(plain))
+        if n + 1 < 30:
+            assert np.array_equal(want, plain)
+    assert more > 0
+    res = run(seq, "-o", tmp_path / "p", "--texture", "9", "-q")
+    assert res.exit_code == 2
+    assert "--texture" in res.output and "Traceback" not in res.output
+
+
 def test_start_end_and_max_frames(tmp_path):
     res = run(SAMPLES / "street.mp4", "-o", tmp_path / "a", "--start", "1s", "--end", "60")
     assert res.exit_code == 0, res.output

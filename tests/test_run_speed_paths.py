@@ -46,7 +46,7 @@ def _frames(n=40):
     return out
 
 
-@pytest.mark.parametrize("params", [{}, {"detect_shadows": True}, {"smoothing": 1},
+@pytest.mark.parametrize("params", [{}, {"detect_shadows": True}, {"smoothing": 1}, {"texture": 4},
                                     {"smoothing": 5, "vote": 0.4, "solid": 1}])
 def test_apply_unvoted_then_vote_mask_equals_apply(params):
     frames = _frames()

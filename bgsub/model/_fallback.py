@@ -598,7 +598,7 @@ def _window_sums(fg, radius):
 def vote_mask(raw, out, radius, need, solid_radius):
     """:func:`bgsub.model._kernels.vote_mask` in NumPy (integer counts, exact)."""
     fg = (raw & np.uint8(1)).astype(np.int32)
-    keep = _window_sums(fg, radius) >= need
+    keep = (_window_sums(fg, radius) >= need) | (raw >= 4)
     if solid_radius > 0:
         keep |= _window_sums(fg, solid_radius) == (2 * solid_radius + 1) ** 2
     out[...] = np.where(keep, np.uint8(255), np.where(raw == 2, np.uint8(127), np.uint8(0)))

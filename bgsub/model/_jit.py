@@ -267,7 +267,7 @@ def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS
     if _KERNELS is None:
-        from bgsub.model import _blob
+        from bgsub.model import _blob, _texture
         from bgsub.model import _fallback as fb
         from bgsub.model import _kernels as kern
 
@@ -278,6 +278,7 @@ def kernels():
                                  "ghost_blobs", "ghost_absorb", "clear_clipped", "shift_points",
                                  "shift_estimate")}
         _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
+        _KERNELS["texture_flags"] = Kernel(_texture.texture_flags, _texture.texture_flags_numpy)
     return _KERNELS
 
 

@@ -1347,9 +1347,10 @@ def _window_row(pw, out_row, radius):
 @njit(cache=True, parallel=True, nogil=True)
 def vote_mask(raw, out, radius, need, solid_radius):
     """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
-    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow), or, when ``solid_radius`` > 0,
-    where every pixel of the (2 solid_radius + 1)^2 window is (a small, solid object survives
-    a wide vote), edges replicated; elsewhere 127 where ``raw`` is a shadow, else 0.
+    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow; bit 4 added: the texture cue,
+    :mod:`bgsub.model._texture`), or where bit 4 is set, or, when ``solid_radius`` > 0, where
+    every pixel of the (2 solid_radius + 1)^2 window is (a small, solid object survives a wide
+    vote), edges replicated; elsewhere 127 where ``raw`` is a shadow, else 0.
 
     Runs on Numba's threads, like the model kernel, so that no second thread pool competes
     for the cores right after it.  The rows are dealt in VOTE_BANDS bands; down a band the
@@ -1386,9 +1387,10 @@ def vote_mask(raw, out, radius, need, solid_radius):
                 _column_sums(raw, ps, i, solid_radius, i == i0)
                 _window_row(ps, solid_row, solid_radius)
                 for j in range(w):  # 0/1 arithmetic, no branch: the loop runs in SIMD lanes
-                    keep = np.uint8(o[j] >= need8) | np.uint8(solid_row[j] == full)
+                    keep = (np.uint8(o[j] >= need8) | np.uint8(solid_row[j] == full)
+                            | np.uint8(r[j] >> two))
                     o[j] = (keep * f255) | ((np.uint8(r[j] == two) & (keep ^ one)) * f127)
             else:
                 for j in range(w):
-                    keep = np.uint8(o[j] >= need8)
+                    keep = np.uint8(o[j] >= need8) | np.uint8(r[j] >> two)
                     o[j] = (keep * f255) | ((np.uint8(r[j] == two) & (keep ^ one)) * f127)

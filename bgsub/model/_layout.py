@@ -3,7 +3,8 @@
 Plain NumPy, no Numba: a process reads, writes and validates models without loading the
 kernels (``bgsub run`` starts decoding while Numba imports on another thread).  This module,
 :mod:`bgsub.model._kernels` and its NumPy twin :mod:`bgsub.model._fallback` are the only
-code that knows the layout.
+code that knows the layout, with :mod:`bgsub.model._texture`, which reads the rank-0 means
+(``hot[:, MEAN:, :]``).
 
 State layout
 ------------

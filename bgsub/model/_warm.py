@@ -33,12 +33,12 @@ def lock_path():
 
 def warm(models=None):
     """Compile (or load) the kernels of each kind of model in ``models``, ``[{"n_components":
-    K, "variant": V}]`` (None: the defaults'), in this process."""
+    K, "variant": V}]`` (None: the defaults'), in this process, the texture cue's with them."""
     from bgsub.model import _jit
 
     _jit.set_mode("sync")
     for params in models or [{}]:
-        exercise(params)
+        exercise(params, texture=True)
 
 
 def parse_models(args):
@@ -54,12 +54,13 @@ def parse_models(args):
     return models
 
 
-def exercise(model_params=None):
+def exercise(model_params=None, texture=False):
     """Call every kernel a run of a model of the kind ``model_params`` names calls (its
     ``n_components`` and ``variant``, :data:`KIND`; other keys and None values are ignored;
     None: the defaults), on tiny inputs, with a run's argument
     types: compiled (``sync``), loaded from the cache, or handed to the warm-up (``auto``) as a
-    run's own first calls would be."""
+    run's own first calls would be.  The texture cue's kernel too when ``texture`` is true or
+    ``model_params`` turns the cue on."""
     import numpy as np
 
     from bgsub.model import _blob, _jit
@@ -92,6 +93,13 @@ def exercise(model_params=None):
     pts = np.array([2 * 5 + 2], np.int32)
     k["shift_estimate"](frames[0], hot, 1, pts, 1, np.empty(1, np.float32),
                         np.empty(9, np.int64), 0, 0, 1, np.float32(6.0), 1, 1)
+    # the texture cue (texture > 0, from its 30th frame), on a gray and a colour frame: a
+    # warm-up compiles it, a run loads it when its model has it
+    for c in (1, 3) if texture or (model_params or {}).get("texture") else ():
+        t = MixtureSubtractor(**params)
+        t.apply(frames[0][:, :, :c])
+        th, _ = t._views()
+        t._texture_cue(np.ascontiguousarray(frames[1][:, :, :c]), th, np.zeros((4, 5), np.uint8), np.uint8(1))
     # the post-processing's blobs, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255

@@ -168,6 +168,16 @@ class MixtureSubtractor:
         against the model is in ``shift_``, the moves the model made in ``anchor_`` (both
         (dx, dy), positive when the scene moves right and down in the frames): the scene's
         move since the first frame is their sum.
+    texture : int in [0, 8]
+        The texture cue (0, the default, = off): where leaves or water move, the mixture
+        learns their colours and stops seeing them; the pattern around the pixel still
+        changes.  From the 30th frame, a pixel whose pattern differs from the background's in
+        at least this many of 8 bits is foreground whatever the vote, where bit k says
+        whether the gray neighbour k of the 8 at distance 2 is farther than max(15, 0.3 c)
+        from ``c``, the background's gray value at the pixel (LBSP's inter-pattern; the
+        background is each pixel's first component; the frame is taken after the gain
+        compensation and the alignment); the cue's pixels are opened 3x3 first.  The
+        model does not learn from it.  See :mod:`bgsub.model._texture`.
     """
 
     # Defaults chosen on the real ground-truth sequences with scripts/tune.py and
@@ -177,7 +187,7 @@ class MixtureSubtractor:
                  max_variance=121.0, rho="weight", warmup=2.5, smoothing=11, vote=0.67,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
                  complexity_prior=0.05, gain_compensation=True, neighbour_threshold=0.0,
-                 solid=3, ghost_frames=10, max_shift=4):
+                 solid=3, ghost_frames=10, max_shift=4, texture=0):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -221,6 +231,10 @@ class MixtureSubtractor:
                 or not 0 <= max_shift <= 16):
             raise ValueError(f"max_shift must be an integer in [0, 16], got {max_shift!r}")
         self.max_shift = int(max_shift)
+        if (isinstance(texture, bool) or not isinstance(texture, (int, np.integer))
+                or not 0 <= texture <= 8):
+            raise ValueError(f"texture must be an integer in [0, 8], got {texture!r}")
+        self.texture = int(texture)
         _jit.want(self.n_components, self.variant)  # what a first run's warm-up compiles
         self.reset()
 
@@ -252,13 +266,16 @@ class MixtureSubtractor:
         # scratch of the estimate: the points' means, each shift's count (any max_shift)
         self._shift_scratch = (np.empty(_SHIFT_POINTS, np.float32),
                                np.empty((2 * 16 + 1) ** 2, np.int64))
+        self._tex = None  # scratch of the texture cue (see texture)
+        self._tex_seen = None  # n_frames_ when the cue last ran (None: since a change of state)
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "n_components", "learning_rate", "match_threshold", "background_ratio",
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
             "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
-            "gain_compensation", "neighbour_threshold", "solid", "ghost_frames", "max_shift")}
+            "gain_compensation", "neighbour_threshold", "solid", "ghost_frames", "max_shift",
+            "texture")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -394,6 +411,7 @@ class MixtureSubtractor:
             self._runs = None  # the runs of foreground start again
             self.anchor_, self._held = (0, 0), 0
             self._recent.clear()
+            self._tex_seen = None
             out[...] = 0
             return out
         p = layout.frame_params(alpha, self.scale_, self.match_threshold, self.background_ratio,
@@ -438,11 +456,19 @@ class MixtureSubtractor:
                                           or self.n_frames_ % _SHIFT_EVERY == 0):
             self._choose_points(raw)
         model_raw = raw
+        texture = self.texture and now >= _TEXTURE_FROM
         if dx or dy:  # the decisions in the frame's coordinates
             shift_image(raw, dest, -dx, -dy, False)
             raw = dest
         if aligned and p.learn:
+            anchor = self.anchor_
             self._follow(agree, unshifted, model_raw, p)
+            if self.anchor_ != anchor:  # the model moved: f is in its old coordinates
+                texture = False
+        if texture:
+            self._texture_cue(f, hot, model_raw, fg)
+            if model_raw is not raw:
+                shift_image(model_raw, raw, -dx, -dy, False)
         if smooth and voted:
             self._vote(raw, out)
         if p.learn:
@@ -453,6 +479,27 @@ class MixtureSubtractor:
                 k["scale_weights"](hot, cold, np.float32(layout.RESCALE))
                 self.scale_ /= layout.RESCALE
         return out
+
+    def _texture_cue(self, f, hot, raw, fg):
+        """The texture cue (see ``texture``): ``raw`` (the decisions, ``fg`` their foreground
+        value) gains ``_TEXTURE_FLAG``, which the vote makes foreground, or 255 without a vote,
+        where this frame's texture, ``f`` in the model's coordinates, is not the
+        background's."""
+        from bgsub.model import _texture  # Numba's: imported with the kernels
+
+        h, w = raw.shape
+        if self._tex is None or self._tex[0].shape != (h + 4, w + 4):
+            self._tex = _texture.scratch((h, w))
+            self._tex_seen = None
+        # the background's plane is made again an eighth of its rows a frame (_TEXTURE_EVERY),
+        # all of it when the cue did not run on the last frame learned or the model moved
+        n = self.n_frames_
+        every = _TEXTURE_EVERY if self._tex_seen in (n, n - 1) else 1
+        self._tex_seen = n
+        flag = np.uint8(_TEXTURE_FLAG if fg == 1 else 255)
+        _jit.kernels()["texture_flags"](_texture.gray_of(f), hot, self.texture, _TEXTURE_R,
+                                        _TEXTURE_RQ, flag, every, n % _TEXTURE_EVERY,
+                                        *self._tex, raw)
 
     def _align(self, f):
         """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0), and
@@ -540,6 +587,7 @@ class MixtureSubtractor:
         shift_image(raw, moved, -ax, -ay, False)
         self.anchor_ = (self.anchor_[0] + ax, self.anchor_[1] + ay)
         self.shift_ = after
+        self._tex_seen = None
         self._recent = deque(((x - ax, y - ay, a) for x, y, a in self._recent),
                              maxlen=_ANCHOR_FRAMES)
         self._held = 0
@@ -879,7 +927,7 @@ class MixtureSubtractor:
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
         kinds = {"n_components": int, "rho": str, "smoothing": int, "solid": int, "variant": str,
-                 "ghost_frames": int, "max_shift": int,
+                 "ghost_frames": int, "max_shift": int, "texture": int,
                  "detect_shadows": lambda v: v == "True",
                  "gain_compensation": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
@@ -1008,6 +1056,13 @@ _KNOCK_WAS = 0.3  # a knock is looked for when the last frames' points agreed th
 _KNOCK_KEEP = 0.5  # and a shift found beyond the search is taken when they agree this well there
 _KNOCK_SIDE = 320  # pixels across of the images the knock's phase correlation compares
 _KNOCK_CLIMB = 8  # steps of a pixel that the points may move the phase correlation's answer
+# the texture cue (see texture): from this frame on, once the background has settled; R and r
+# of its threshold max(R, r c) (r as rq = round(256 r)); the bit it sets in the decisions
+_TEXTURE_FROM = 30
+_TEXTURE_R = 15
+_TEXTURE_RQ = 77  # r = 0.3
+_TEXTURE_FLAG = 4
+_TEXTURE_EVERY = 8  # the background's gray plane: an eighth of its rows made again a frame
 
 
 def _fmt(shape):
