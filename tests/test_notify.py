@@ -466,7 +466,11 @@ def test_an_event_at_once_waits_for_the_first_connection(broker):
         d.publish(EventRecord("start", "cam", "s", 1, 0.0, 0, 0.1))
         d.publish(EventRecord("end", "cam", "s", 1, 0.0, 0, 0.1, end=1.0, end_frame=9))
         counts = d.close()
-        wait_for(lambda: len(sub.events("x/cam/event")) == 2, 5, "both messages")
+        # the events and the motion state travel on two topics: wait for both (the OFF may
+        # come after the second event on a busy machine)
+        wait_for(lambda: len(sub.events("x/cam/event")) == 2
+                 and [p for _, p in sub.on("x/cam/motion")][-1:] == ["OFF"], 5,
+                 "both messages and the motion state")
     finally:
         sub.close()
     assert counts == {"mqtt": {"sent": 2, "dropped": 0, "failed": 0}} and warned == []
