@@ -522,10 +522,7 @@ def _neighbour_edge(x, m, fg, hot, i, cand, p, thr2n, bg_u):
             b, s = _neighbour_test(d2, hot, ii, jj, True, thr2n, bg_u)
             h |= b
             c |= s
-    f = m[p] == fg
-    if f and h:
-        m[p] = 0
-    cand[p] = 1 if f and not h and c else 0
+    _settle(m, fg, cand, p, h, c)
 
 
 @njit(cache=True, nogil=True)
