@@ -119,7 +119,7 @@ def warm_kernels():
     try:
         old = _jit.set_mode("sync")  # compile here and now, into the cache the subprocesses read
         try:
-            _warm.exercise()
+            _warm.exercise(texture=True)  # the defaults' and the texture cue's
         finally:
             _jit.set_mode(old)
         yield

@@ -45,14 +45,18 @@ _warm_proc = None
 # (components, variant) of the models this process made, in the order first seen: what a
 # warm-up it starts compiles (see want)
 _wanted = {}
+_texture_wanted = False  # a model of this process has the texture cue (see want)
 
 
-def want(n_components, variant):
+def want(n_components, variant, texture=False):
     """Note that this process runs a model of ``n_components`` and ``variant``, so that a
     warm-up it starts compiles that model's kernels: one or two components call the kernels
     with other argument types than three or more, and each variant has its own kernel.  A
     kind first seen after the kernels were loaded makes each kernel's next call decide again
-    (:meth:`Kernel._first`), so that a compile it needs is announced, not silent."""
+    (:meth:`Kernel._first`), so that a compile it needs is announced, not silent.  ``texture``:
+    the model has the texture cue, whose kernel the warm-up then compiles too."""
+    global _texture_wanted
+    _texture_wanted = _texture_wanted or bool(texture)
     kind = (kernel_components(int(n_components)), str(variant))
     if kind in _wanted:
         return
@@ -61,13 +65,17 @@ def want(n_components, variant):
         k.ready = False
 
 
-def warm_command(kinds=None):
+def warm_command(kinds=None, texture=None):
     """The detached warm-up's command line: ``python -m bgsub.model._warm`` with a
     ``--model K:VARIANT`` for each kind of model, ``(components, variant)``, in ``kinds``
-    (None: the kinds this process made, :func:`want`; none: the defaults)."""
+    (None: the kinds this process made, :func:`want`; none: the defaults), and ``--texture``
+    when ``texture`` (None: with ``kinds`` None, when a model of this process has the texture
+    cue)."""
     cmd = [sys.executable, "-m", "bgsub.model._warm"]
     for k, variant in list(_wanted) if kinds is None else kinds:
         cmd += ["--model", f"{k}:{variant}"]
+    if texture or (texture is None and kinds is None and _texture_wanted):
+        cmd.append("--texture")
     return cmd
 
 

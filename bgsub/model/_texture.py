@@ -12,14 +12,14 @@ pixels, opened 3x3 (a hit is kept only where a whole 3x3 block hits), are flagge
 model's per-pixel decisions with ``flag`` (ORed in), which the vote turns into foreground
 whatever its count (:func:`bgsub.model._kernels.vote_mask`).
 
-Gray values are integers: a colour frame's are OpenCV's, the background's ``(29 B + 150 G +
-77 R + 128) >> 8`` of its rank-0 means, each first rounded to an integer; ``t`` is ``max(R, (c * rq) >> 8)``
-with ``rq = round(256 r)``.  The frame is the one the mixture saw (after the gain
-compensation), in the model's coordinates, so a change of the light or a shaken camera does
-not change the patterns.  The background's gray plane is made again a share of its rows a
-frame (the model's ``_TEXTURE_EVERY``); the frame's in full.  Cost at 640x480 colour on the
-AMD EPYC test host, two threads: 0.21 ms a frame (gray planes 0.03, patterns 0.11, opening
-0.06), 0.35 ms with OpenCV's gray conversion and the call.
+Gray values are integers: a colour frame's are OpenCV's; the background's are
+``(29 B + 150 G + 77 R + 128) >> 8`` of its rank-0 means, each first rounded to an integer;
+``t`` is ``max(R, (c * rq) >> 8)`` with ``rq = round(256 r)``.  The frame is the one the
+mixture saw (after the gain compensation), in the model's coordinates, so a change of the light
+or a shaken camera does not change the patterns.  The background's gray plane is made again a
+share of its rows a frame (the model's ``_TEXTURE_EVERY``); the frame's in full.  Cost at
+640x480 colour on the AMD EPYC test host, two threads: 0.21 ms a frame (gray planes 0.03,
+patterns 0.11, opening 0.06), 0.35 ms with OpenCV's gray conversion and the call.
 """
 
 from __future__ import annotations
@@ -178,13 +178,13 @@ def texture_flags(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue
                   raw):
     """raw |= flag where the frame's texture is not the background's (see the module).
 
-    gray: uint8 (H, W), the frame as the model saw it in gray (:func:`gray_of`); hot: the model's rank-0 records; bits: 1..8;
-    r_min, r_rel: R and rq = round(256 r); flag: the value ORed in; every, phase: the rows of
-    the background's plane ``bg`` made again this frame (i % every == phase; all when every <=
-    1), the others kept from earlier frames; fr, bg, cue, ero, high: scratch of
-    :func:`scratch`.  Four passes over the rows, each on Numba's threads and each
-    a kernel of its own (in one, Numba fuses the loops, and a row would be eroded before its
-    neighbours' patterns were found): the gray planes, the patterns, the erosion, the
+    gray: uint8 (H, W), the frame as the model saw it in gray (:func:`gray_of`); hot: the
+    model's rank-0 records; bits: 1..8; r_min, r_rel: R and rq = round(256 r); flag: the value
+    ORed in; every, phase: the rows of the background's plane ``bg`` made again this frame (i %
+    every == phase; all when every <= 1), the others kept from earlier frames; fr, bg, cue, ero,
+    high: scratch of :func:`scratch`.  Four passes over the rows, each on Numba's threads and
+    each a kernel of its own (in one, Numba fuses the loops, and a row would be eroded before
+    its neighbours' patterns were found): the gray planes, the patterns, the erosion, the
     dilation with the flags."""
     _planes(gray, hot, every, phase, fr, bg)
     # ero and high hold each row's bounds until the erosion; high is the min/max scratch

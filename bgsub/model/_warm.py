@@ -1,14 +1,15 @@
 """Compile every kernel a model uses into Numba's on-disk cache, then exit.
 
-    python -m bgsub.model._warm [--model K:VARIANT ...]
+    python -m bgsub.model._warm [--model K:VARIANT ...] [--texture]
 
 Started detached by :mod:`bgsub.model._jit` when a first run finds the kernels uncompiled; it runs a
 tiny model through the same calls, with the same argument types, as a real one (colour and
 gray frames share their types), so the signatures it compiles are the ones a run will load.
 Each ``--model`` names the components and variant of a kind of model the run made (one or
 two components call the kernels with other argument types than three or more); without one,
-the defaults'.  One warm-up at a time per cache location: a second one waits on a lock, then
-finds everything cached and only loads it.
+the defaults'.  ``--texture``: the texture cue's kernel too (a model with ``texture`` > 0).
+One warm-up at a time per cache location: a second one waits on a lock, then finds everything
+cached and only loads it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 
 # the model parameters that change the kernels' argument types or which kernel runs: a kind
 KIND = ("n_components", "variant")
-USAGE = "usage: python -m bgsub.model._warm [--model K:VARIANT ...]"
+USAGE = "usage: python -m bgsub.model._warm [--model K:VARIANT ...] [--texture]"
 
 
 def lock_path():
@@ -31,14 +32,15 @@ def lock_path():
     return os.path.join(tempfile.gettempdir(), f"bgsub-warm-{uid}-{tag}.lock")
 
 
-def warm(models=None):
+def warm(models=None, texture=False):
     """Compile (or load) the kernels of each kind of model in ``models``, ``[{"n_components":
-    K, "variant": V}]`` (None: the defaults'), in this process, the texture cue's with them."""
+    K, "variant": V}]`` (None: the defaults'), in this process; ``texture``: the texture cue's
+    too."""
     from bgsub.model import _jit
 
     _jit.set_mode("sync")
     for params in models or [{}]:
-        exercise(params, texture=True)
+        exercise(params, texture=texture)
 
 
 def parse_models(args):
@@ -96,10 +98,11 @@ def exercise(model_params=None, texture=False):
     # the texture cue (texture > 0, from its 30th frame), on a gray and a colour frame: a
     # warm-up compiles it, a run loads it when its model has it
     for c in (1, 3) if texture or (model_params or {}).get("texture") else ():
-        t = MixtureSubtractor(**params)
+        t = MixtureSubtractor(**params, texture=5)  # want(): a warm-up it starts compiles it
         t.apply(frames[0][:, :, :c])
         th, _ = t._views()
-        t._texture_cue(np.ascontiguousarray(frames[1][:, :, :c]), th, np.zeros((4, 5), np.uint8), np.uint8(1))
+        t._texture_cue(np.ascontiguousarray(frames[1][:, :, :c]), th,
+                       np.zeros((4, 5), np.uint8), np.uint8(1))
     # the post-processing's blobs, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255
@@ -131,8 +134,14 @@ def preload(lean: bool = False, model_params=None):
     return thread
 
 
+def parse_args(args):
+    """(models, texture) of the command line: :func:`parse_models` of its ``--model``
+    options, and whether it says ``--texture``."""
+    return parse_models([a for a in args if a != "--texture"]), "--texture" in args
+
+
 def main(args=None):
-    models = parse_models(sys.argv[1:] if args is None else list(args))
+    models, texture = parse_args(sys.argv[1:] if args is None else list(args))
     try:
         import fcntl
     except ImportError:  # no locking here: at worst two processes compile
@@ -140,7 +149,7 @@ def main(args=None):
     with open(lock_path(), "a+") as fh:
         if fcntl is not None:
             fcntl.flock(fh, fcntl.LOCK_EX)
-        warm(models)
+        warm(models, texture)
     return 0
 
 

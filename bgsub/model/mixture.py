@@ -235,7 +235,7 @@ class MixtureSubtractor:
                 or not 0 <= texture <= 8):
             raise ValueError(f"texture must be an integer in [0, 8], got {texture!r}")
         self.texture = int(texture)
-        _jit.want(self.n_components, self.variant)  # what a first run's warm-up compiles
+        _jit.want(self.n_components, self.variant, self.texture)  # what a warm-up compiles
         self.reset()
 
     # ------------------------------------------------------------------ state
