@@ -33,11 +33,13 @@ from bgsub.model._layout import MEAN
 OFFSETS = ((0, 0), (0, 2), (0, 4), (2, 0), (2, 4), (4, 0), (4, 2), (4, 4))  # in the padded planes
 
 
-def gray_of(frame):
+def gray_of(frame, out=None):
     """The frame (uint8 (H, W, C)) in gray as :func:`texture_flags` takes it: a view of a gray
-    frame, OpenCV's conversion of a colour one."""
+    frame, OpenCV's conversion of a colour one (into ``out``, uint8 (H, W), when given)."""
     h, w, c = frame.shape
-    return frame.reshape(h, w) if c == 1 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    if c == 1:
+        return frame.reshape(h, w)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY, dst=out)
 
 
 def scratch(shape: tuple[int, int]):
@@ -183,9 +185,9 @@ def texture_flags(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue
     ORed in; every, phase: the rows of the background's plane ``bg`` made again this frame (i %
     every == phase; all when every <= 1), the others kept from earlier frames; fr, bg, cue, ero,
     high: scratch of :func:`scratch`.  Four passes over the rows, each on Numba's threads and
-    each a kernel of its own (in one, Numba fuses the loops, and a row would be eroded before
-    its neighbours' patterns were found): the gray planes, the patterns, the erosion, the
-    dilation with the flags."""
+    each a kernel of its own, so that a pass starts only once the rows it reads are written
+    (Numba may fuse the parallel loops of one kernel): the gray planes, the patterns, the
+    erosion, the dilation with the flags."""
     _planes(gray, hot, every, phase, fr, bg)
     # ero and high hold each row's bounds until the erosion; high is the min/max scratch
     _patterns(fr, bg, np.uint16(r_min), np.uint16(r_rel), np.uint8(bits), cue, ero, high)

@@ -267,6 +267,7 @@ class MixtureSubtractor:
         self._shift_scratch = (np.empty(_SHIFT_POINTS, np.float32),
                                np.empty((2 * 16 + 1) ** 2, np.int64))
         self._tex = None  # scratch of the texture cue (see texture)
+        self._tex_gray = None  # and a colour frame's gray
         self._tex_seen = None  # n_frames_ when the cue last ran (None: since a change of state)
 
     def get_params(self) -> dict[str, Any]:
@@ -490,6 +491,7 @@ class MixtureSubtractor:
         h, w = raw.shape
         if self._tex is None or self._tex[0].shape != (h + 4, w + 4):
             self._tex = _texture.scratch((h, w))
+            self._tex_gray = np.empty((h, w), np.uint8)  # a colour frame's gray
             self._tex_seen = None
         # the background's plane is made again an eighth of its rows a frame (_TEXTURE_EVERY),
         # all of it when the cue did not run on the last frame learned or the model moved
@@ -497,9 +499,9 @@ class MixtureSubtractor:
         every = _TEXTURE_EVERY if self._tex_seen in (n, n - 1) else 1
         self._tex_seen = n
         flag = np.uint8(_TEXTURE_FLAG if fg == 1 else 255)
-        _jit.kernels()["texture_flags"](_texture.gray_of(f), hot, self.texture, _TEXTURE_R,
-                                        _TEXTURE_RQ, flag, every, n % _TEXTURE_EVERY,
-                                        *self._tex, raw)
+        gray = _texture.gray_of(f, self._tex_gray)
+        _jit.kernels()["texture_flags"](gray, hot, self.texture, _TEXTURE_R, _TEXTURE_RQ, flag,
+                                        every, n % _TEXTURE_EVERY, *self._tex, raw)
 
     def _align(self, f):
         """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0), and
