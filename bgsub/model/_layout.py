@@ -129,21 +129,23 @@ def shift_state(state: np.ndarray, n_components: int, height: int, width: int, c
     _move(hot, 2, sx, sy)
     _move(cold.transpose(1, 2, 0, 3), 1, sx, sy)  # in memory order: (H, W, K - 1, R)
     ys, xs = np.arange(height) + sy, np.arange(width) + sx
-    new = ((ys < 0) | (ys >= height))[:, None] | ((xs < 0) | (xs >= width))[None, :]
+    # the uncovered pixels, by index: a boolean mask over the strided views reads every pixel
+    # (44 of the 95 ms of a move at 1920x1080 colour), these indices only the edge's
+    ii, jj = np.nonzero(((ys < 0) | (ys >= height))[:, None] | ((xs < 0) | (xs >= width))[None, :])
     hot_px = hot.transpose(0, 2, 1)  # (H, W, R)
-    near = np.concatenate([hot_px[new][:, None], cold[:, new].transpose(1, 0, 2)], axis=1)
+    near = np.concatenate([hot_px[ii, jj][:, None], cold[:, ii, jj].transpose(1, 0, 2)], axis=1)
     half = np.float32(0.5 * u_total)
     near[:, :, U] *= half / np.maximum(near[:, :-1, U].sum(axis=1, keepdims=True), 1e-30)
     # the frame's value first, so that it leads a tie (a neighbour with one component): the
     # weakest neighbour's component gives its slot to it
     rec = np.concatenate([np.zeros_like(near[:, :1]), near[:, :-1]], axis=1)
-    rec[:, 0, U], rec[:, 0, VAR], rec[:, 0, MEAN:] = half, near[:, 0, VAR], frame[new]
+    rec[:, 0, U], rec[:, 0, VAR], rec[:, 0, MEAN:] = half, near[:, 0, VAR], frame[ii, jj]
     rec[rec[:, :, U] <= 0.0] = 0.0
     key = np.where(rec[:, :, U] > 0, rec[:, :, U] / np.sqrt(np.maximum(rec[:, :, VAR], 1e-30)),
                    -1.0)
     rec = np.take_along_axis(rec, np.argsort(-key, axis=1, kind="stable")[:, :, None], axis=1)
-    hot_px[new] = rec[:, 0]
-    cold[:, new] = rec[:, 1:].transpose(1, 0, 2)
+    hot_px[ii, jj] = rec[:, 0]
+    cold[:, ii, jj] = rec[:, 1:].transpose(1, 0, 2)
 
 
 def _move(a: np.ndarray, col: int, sx: int, sy: int) -> None:
