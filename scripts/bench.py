@@ -1,6 +1,7 @@
 """Speed of MixtureSubtractor.apply() against OpenCV's MOG2, same frames, same process.
 
     python scripts/bench.py [--frames 150] [--repeats 3] [--video PATH] [--docs]
+    python scripts/bench.py --no-startup [--threads 1]   # the table only; both on one thread
     python scripts/bench.py --startup-only     # only the cold and warm start of `bgsub run`
     python scripts/bench.py --e2e [...]        # whole `bgsub run` against DVR-Scan (bench_e2e.py)
     python scripts/bench.py --scale [...]      # 1 and 2 workers, local and Dask (bench_scale.py)
@@ -14,7 +15,10 @@ long video.  The methods alternate so that machine noise hits both; the table gi
 fps and the ratio.
 MOG2 is ``cv2.createBackgroundSubtractorMOG2(detectShadows=False)`` with ``setNMixtures(5)``,
 bgsub is ``MixtureSubtractor(n_components=5)`` with its defaults; both use
-``cv2.getNumThreads()`` / Numba's threads (the same count).
+``cv2.getNumThreads()`` / Numba's threads (the same count), or ``--threads N`` each.  On a
+busy machine the ratio on every core can fall well below the ratio on one thread each (on
+the 2-core AMD test host, 2026-12-07: 2.38x and 2.53x on one thread at 640x480 and 1080p,
+1.83-2.11x on two), so both are worth a look.
 """
 
 from __future__ import annotations
@@ -149,7 +153,15 @@ def main(argv=None):
                     help="write the table into docs/benchmarks.md")
     ap.add_argument("--startup-only", action="store_true",
                     help="only the cold and warm start of a 5-frame `bgsub run`")
+    ap.add_argument("--no-startup", action="store_true",
+                    help="the speed table only, without the start-up times (which take minutes: "
+                         "an empty JIT cache compiles the kernels)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="both methods on this many threads (OpenCV's and Numba's); default: "
+                         "each library's own count, every core")
     args = ap.parse_args(argv)
+    if args.no_startup and args.readme:
+        ap.error("--docs writes the start-up times too: leave out --no-startup")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_e2e import compile_bytecode
 
@@ -166,6 +178,11 @@ def main(argv=None):
     from bgsub.model import _jit
 
     _jit.set_mode("sync")  # compile in this process, never time the first-run NumPy path
+    if args.threads is not None:
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise SystemExit(f"bench: --threads must be 1 to {numba.config.NUMBA_NUM_THREADS}")
+        cv2.setNumThreads(args.threads)
+        numba.set_num_threads(args.threads)
     warm = make_bgsub()
     for f in base[:3]:  # compile / load the kernels outside the timing
         warm.apply(f)
@@ -189,6 +206,8 @@ def main(argv=None):
     text = "\n".join(lines)
     print()
     print(text)
+    if args.no_startup:
+        return 0
     start = startup_seconds()
     print(f"\nfresh interpreter to first 640x480 mask, warm JIT cache: {start:.2f} s")
     cold, warm, _ = coldstart_seconds(args.repeats)
