@@ -64,13 +64,20 @@ def _mean(hot, i, c, j):
 
 
 @njit(cache=True, inline="always")
+def _replicate_ends(out):
+    """A padded row's first and last values copied into the 2 columns each side of them."""
+    w = out.shape[0] - 4
+    out[0] = out[1] = out[2]
+    out[w + 3] = out[w + 2] = out[w + 1]
+
+
+@njit(cache=True, inline="always")
 def _pad_row(row, out):
     """``row`` into out[2:-2], its ends replicated into the 2 columns each side."""
     w = row.shape[0]
     for j in range(w):
         out[j + 2] = row[j]
-    out[0] = out[1] = out[2]
-    out[w + 3] = out[w + 2] = out[w + 1]
+    _replicate_ends(out)
 
 
 @njit(cache=True, inline="always")
@@ -83,8 +90,7 @@ def _background_row(hot, s, out):
     else:
         for j in range(w):
             out[j + 2] = _gray(_mean(hot, s, 0, j), _mean(hot, s, 1, j), _mean(hot, s, 2, j))
-    out[0] = out[1] = out[2]
-    out[w + 3] = out[w + 2] = out[w + 1]
+    _replicate_ends(out)
 
 
 @njit(cache=True, inline="always")
