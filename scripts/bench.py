@@ -16,9 +16,9 @@ fps and the ratio.
 MOG2 is ``cv2.createBackgroundSubtractorMOG2(detectShadows=False)`` with ``setNMixtures(5)``,
 bgsub is ``MixtureSubtractor(n_components=5)`` with its defaults; both use
 ``cv2.getNumThreads()`` / Numba's threads (the same count), or ``--threads N`` each.  On a
-busy machine the ratio on every core can fall well below the ratio on one thread each (on
-the 2-core AMD test host, 2026-12-07: 2.38x and 2.53x on one thread at 640x480 and 1080p,
-1.83-2.11x on two), so both are worth a look.
+busy machine the ratio on every core can fall well below the ratio on one thread each (the
+2-core AMD test host, 2026-12-07: at 1920x1080 2.53x and 2.95x on one thread against
+1.83-1.97x on two; at 640x480 1.92-2.38x against 1.98-2.11x), so both are worth a look.
 """
 
 from __future__ import annotations
