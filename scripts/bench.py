@@ -162,6 +162,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.no_startup and args.readme:
         ap.error("--docs writes the start-up times too: leave out --no-startup")
+    if args.threads is not None:
+        from numba import config
+
+        if not 1 <= args.threads <= config.NUMBA_NUM_THREADS:
+            ap.error(f"--threads must be 1 to {config.NUMBA_NUM_THREADS}, got {args.threads}")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_e2e import compile_bytecode
 
@@ -179,8 +184,6 @@ def main(argv=None):
 
     _jit.set_mode("sync")  # compile in this process, never time the first-run NumPy path
     if args.threads is not None:
-        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
-            raise SystemExit(f"bench: --threads must be 1 to {numba.config.NUMBA_NUM_THREADS}")
         cv2.setNumThreads(args.threads)
         numba.set_num_threads(args.threads)
     warm = make_bgsub()
