@@ -609,7 +609,8 @@ def test_shift_state_moves_every_record_and_starts_the_uncovered_edge_from_both(
             rec = np.column_stack([u / u.sum(), var, rng.uniform(0, 255, (used[i, j], c))])
             ranked[:used[i, j], i, j] = rec[order]
     frame = rng.integers(0, 256, (h, w, c)).astype(np.uint8)
-    for sx, sy in ((2, 0), (0, -3), (-1, 2)):
+    # corners, and moves that leave one row or one column of the frame inside it
+    for sx, sy in ((2, 0), (0, -3), (-1, 2), (3, 3), (-2, -1), (0, 6), (-8, 0), (5, -6)):
         state = layout.from_ranked(ranked)
         layout.shift_state(state, k, h, w, c, sx, sy, frame, 1.0)
         got = layout.to_ranked(state, k, h, w, c)
