@@ -292,16 +292,32 @@ def _window_counts(fg, size):
     return sums
 
 
-def reference_vote(mask, size, vote, solid=1):
-    """255 where at least ``vote`` of the size x size window (edges replicated) is 255, or all
-    of the solid x solid window is."""
+def reference_speckle(fg, size):
+    """bool (H, W): the pixels of ``fg`` (bool) that lie in a size x size window whose
+    pixels are all in ``fg``, windows clipped at the borders; one pixel at a time."""
+    r = size // 2
+    h, w = fg.shape
+
+    def clipped(a, i, j):
+        return a[max(i - r, 0):i + r + 1, max(j - r, 0):j + r + 1]
+
+    solid = np.array([[clipped(fg, i, j).all() for j in range(w)] for i in range(h)], bool)
+    near = np.array([[clipped(solid, i, j).any() for j in range(w)] for i in range(h)], bool)
+    return fg & near.reshape(h, w)
+
+
+def reference_vote(mask, size, vote, solid=1, speckle=1):
+    """255 where at least ``vote`` of the size x size window (edges replicated) is 255, or
+    where all of the solid x solid window is; with ``speckle`` > 1 both count only the 255
+    that lies in a speckle x speckle block of 255 (:func:`reference_speckle`)."""
     if size <= 1:
         return mask
     fg = (mask == 255).astype(np.int64)
     need = max(1, math.ceil(vote * size * size - 1e-9))
-    keep = _window_counts(fg, size) >= need
+    voters = reference_speckle(fg == 1, speckle).astype(np.int64) if speckle > 1 else fg
+    keep = _window_counts(voters, size) >= need
     if solid > 1:
-        keep |= _window_counts(fg, solid) == solid * solid
+        keep |= _window_counts(voters, solid) == solid * solid
     return np.where(keep, 255, np.where(mask == 127, 127, 0)).astype(np.uint8)
 
 

@@ -275,7 +275,7 @@ def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS
     if _KERNELS is None:
-        from bgsub.model import _blob, _texture
+        from bgsub.model import _blob, _speckle, _texture
         from bgsub.model import _fallback as fb
         from bgsub.model import _kernels as kern
 
@@ -287,6 +287,7 @@ def kernels():
                                  "shift_estimate")}
         _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
         _KERNELS["texture_flags"] = Kernel(_texture.texture_flags, _texture.texture_flags_numpy)
+        _KERNELS["speckle_clear"] = Kernel(_speckle.speckle_clear, _speckle.speckle_clear_numpy)
     return _KERNELS
 
 

@@ -52,11 +52,14 @@ def _check_number(name, value, low=None, high=None, low_open=False, high_open=Fa
 # The accurate setting (``bgsub run --accurate``; README, "Accuracy"): the neighbourhood rule at
 # 2 sigma with a smaller variance clamp and a lighter vote, and the match threshold the defaults
 # had until 2026-12-07 (2.4: with the defaults' 2.2 it gained on half A of scripts/split.py and
-# lost on half B).  Mean F 0.769 on the eight real sequences against the defaults' 0.754
-# (2026-12-07), ahead of them on both halves; 1.2-1.5x the defaults' time a frame (the rule's
-# pass over foreground rows; 1.5-1.7x before b6f7bf2).
+# lost on half B), the 11x11 vote over every foreground pixel (the defaults' 13x13 vote over
+# the foreground of solid 3x3 blocks, speckle 3, came later; with speckle 3 and the 11x11 vote
+# at 0.4-0.5 it lost on half A, 0.828-0.831 against 0.832).  Mean F 0.769 on the eight real
+# sequences against the defaults' 0.763 (2026-12-08), ahead of them on both halves; 1.2-1.5x
+# the defaults' time a frame (the rule's pass over foreground rows; 1.5-1.7x before b6f7bf2).
 ACCURATE = MappingProxyType(  # read-only: MixtureSubtractor(**ACCURATE)
-    {"max_variance": 81.0, "vote": 0.5, "neighbour_threshold": 2.0, "match_threshold": 2.4})
+    {"max_variance": 81.0, "smoothing": 11, "vote": 0.5, "neighbour_threshold": 2.0,
+     "match_threshold": 2.4, "speckle": 1})
 
 
 class MixtureSubtractor:
@@ -91,6 +94,10 @@ class MixtureSubtractor:
         A pixel whose ``solid x solid`` window is all foreground (before the vote) is
         foreground whatever the vote says, so that an object smaller than a wide vote window
         survives it (1 = off).
+    speckle : odd int >= 1
+        Foreground counts in the vote only where it lies in a ``speckle x speckle`` block of
+        foreground (a morphological opening before the vote), so that flicker a pixel or two
+        wide (waving trees, noise) does not vote while a solid object does (1 = off).
     variant : "stauffer-grimson" or "zivkovic"
         Zivkovic (2004): a Dirichlet prior makes every weight also lose
         ``learning_rate * complexity_prior`` per frame, and components whose weight reaches
@@ -184,10 +191,10 @@ class MixtureSubtractor:
     # scripts/accuracy.py (see README, "Accuracy"): one setting for every sequence.
     def __init__(self, n_components=5, learning_rate=0.003, match_threshold=2.2,
                  background_ratio=0.4, initial_variance=225.0, min_variance=25.0,
-                 max_variance=121.0, rho="weight", warmup=2.5, smoothing=11, vote=0.67,
+                 max_variance=121.0, rho="weight", warmup=2.5, smoothing=13, vote=0.55,
                  detect_shadows=False, shadow_threshold=0.5, variant="stauffer-grimson",
                  complexity_prior=0.05, gain_compensation=True, neighbour_threshold=0.0,
-                 solid=3, ghost_frames=10, max_shift=4, texture=0):
+                 solid=3, ghost_frames=10, max_shift=4, texture=0, speckle=3):
         if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
             raise ValueError(f"n_components must be an integer, got {n_components!r}")
         if not 1 <= n_components <= 16:
@@ -212,6 +219,7 @@ class MixtureSubtractor:
                                     else warmup, 0.0)
         self.smoothing = _check_window("smoothing", smoothing)
         self.solid = _check_window("solid", solid)
+        self.speckle = _check_window("speckle", speckle)
         self.vote = _check_number("vote", vote, 0.0, 1.0, low_open=True)
         if variant not in ("stauffer-grimson", "zivkovic"):
             raise ValueError(f"variant must be 'stauffer-grimson' or 'zivkovic', got {variant!r}")
@@ -246,6 +254,7 @@ class MixtureSubtractor:
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
         self._raw = None  # the scratch mask voted on
+        self._speckled = None  # scratch: the decisions without speckles (speckle > 1)
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
         self._ratios = None  # scratch: the gain estimate's samples
@@ -276,7 +285,7 @@ class MixtureSubtractor:
             "initial_variance", "min_variance", "max_variance", "rho", "warmup", "smoothing",
             "vote", "detect_shadows", "shadow_threshold", "variant", "complexity_prior",
             "gain_compensation", "neighbour_threshold", "solid", "ghost_frames", "max_shift",
-            "texture")}
+            "texture", "speckle")}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -778,9 +787,16 @@ class MixtureSubtractor:
     def _vote(self, raw, out):
         """out = 255 where at least ``vote`` of the window around the pixel is foreground in
         ``raw`` (0/1), or all of the ``solid`` x ``solid`` window is; the windows are clipped at
-        the borders by replicating the edge."""
+        the borders by replicating the edge.  With ``speckle`` > 1 both count only the foreground
+        that lies in a ``speckle`` x ``speckle`` block of it (with ``speckle`` <= ``solid``
+        every solid window does, so the solid core is the same)."""
         k = self.smoothing
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
+        if self.speckle > 1:
+            if self._speckled is None or self._speckled.shape != raw.shape:
+                self._speckled = np.empty_like(raw)
+            _jit.kernels()["speckle_clear"](raw, self._speckled, self.speckle // 2)
+            raw = self._speckled
         _jit.kernels()["vote_mask"](raw, out, k // 2, need, self.solid // 2)
 
     def fit_frames(self, frames: np.ndarray | Iterable[np.ndarray],
@@ -929,7 +945,7 @@ class MixtureSubtractor:
                 raise
             raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
         kinds = {"n_components": int, "rho": str, "smoothing": int, "solid": int, "variant": str,
-                 "ghost_frames": int, "max_shift": int, "texture": int,
+                 "ghost_frames": int, "max_shift": int, "texture": int, "speckle": int,
                  "detect_shadows": lambda v: v == "True",
                  "gain_compensation": lambda v: v == "True"}
         params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
@@ -937,6 +953,7 @@ class MixtureSubtractor:
         params.setdefault("solid", 1)  # a file from before the solid-core rule
         params.setdefault("ghost_frames", 0)  # a file from before the ghost rule
         params.setdefault("max_shift", 0)  # a file from before the alignment
+        params.setdefault("speckle", 1)  # a file from before speckles were kept out of the vote
         model = cls(**params)
         if state.size:
             if len(frame_shape) != 3:

@@ -1,0 +1,106 @@
+"""Speckles kept out of the vote (``MixtureSubtractor(speckle=...)``): the kernel and its NumPy
+twin against a pixel-by-pixel reference and OpenCV's opening, and what the vote then keeps."""
+
+import cv2
+import numpy as np
+import pytest
+
+from bgsub import MixtureSubtractor
+from bgsub.model import _jit, _speckle
+
+from .reference import reference_speckle, reference_vote
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def clear(request):
+    return _speckle.speckle_clear if request.param == "numba" else _speckle.speckle_clear_numpy
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 23), (23, 1), (2, 3), (5, 5), (16, 17),
+                                   (17, 40), (40, 33)])
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_speckles_match_the_reference(clear, shape, radius):
+    # decisions with every bit the vote reads: 1 foreground, 2 shadow, 4 the texture cue
+    rng = np.random.default_rng(shape[0] * 97 + shape[1] + radius)
+    for density in (0.5, 0.8, 0.95):
+        others = np.array([0, 2, 4], np.uint8)
+        raw = np.where(rng.random(shape) < density, np.uint8(1), rng.choice(others, size=shape))
+        raw |= np.where(rng.random(shape) < 0.1, np.uint8(4), np.uint8(0))  # 5: cue and fg
+        got = np.full_like(raw, 77)
+        clear(raw, got, radius)
+        kept = reference_speckle((raw & 1) == 1, 2 * radius + 1)
+        want = np.where(kept, raw, raw & np.uint8(0xFE))
+        np.testing.assert_array_equal(got, want, err_msg=f"{shape} r={radius} d={density}")
+
+
+def test_speckles_are_what_opencv_opens_away(clear):
+    rng = np.random.default_rng(3)
+    raw = (rng.random((61, 83)) < 0.7).astype(np.uint8)
+    got = np.empty_like(raw)
+    clear(raw, got, 1)
+    opened = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    np.testing.assert_array_equal(got, opened)
+
+
+def _scene():
+    """A model's decisions by hand: a 9x9 block of foreground (a car) beside a field where
+    three pixels in four are foreground in a pattern with no 3x3 block (waving leaves)."""
+    raw = np.zeros((30, 40), np.uint8)
+    raw[10:19, 3:12] = 1
+    yy, xx = np.mgrid[0:30, 0:40]
+    field = (xx >= 20) & ((yy + xx) % 4 != 0)
+    raw[field] = 1
+    return raw, field
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_the_vote_keeps_a_solid_object_and_drops_flicker_as_dense(engine):
+    old = _jit.set_mode("sync" if engine == "numba" else "numpy")
+    try:
+        raw, field = _scene()
+        plain = MixtureSubtractor(speckle=1).vote_mask(raw)
+        model = MixtureSubtractor()
+        voted = model.vote_mask(raw)
+    finally:
+        _jit.set_mode(old)
+    assert (plain[field] == 255).mean() > 0.8  # 3 in 4 is over the vote: most of it passes
+    assert (voted[:, 15:] == 0).all()  # with speckle=3 none of it votes
+    # the block, 8 columns from the field (more than the vote's radius), is voted on as before
+    np.testing.assert_array_equal(voted[:, :15], plain[:, :15])
+    assert (voted[12:17, 5:10] == 255).all()
+    m = model
+    np.testing.assert_array_equal(voted, reference_vote(raw * np.uint8(255), m.smoothing, m.vote,
+                                                        m.solid, m.speckle))
+
+
+def test_speckle_must_be_an_odd_window():
+    for bad in (0, 2, -1, 1.5, "3"):
+        with pytest.raises(ValueError, match="speckle"):
+            MixtureSubtractor(speckle=bad)
+
+
+def test_a_model_file_from_before_speckles_loads_with_them_counted(tmp_path):
+    a = MixtureSubtractor(speckle=5)
+    a.apply(np.zeros((5, 6), np.uint8))
+    a.save(tmp_path / "m.npz")
+    assert MixtureSubtractor.load(tmp_path / "m.npz").speckle == 5
+    with np.load(tmp_path / "m.npz") as z:
+        arrays = dict(z)
+    keep = arrays["params_names"] != "speckle"
+    arrays["params_names"] = arrays["params_names"][keep]
+    arrays["params_values"] = arrays["params_values"][keep]
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert MixtureSubtractor.load(tmp_path / "old.npz").speckle == 1
+
+
+@pytest.mark.parametrize("speckle, solid", [(3, 3), (5, 3), (3, 1), (1, 3), (5, 5)])
+def test_the_vote_over_speckle_free_foreground_matches_the_reference(speckle, solid):
+    rng = np.random.default_rng(speckle * 10 + solid)
+    for density in (0.4, 0.7):
+        raw = np.where(rng.random((31, 45)) < density, np.uint8(1),
+                       rng.choice(np.array([0, 2], np.uint8), size=(31, 45)))
+        raw[5:14, 8:20] = 1  # a solid block among the flicker
+        m = MixtureSubtractor(speckle=speckle, solid=solid)
+        labelled = np.choose(raw, np.array([0, 255, 127], np.uint8))
+        np.testing.assert_array_equal(
+            m.vote_mask(raw), reference_vote(labelled, m.smoothing, m.vote, solid, speckle))
