@@ -50,6 +50,21 @@ def truncated_avi(folder: Path) -> Path:
 SUBPROCESS_TIMEOUT = 600
 
 
+def saved_without(model, folder: Path, name: str) -> Path:
+    """``model`` saved into ``folder`` as a file from before parameter ``name`` existed (its
+    name and value taken out of the file); returns the file's path."""
+    import numpy as np
+
+    model.save(folder / "m.npz")
+    with np.load(folder / "m.npz") as z:
+        arrays = dict(z)
+    keep = arrays["params_names"] != name
+    arrays["params_names"] = arrays["params_names"][keep]
+    arrays["params_values"] = arrays["params_values"][keep]
+    np.savez(folder / "old.npz", **arrays)
+    return folder / "old.npz"
+
+
 def bgsub_env(**extra):
     """The environment for a ``python -m bgsub.cli`` subprocess: this checkout, no display."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
