@@ -18,32 +18,22 @@ BANDS = 16  # row bands of the parallel loop, as the vote's
 
 
 @njit(cache=True, inline="always")
-def _and_rows(raw, i, radius, col):
-    """col[j] = bit 0 of raw[i'][j], ANDed over rows i' = i - radius .. i + radius (clipped)."""
-    height = raw.shape[0]
-    w = np.uint64(raw.shape[1])
+def _rows(a, lo, i, radius, height, col, use_and):
+    """col[j] = bit 0 of a[i' - lo][j], ANDed (``use_and``) or ORed over rows i' = i - radius
+    .. i + radius, clipped to the frame's ``height`` (``a`` holds its rows from ``lo`` on)."""
+    w = np.uint64(a.shape[1])
     one = np.uint8(1)
-    first = np.uint64(max(i - radius, 0))
-    for j in range(w):
-        col[j] = raw[first, j] & one
-    for ii in range(max(i - radius, 0) + 1, min(i + radius, height - 1) + 1):
-        row = raw[np.uint64(ii)]
-        for j in range(w):
-            col[j] &= row[j]
-
-
-@njit(cache=True, inline="always")
-def _or_rows(ero, lo, i, radius, height, col):
-    """col[j] = ero[i' - lo][j] ORed over rows i' = i - radius .. i + radius (clipped to the
-    frame's ``height``; ``ero`` holds rows ``lo`` on)."""
-    w = np.uint64(ero.shape[1])
     first = np.uint64(max(i - radius, 0) - lo)
     for j in range(w):
-        col[j] = ero[first, j]
+        col[j] = a[first, j] & one
     for ii in range(max(i - radius, 0) + 1, min(i + radius, height - 1) + 1):
-        row = ero[np.uint64(ii - lo)]
-        for j in range(w):
-            col[j] |= row[j]
+        row = a[np.uint64(ii - lo)]
+        if use_and:
+            for j in range(w):
+                col[j] &= row[j]
+        else:
+            for j in range(w):
+                col[j] |= row[j] & one
 
 
 @njit(cache=True, inline="always")
@@ -135,7 +125,7 @@ def speckle_clear(raw, out, radius):
                 _three(raw[max(i - 1, 0)], raw[i], raw[min(i + 1, height - 1)], col, ero[i - lo],
                        True)
             else:
-                _and_rows(raw, i, radius, col)
+                _rows(raw, 0, i, radius, height, col, True)
                 _along(col, ero[i - lo], radius, True)
         for i in range(i0, i1):
             o = out[i]
@@ -143,7 +133,7 @@ def speckle_clear(raw, out, radius):
                 _three(ero[max(i - 1, 0) - lo], ero[i - lo], ero[min(i + 1, height - 1) - lo], col,
                        o, False)
             else:
-                _or_rows(ero, lo, i, radius, height, col)
+                _rows(ero, lo, i, radius, height, col, False)
                 _along(col, o, radius, False)
             r = raw[i]
             for j in range(w):
