@@ -88,6 +88,19 @@ def test_a_model_file_from_before_speckles_loads_with_them_counted(tmp_path):
     assert MixtureSubtractor.load(old).speckle == 1
 
 
+def test_a_model_file_with_an_even_speckle_is_refused_by_name(tmp_path):
+    a = MixtureSubtractor()
+    a.apply(np.zeros((5, 6), np.uint8))
+    a.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as z:
+        arrays = dict(z)
+    arrays["params_values"] = np.where(arrays["params_names"] == "speckle", "4",
+                                       arrays["params_values"])
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=r"bad\.npz: not a bgsub model file \(speckle must be"):
+        MixtureSubtractor.load(tmp_path / "bad.npz")
+
+
 @pytest.mark.parametrize("speckle, solid", [(3, 3), (5, 3), (3, 1), (1, 3), (5, 5)])
 def test_the_vote_over_speckle_free_foreground_matches_the_reference(speckle, solid):
     rng = np.random.default_rng(speckle * 10 + solid)

@@ -948,13 +948,16 @@ class MixtureSubtractor:
                  "ghost_frames": int, "max_shift": int, "texture": int, "speckle": int,
                  "detect_shadows": lambda v: v == "True",
                  "gain_compensation": lambda v: v == "True"}
-        params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
-        params.setdefault("neighbour_threshold", 0.0)  # a file from before the rule
-        params.setdefault("solid", 1)  # a file from before the solid-core rule
-        params.setdefault("ghost_frames", 0)  # a file from before the ghost rule
-        params.setdefault("max_shift", 0)  # a file from before the alignment
-        params.setdefault("speckle", 1)  # a file from before speckles were kept out of the vote
-        model = cls(**params)
+        defaults = {"neighbour_threshold": 0.0,  # a file from before the rule
+                    "solid": 1,  # from before the solid-core rule
+                    "ghost_frames": 0,  # from before the ghost rule
+                    "max_shift": 0,  # from before the alignment
+                    "speckle": 1}  # from before speckles were kept out of the vote
+        try:  # a value out of range or of the wrong kind names the file, as a missing array does
+            params = {n: kinds.get(n, float)(v) for n, v in zip(names, values)}
+            model = cls(**{**defaults, **params})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a bgsub model file ({exc})") from None
         if state.size:
             if len(frame_shape) != 3:
                 raise ValueError(f"{path}: not a bgsub model file (frame shape {frame_shape} "
