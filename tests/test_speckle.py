@@ -1,46 +1,64 @@
-"""Speckles kept out of the vote (``MixtureSubtractor(speckle=...)``): the kernel and its NumPy
-twin against a pixel-by-pixel reference and OpenCV's opening, and what the vote then keeps."""
+"""Speckles kept out of the vote (``MixtureSubtractor(speckle=...)``): the opening inside the
+vote's kernel and in its NumPy twin against a pixel-by-pixel reference and OpenCV's opening, and
+what the vote then keeps."""
 
 import cv2
 import numpy as np
 import pytest
 
 from bgsub import MixtureSubtractor
-from bgsub.model import _jit, _speckle
+from bgsub.model import _fallback, _jit, _speckle
 
 from .conftest import saved_without
 from .reference import reference_speckle, reference_vote
 
 
 @pytest.fixture(params=["numba", "numpy"])
-def clear(request):
-    return _speckle.speckle_clear if request.param == "numba" else _speckle.speckle_clear_numpy
+def opened(request):
+    """The opening of the decisions' bit 0, as the vote sees it: the vote's kernel (or its
+    NumPy twin) with a 1x1 window that needs one pixel and no solid core, so that a pixel is
+    255 where the opening keeps its foreground (or the texture cue's bit is set), 127 where
+    it is a shadow, else 0."""
+    k = _jit.kernels()["vote_mask"].disp if request.param == "numba" else _fallback.vote_mask
+
+    def run(raw, radius):
+        out = np.full_like(raw, 77)
+        k(raw, out, 0, 1, 0, radius, 5)
+        return out
+
+    return run
+
+
+def _decisions(rng, shape, density):
+    """Random decisions with every bit the vote reads: 1 foreground, 2 shadow, 4 the texture
+    cue (5: the cue and foreground)."""
+    others = np.array([0, 2, 4], np.uint8)
+    raw = np.where(rng.random(shape) < density, np.uint8(1), rng.choice(others, size=shape))
+    raw |= np.where(rng.random(shape) < 0.1, np.uint8(4), np.uint8(0))
+    return raw
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 23), (23, 1), (2, 3), (5, 5), (16, 17),
                                    (17, 40), (40, 33)])
 @pytest.mark.parametrize("radius", [1, 2, 3])
-def test_speckles_match_the_reference(clear, shape, radius):
-    # decisions with every bit the vote reads: 1 foreground, 2 shadow, 4 the texture cue
+def test_speckles_match_the_reference(opened, shape, radius):
     rng = np.random.default_rng(shape[0] * 97 + shape[1] + radius)
     for density in (0.5, 0.8, 0.95):
-        others = np.array([0, 2, 4], np.uint8)
-        raw = np.where(rng.random(shape) < density, np.uint8(1), rng.choice(others, size=shape))
-        raw |= np.where(rng.random(shape) < 0.1, np.uint8(4), np.uint8(0))  # 5: cue and fg
-        got = np.full_like(raw, 77)
-        clear(raw, got, radius)
+        raw = _decisions(rng, shape, density)
         kept = reference_speckle((raw & 1) == 1, 2 * radius + 1)
-        want = np.where(kept, raw, raw & np.uint8(0xFE))
-        np.testing.assert_array_equal(got, want, err_msg=f"{shape} r={radius} d={density}")
+        want = np.where(kept | (raw >= 4), 255, np.where(raw == 2, 127, 0)).astype(np.uint8)
+        np.testing.assert_array_equal(opened(raw, radius), want,
+                                      err_msg=f"{shape} r={radius} d={density}")
+        # the twin that the NumPy vote counts on keeps every other bit as it was
+        got = _speckle.speckle_clear_numpy(raw, np.empty_like(raw), radius)
+        np.testing.assert_array_equal(got, np.where(kept, raw, raw & np.uint8(0xFE)))
 
 
-def test_speckles_are_what_opencv_opens_away(clear):
+def test_speckles_are_what_opencv_opens_away(opened):
     rng = np.random.default_rng(3)
     raw = (rng.random((61, 83)) < 0.7).astype(np.uint8)
-    got = np.empty_like(raw)
-    clear(raw, got, 1)
-    opened = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    np.testing.assert_array_equal(got, opened)
+    want = cv2.morphologyEx(raw, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) * np.uint8(255)
+    np.testing.assert_array_equal(opened(raw, 1), want)
 
 
 def _scene():

@@ -94,8 +94,8 @@ def test_the_cue_finds_a_changed_pattern_and_not_a_steady_one(engine):
     assert not raw[:7].any() and not raw[23:].any() and not raw[:, :7].any()
 
 
-@pytest.mark.parametrize("solid_radius", [0, 1])
-def test_the_vote_makes_a_flagged_pixel_foreground(engine, solid_radius):
+@pytest.mark.parametrize("solid_radius, speckle_radius", [(0, 0), (1, 0), (1, 1), (0, 1)])
+def test_the_vote_makes_a_flagged_pixel_foreground(engine, solid_radius, speckle_radius):
     # the texture's bit (4) over each decision (0, 1, 2): foreground whatever the count, and
     # the count is of bit 1 alone, as without the flag
     rng = np.random.default_rng(3)
@@ -103,9 +103,9 @@ def test_the_vote_makes_a_flagged_pixel_foreground(engine, solid_radius):
     flags = rng.random((31, 45)) < 0.1
     flagged = raw | (flags * np.uint8(4))
     got = np.empty_like(raw)
-    _jit.kernels()["vote_mask"](flagged, got, 3, 30, solid_radius)
+    _jit.kernels()["vote_mask"](flagged, got, 3, 30, solid_radius, speckle_radius, 3)
     labelled = np.choose(raw, np.array([0, 255, 127], np.uint8))
-    want = reference_vote(labelled, 7, 30 / 49, 2 * solid_radius + 1)
+    want = reference_vote(labelled, 7, 30 / 49, 2 * solid_radius + 1, 2 * speckle_radius + 1)
     want[flags] = 255
     np.testing.assert_array_equal(got, want)
 

@@ -1,6 +1,7 @@
 """The online per-pixel Gaussian mixture: :class:`MixtureSubtractor` (``mixture``), its Numba
 kernels (``_kernels``), the state layout they share with their NumPy twin (``_layout``, plain
-NumPy), that twin (``_fallback``), the connected-component kernels of the post-processing
+NumPy), that twin (``_fallback``), the spatial vote over the kernels' decisions (``_vote``, with
+the opening of ``_speckle``), the connected-component kernels of the post-processing
 (``_blob``), kernel loading and first-run compilation (``_jit``, ``_warm``), and OpenCV's MOG2
 interface over the model (``opencv``).
 

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from bgsub.model._layout import MEAN, RHO_WEIGHT, U, VAR
+from bgsub.model._speckle import speckle_clear_numpy
 
 f32 = np.float32
 
@@ -595,9 +596,11 @@ def _window_sums(fg, radius):
     return c[s:s + h, s:s + w] - c[:h, s:s + w] - c[s:s + h, :w] + c[:h, :w]
 
 
-def vote_mask(raw, out, radius, need, solid_radius):
-    """:func:`bgsub.model._kernels.vote_mask` in NumPy (integer counts, exact)."""
-    fg = (raw & np.uint8(1)).astype(np.int32)
+def vote_mask(raw, out, radius, need, solid_radius, speckle_radius, bands):
+    """:func:`bgsub.model._vote.vote_mask` in NumPy (integer counts, exact; ``bands`` unused)."""
+    voters = raw if speckle_radius == 0 else speckle_clear_numpy(raw, np.empty_like(raw),
+                                                                  speckle_radius)
+    fg = (voters & np.uint8(1)).astype(np.int32)
     keep = (_window_sums(fg, radius) >= need) | (raw >= 4)
     if solid_radius > 0:
         keep |= _window_sums(fg, solid_radius) == (2 * solid_radius + 1) ** 2

@@ -255,17 +255,18 @@ def _lean_cache_loads(disp):
 
 
 def hide_scipy_from_numba():
-    """Where scipy is installed, ``import numba`` imports it (to check its version) and
-    Numba's first compile or cache load imports scipy's BLAS (``scipy.linalg``) to check that
-    ``np.dot`` can be compiled: 0.3-0.4 s of a run's start here.  No bgsub kernel uses BLAS: a
-    process that only runs them (the ``bgsub run`` command) can let both checks fail instead.
-    Numba then compiles no BLAS calls in this process; scipy itself imports as usual
-    afterwards.  Does nothing once scipy or ``numba.np.arraymath`` is imported."""
-    if "scipy" in sys.modules or "numba.np.arraymath" in sys.modules:
+    """Where scipy is installed, ``import numba`` imports it to check its version: 20-30 ms of
+    a run's start here.  No bgsub kernel needs scipy: a process that only runs them (the
+    ``bgsub run`` command) can let the check fail instead; scipy itself imports as usual
+    afterwards.  Does nothing once scipy or Numba is imported.  (Numba's ``numba.np.arraymath``,
+    which would import scipy's BLAS to check ``np.dot``, is imported only by a compile or by
+    a cached kernel that calls NumPy's sorting code; no bgsub kernel does, see
+    :func:`bgsub.model._kernels._median`.)"""
+    if "scipy" in sys.modules or "numba" in sys.modules:
         return
     sys.modules["scipy"] = None  # an import of scipy raises ImportError meanwhile
     try:
-        import numba.np.arraymath  # noqa: F401
+        import numba  # noqa: F401
     finally:
         if "scipy" in sys.modules and sys.modules["scipy"] is None:
             del sys.modules["scipy"]
@@ -275,19 +276,19 @@ def kernels():
     """The kernels as :class:`Kernel` objects, by name (built once)."""
     global _KERNELS
     if _KERNELS is None:
-        from bgsub.model import _blob, _speckle, _texture
+        from bgsub.model import _blob, _texture, _vote
         from bgsub.model import _fallback as fb
         from bgsub.model import _kernels as kern
 
         _KERNELS = {name: Kernel(getattr(kern, name), getattr(fb, name, None))
                     for name in ("apply_frame", "apply_frame_zivkovic", "init_from_frame",
-                                 "scale_weights", "background_image", "vote_mask",
+                                 "scale_weights", "background_image",
                                  "gain_estimate", "grid_background", "ghost_candidates",
                                  "ghost_blobs", "ghost_absorb", "clear_clipped", "shift_points",
                                  "shift_estimate")}
         _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
         _KERNELS["texture_flags"] = Kernel(_texture.texture_flags, _texture.texture_flags_numpy)
-        _KERNELS["speckle_clear"] = Kernel(_speckle.speckle_clear, _speckle.speckle_clear_numpy)
+        _KERNELS["vote_mask"] = Kernel(_vote.vote_mask, fb.vote_mask)
     return _KERNELS
 
 

@@ -23,7 +23,6 @@ from bgsub.model._prefetch import prefetch_write
 SLICES = 64  # row slices of the model kernel's parallel loop
 NB_CHUNK = 32  # columns per chunk of the neighbourhood rule's search for foreground
 AHEAD = 8  # listed columns ahead whose lower ranks the second pass asks memory for
-VOTE_BANDS = 16  # row bands of the vote's parallel loop (its column sums slide down a band)
 
 # the 8-connected blobs of the ghost rule's candidates, from their spans: a kernel of its own
 ghost_blobs = span_blobs
@@ -1099,17 +1098,59 @@ def _to_u8(v):
     return np.uint8(min(max(v + 0.5, 0.0), 255.0))
 
 
+@njit(cache=True, inline="always")
+def _select(a, k):
+    """Reorder ``a`` (float32, no NaN) in place so that a[k] is its k-th smallest value and
+    a[:k] holds values <= a[k]; returns a[k].  A quickselect with three-way partitions (the
+    gain's ratios repeat values: a two-way partition of equal values would go quadratic)."""
+    lo = 0
+    hi = a.size - 1
+    while lo < hi:
+        x = a[lo]
+        y = a[(lo + hi) // 2]
+        z = a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))  # the median of the three
+        lt = lo  # a[lo:lt] < pivot, a[lt:q] == pivot, a[gt + 1:hi + 1] > pivot
+        gt = hi
+        q = lo
+        while q <= gt:
+            v = a[q]
+            if v < pivot:
+                a[q] = a[lt]
+                a[lt] = v
+                lt += 1
+                q += 1
+            elif v > pivot:
+                a[q] = a[gt]
+                a[gt] = v
+                gt -= 1
+            else:
+                q += 1
+        if k < lt:
+            hi = lt - 1
+        elif k > gt:
+            lo = gt + 1
+        else:
+            return a[k]
+    return a[k]
+
+
 @njit(cache=True, nogil=True)
 def _median(a):
     """NumPy's median of a non-empty float32 array, bit for bit: the middle value, or for an
-    even count the float32 mean of the middle two."""
+    even count the float32 mean of the middle two.  Reorders ``a``.  Written without
+    ``np.partition`` and ``max()``: a kernel that calls NumPy's sorting code makes each run
+    import Numba's ``numba.np.arraymath`` when it loads the kernel (and scipy's BLAS where
+    scipy is installed), 0.08 s of the run's start on the critical path."""
     n = a.size
     k = n // 2
-    p = np.partition(a, k)
-    hi = p[k]
+    hi = _select(a, k)
     if n % 2:
         return hi
-    return (p[:k].max() + hi) * np.float32(0.5)
+    lo = a[0]
+    for q in range(1, k):
+        lo = max(lo, a[q])
+    return (lo + hi) * np.float32(0.5)
 
 
 @njit(cache=True, nogil=True)
@@ -1118,8 +1159,8 @@ def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
     grid of rows and columns ``start``, ``start + step``, ..., the ratio of the frame's
     ``channel`` to its rank-0 mean, x / max(mu, 1), where mu is in [16, 240], x in [4, 251]
     and, when ``use_prev``, the grid pixel was background in the last mask (``prev_bg``, bool,
-    the grid's shape).  Writes the ratios, row after row, to ``ratios`` and returns (how many,
-    their median; 0 when none).  One call, without the GIL: run beside the reader and the
+    the grid's shape).  Writes the ratios to ``ratios`` (scratch: the median leaves them
+    reordered) and returns (how many, their median; 0 when none).  One call, without the GIL: run beside the reader and the
     post-processing threads, the same steps as NumPy calls measured about a third of the model
     stage's own time."""
     height = frame.shape[0]
@@ -1263,133 +1304,3 @@ def shift_estimate(frame, hot, channel, pts, n_pts, ref, seen, prev_dx, prev_dy,
         if best >= enough and best - at0 >= gain:
             break
     return bx, by, best, at0
-
-
-@njit(cache=True, inline="always")
-def _levels(span):
-    """The doubling levels a window of ``span`` columns needs: sums of 1, 2, 4 ... <= span."""
-    k = 1
-    while (1 << k) <= span:
-        k += 1
-    return k
-
-
-@njit(cache=True, inline="always")
-def _column_sums(raw, pw, i, radius, first):
-    """pw[0][j] = the number of 1s of ``raw`` in column j, rows i - radius .. i + radius (edges
-    replicated): counted on a band's ``first`` row, else slid from row i - 1's (the row that
-    enters the window added, the row that leaves it taken away).  Unsigned indices, which
-    Numba does not wrap-around check, so that the loops vectorise."""
-    height = raw.shape[0]
-    w = np.uint64(raw.shape[1])
-    one = np.uint8(1)
-    cs = pw[0]
-    if first:
-        for j in range(w):
-            cs[j] = 0
-        for d in range(-radius, radius + 1):
-            ii = np.uint64(min(max(i + d, 0), height - 1))
-            for j in range(w):
-                cs[j] += raw[ii, j] & one
-    else:
-        add = np.uint64(min(i + radius, height - 1))
-        sub = np.uint64(max(i - radius - 1, 0))
-        for j in range(w):
-            cs[j] = cs[j] + (raw[add, j] & one) - (raw[sub, j] & one)
-
-
-@njit(cache=True, inline="always")
-def _window_row(pw, out_row, radius):
-    """out_row[j] = the sum of the column sums pw[0] over columns j - radius .. j + radius
-    (edges replicated), by doubling: pw[k][j] = the sum of 2^k columns from j, then each
-    interior pixel adds the levels of the window's binary digits (11 = 8 + 2 + 1: three
-    additions instead of eleven)."""
-    width = pw.shape[1]
-    span = 2 * radius + 1
-    lo = min(radius, width)
-    hi = max(width - radius, lo)
-    n_in = np.uint64(hi - lo)
-    r = np.uint64(radius)
-    n_levels = _levels(span)
-    for k in range(1, n_levels):
-        half = np.uint64(1 << (k - 1))
-        n = np.uint64(max(width - (1 << k) + 1, 0))
-        for j in range(n):
-            pw[k, j] = pw[k - 1, j] + pw[k - 1, j + half]
-    first = True
-    off = np.uint64(0)
-    for b in range(n_levels - 1, -1, -1):
-        if span & (1 << b):
-            if first:
-                for jj in range(n_in):
-                    out_row[jj + r] = pw[b, jj]
-                first = False
-            else:
-                for jj in range(n_in):
-                    out_row[jj + r] += pw[b, jj + off]
-            off += np.uint64(1 << b)
-    cs = pw[0]
-    for j in range(0, lo):
-        acc = 0
-        for d in range(-radius, radius + 1):
-            acc += cs[min(max(j + d, 0), width - 1)]
-        out_row[j] = acc
-    for j in range(hi, width):
-        acc = 0
-        for d in range(-radius, radius + 1):
-            acc += cs[min(max(j + d, 0), width - 1)]
-        out_row[j] = acc
-
-
-@njit(cache=True, parallel=True, nogil=True)
-def vote_mask(raw, out, radius, need, solid_radius):
-    """out = 255 where at least ``need`` pixels of the (2 radius + 1)^2 window around the pixel
-    are 1 in ``raw`` (0 background, 1 foreground, 2 shadow; bit 4 added: the texture cue,
-    :mod:`bgsub.model._texture`), or where bit 4 is set, or, when ``solid_radius`` > 0, where
-    every pixel of the (2 solid_radius + 1)^2 window is (a small, solid object survives a wide
-    vote), edges replicated; elsewhere 127 where ``raw`` is a shadow, else 0.
-
-    Runs on Numba's threads, like the model kernel, so that no second thread pool competes
-    for the cores right after it.  The rows are dealt in VOTE_BANDS bands; down a band the
-    column sums slide (:func:`_column_sums`), along a row the window sums double
-    (:func:`_window_row`): 0.12 ms a frame at 640x360 against 0.22 when every row summed its
-    window's rows and columns afresh (0.87 against 1.52 ms at 1920x1080, one thread).  The
-    last step of a row computes its labels with 0/1 arithmetic: written as nested conditional
-    expressions, the row's labels took 0.52 ms a frame at 640x360 on the AMD EPYC host (random
-    masks, one thread; 0.15 ms written so, the same output).  The texture cue's bit is read
-    as ``r > 2``, a byte comparison: read as a shift (``r >> 2``), Numba's integer rules made
-    the loop 64-bit and the vote 0.35 -> 0.60 ms at 640x480 (one thread).
-    """
-    height = raw.shape[0]
-    width = raw.shape[1]
-    f255 = np.uint8(255)
-    f127 = np.uint8(127)
-    one = np.uint8(1)
-    two = np.uint8(2)
-    need8 = np.uint8(min(need, 255))  # at most 15 x 15 = 225 counted
-    full = np.uint8((2 * solid_radius + 1) ** 2)
-    w = np.uint64(width)
-    n_bands = min(VOTE_BANDS, height)
-    n_main = _levels(2 * radius + 1)
-    n_solid = _levels(2 * solid_radius + 1)
-    for b in prange(n_bands):
-        pw = np.empty((n_main, width), np.uint8)
-        ps = np.empty((n_solid + 1, width), np.uint8)  # and the row's solid sums
-        solid_row = ps[n_solid]
-        i0 = b * height // n_bands
-        for i in range(i0, (b + 1) * height // n_bands):
-            _column_sums(raw, pw, i, radius, i == i0)
-            _window_row(pw, out[i], radius)
-            o = out[i]
-            r = raw[i]
-            if solid_radius > 0:
-                _column_sums(raw, ps, i, solid_radius, i == i0)
-                _window_row(ps, solid_row, solid_radius)
-                for j in range(w):  # 0/1 arithmetic, no branch: the loop runs in SIMD lanes
-                    keep = (np.uint8(o[j] >= need8) | np.uint8(solid_row[j] == full)
-                            | np.uint8(r[j] > two))
-                    o[j] = (keep * f255) | ((np.uint8(r[j] == two) & (keep ^ one)) * f127)
-            else:
-                for j in range(w):
-                    keep = np.uint8(o[j] >= need8) | np.uint8(r[j] > two)
-                    o[j] = (keep * f255) | ((np.uint8(r[j] == two) & (keep ^ one)) * f127)

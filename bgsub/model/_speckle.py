@@ -1,20 +1,19 @@
-"""Foreground that belongs to no solid block, taken out of the vote: a Numba kernel and its
-NumPy twin.
+"""Foreground that belongs to no solid block, taken out of the vote: the rows of the opening
+that :func:`bgsub.model._vote.vote_mask` casts its vote on, and their NumPy twin.
 
-Before the vote counts a window's foreground, :func:`speckle_clear` clears the foreground bit
-of every pixel that lies in no (2 radius + 1)^2 block of foreground (a morphological opening
-of the decisions' bit 0: an erosion, then a dilation, windows clipped at the borders).  What
-it clears is flicker a pixel or two wide: the waving trees of CDnet's ``fall``, whose raw
-decisions come as speckles, while a car, a person or a leaf in front of the camera comes as
-solid blocks.  The decisions' other bits (a shadow, the texture cue) are kept as they are.
+Before the vote counts a window's foreground, it clears the foreground bit of every pixel that
+lies in no (2 radius + 1)^2 block of foreground (a morphological opening of the decisions'
+bit 0: an erosion, then a dilation, windows clipped at the borders).  What it clears is
+flicker a pixel or two wide: the waving trees of CDnet's ``fall``, whose raw decisions come as
+speckles, while a car, a person or a leaf in front of the camera comes as solid blocks.  The
+decisions' other bits (a shadow, the texture cue) are the vote's to read from the decisions
+themselves.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-
-BANDS = 16  # row bands of the parallel loop, as the vote's
+from numba import njit
 
 
 @njit(cache=True, inline="always")
@@ -100,48 +99,36 @@ def _three(a, b, c, v, out_row, use_and):
         out_row[width - 1] = v[width - 2] | v[width - 1]
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def speckle_clear(raw, out, radius):
-    """out = ``raw`` (uint8 (H, W) decisions: bit 0 foreground) with bit 0 cleared where the
-    pixel lies in no (2 radius + 1)^2 window of pixels that all have it (windows clipped at
-    the borders); ``out`` may not be ``raw``.  Rows dealt in BANDS bands; each band erodes
-    its rows and ``radius`` more on each side, then dilates its own.  Radius 1, the
-    default's, is written out (:func:`_three`): 0.05 ms a frame at 640x360 on one
-    thread, against 0.10-0.14 through the general loops (random decisions, a test job beside it)."""
+@njit(cache=True, inline="always")
+def open_rows(raw, ero, elo, opn, lo, radius, col):
+    """opn[r - lo] = row r of ``raw`` (uint8 (H, W) decisions) with bit 0 opened: foreground
+    (bit 0 set) where the pixel lies in a (2 radius + 1)^2 window, clipped at the borders,
+    whose pixels all have it; for the rows r = lo .. lo + len(opn) - 1.  Only bit 0 of
+    ``opn`` is meant (the other bits are those of the window's ANDs and ORs).  ``ero``:
+    scratch for the eroded rows elo .. elo + len(ero) - 1, which must cover the rows r -
+    radius .. r + radius of every r, clipped (elo = max(lo - radius, 0)); ``col``: scratch of
+    one row.  Radius 1, the default's, is written out (:func:`_three`): one pass over a row
+    each way, in SIMD lanes."""
     height = raw.shape[0]
-    width = raw.shape[1]
-    w = np.uint64(width)
-    keep = np.uint8(0xFE)
-    n_bands = min(BANDS, height)
-    for b in prange(n_bands):
-        i0 = b * height // n_bands
-        i1 = (b + 1) * height // n_bands
-        lo = max(i0 - radius, 0)
-        hi = min(i1 + radius, height)
-        ero = np.empty((hi - lo, width), np.uint8)
-        col = np.empty(width, np.uint8)
-        for i in range(lo, hi):
-            if radius == 1:
-                _three(raw[max(i - 1, 0)], raw[i], raw[min(i + 1, height - 1)], col, ero[i - lo],
-                       True)
-            else:
-                _rows(raw, 0, i, radius, height, col, True)
-                _along(col, ero[i - lo], radius, True)
-        for i in range(i0, i1):
-            o = out[i]
-            if radius == 1:
-                _three(ero[max(i - 1, 0) - lo], ero[i - lo], ero[min(i + 1, height - 1) - lo], col,
-                       o, False)
-            else:
-                _rows(ero, lo, i, radius, height, col, False)
-                _along(col, o, radius, False)
-            r = raw[i]
-            for j in range(w):
-                o[j] = r[j] & (keep | (o[j] & np.uint8(1)))
+    for r in range(elo, elo + ero.shape[0]):
+        if radius == 1:
+            _three(raw[max(r - 1, 0)], raw[r], raw[min(r + 1, height - 1)], col, ero[r - elo],
+                   True)
+        else:
+            _rows(raw, 0, r, radius, height, col, True)
+            _along(col, ero[r - elo], radius, True)
+    for r in range(lo, lo + opn.shape[0]):
+        if radius == 1:
+            _three(ero[max(r - 1, 0) - elo], ero[r - elo], ero[min(r + 1, height - 1) - elo], col,
+                   opn[r - lo], False)
+        else:
+            _rows(ero, elo, r, radius, height, col, False)
+            _along(col, opn[r - lo], radius, False)
 
 
 def speckle_clear_numpy(raw, out, radius):
-    """:func:`speckle_clear` in NumPy: the same output."""
+    """out = ``raw`` with bit 0 cleared where the opening of :func:`open_rows` clears it, the
+    other bits kept; in NumPy (the NumPy twin of the vote casts its vote on it)."""
     k = 2 * radius + 1
     h, w = raw.shape
 

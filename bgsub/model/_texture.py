@@ -10,7 +10,7 @@ against that same centre (LBSP's inter-pattern), so a pixel whose pattern differ
 background's in at least ``bits`` of the 8 has texture the background has not.  Such
 pixels, opened 3x3 (a hit is kept only where a whole 3x3 block hits), are flagged in the
 model's per-pixel decisions with ``flag`` (ORed in), which the vote turns into foreground
-whatever its count (:func:`bgsub.model._kernels.vote_mask`).
+whatever its count (:func:`bgsub.model._vote.vote_mask`).
 
 Gray values are integers: a colour frame's are OpenCV's; the background's are
 ``(29 B + 150 G + 77 R + 128) >> 8`` of its rank-0 means, each first rounded to an integer;

@@ -254,7 +254,6 @@ class MixtureSubtractor:
         self.n_frames_ = 0  # frames learned from since the last (re)initialisation
         self.frame_shape_ = None
         self._raw = None  # the scratch mask voted on
-        self._speckled = None  # scratch: the decisions without speckles (speckle > 1)
         self.gain_ = 1.0  # the global gain of the last frame against the model
         self._prev_sub = None  # the last mask on the gain-estimation grid (True = background)
         self._ratios = None  # scratch: the gain estimate's samples
@@ -792,12 +791,12 @@ class MixtureSubtractor:
         every solid window does, so the solid core is the same)."""
         k = self.smoothing
         need = max(1, int(np.ceil(self.vote * k * k - 1e-9)))
-        if self.speckle > 1:
-            if self._speckled is None or self._speckled.shape != raw.shape:
-                self._speckled = np.empty_like(raw)
-            _jit.kernels()["speckle_clear"](raw, self._speckled, self.speckle // 2)
-            raw = self._speckled
-        _jit.kernels()["vote_mask"](raw, out, k // 2, need, self.solid // 2)
+        from numba import get_num_threads
+
+        from bgsub.model._vote import bands_for
+
+        _jit.kernels()["vote_mask"](raw, out, k // 2, need, self.solid // 2, self.speckle // 2,
+                                    bands_for(get_num_threads()))
 
     def fit_frames(self, frames: np.ndarray | Iterable[np.ndarray],
                    n_iter: int = 20) -> MixtureSubtractor:
