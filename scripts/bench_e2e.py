@@ -240,6 +240,23 @@ def table(rows, have_dvr):
     return "\n".join(lines)
 
 
+def ratio_table(rows):
+    """The README's speed table: each bgsub job's speed against DVR-Scan's (jobs down, inputs
+    across), from :func:`table`'s rows."""
+    names = list(dict.fromkeys(k for row in rows for k in row[3] if k != "DVR-Scan"))
+    lines = ["| `bgsub run V ...` against `dvr-scan -i V -so -q` | "
+             + " | ".join(f"{label}, {n} frames" for label, _, n, _, _ in rows) + " |",
+             "|---|" + "---|" * len(rows)]
+    jobs = {"gray, no masks": "`--gray --mask-format none -q` (the same job)",
+            "defaults": "`-q` (the defaults: also the mask video and the report)",
+            "--accurate gray, no masks": "`--accurate --gray --mask-format none -q`"}
+    for k in names:
+        cells = [f"{fps[k] / fps['DVR-Scan']:.2f}x" if k in fps else ""
+                 for _, _, _, fps, _ in rows]
+        lines.append(f"| {jobs.get(k, k)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def profile_table(rows):
     """The gray run's stages: CPU ms a frame of each stage's thread, the whole process's (every
     thread's, Numba's workers included) and half of it (what two cores could do at best), the
@@ -318,6 +335,11 @@ def main(argv=None):
 
         write_block("benchmarks.md", "e2e", f"Median of {args.repeats} alternating runs, warm "
                     f"JIT cache.\n\n{text}")
+        if dvr:
+            write_block("README.md", "speed", f"Speed, the whole command from start to exit "
+                        f"(median of {args.repeats} alternating runs, warm JIT cache; "
+                        f"[benchmarks](docs/benchmarks.md#the-whole-command-against-dvr-scan)):"
+                        f"\n\n{ratio_table(rows)}")
 
 
 if __name__ == "__main__":

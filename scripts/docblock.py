@@ -1,7 +1,7 @@
 """Write a measured table into a marked block of a documentation page.
 
 The benchmark and accuracy scripts (``--docs``) replace the text between
-``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in ``docs/PAGE`` with a line naming the
+``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in ``docs/PAGE`` (or the README) with a line naming the
 machine, the commit and the command, then their table, so that a page's figures always come
 with where and how they were measured.  The page is written atomically (a temporary name, then
 a rename).
@@ -54,8 +54,9 @@ def provenance(argv=None) -> str:
 
 
 def write_block(page: str, name: str, text: str) -> Path:
-    """Replace block ``name`` of ``docs/page`` with the provenance line and ``text``."""
-    path = DOCS / page
+    """Replace block ``name`` of ``docs/page`` (``README.md``: the project's README) with the
+    provenance line and ``text``."""
+    path = ROOT / page if page == "README.md" else DOCS / page
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     content = path.read_text(encoding="utf-8")
     if begin not in content or end not in content:

@@ -289,17 +289,49 @@ def test_the_nav_names_every_page_and_only_pages_that_exist():
 
 @needs_mkdocs
 def test_the_scripts_write_their_tables_into_marked_blocks():
-    """bench.py, bench_e2e.py, bench_em.py and accuracy.py (``--docs``) write into these blocks:
-    each must be present once, and writing one keeps the rest of the page."""
+    """bench.py, bench_e2e.py, bench_em.py and accuracy.py (``--docs``) write into these blocks
+    (bench_e2e.py also into the README's speed table): each must be present once, and writing
+    one keeps the rest of the page."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import docblock
 
     for page, names in (("benchmarks.md", ("bench", "e2e", "em")), ("accuracy.md",
-                                                                     ("accuracy",))):
-        text = (DOCS / page).read_text(encoding="utf-8")
+                                                                     ("accuracy",)),
+                        ("README.md", ("speed",))):
+        text = (ROOT / page if page == "README.md" else DOCS / page).read_text(encoding="utf-8")
         for name in names:
             assert text.count(f"<!-- {name}:begin -->") == 1, f"{page}: {name} block"
             assert text.count(f"<!-- {name}:end -->") == 1, f"{page}: {name} block"
     assert re.fullmatch(r"\*Measured \d{4}-\d\d-\d\d on .+, \d+ cores \(Python [\d.]+\), bgsub "
                         r"at commit \S+.*, with `python scripts/bench.py --docs`\.\*",
                         docblock.provenance(["scripts/bench.py", "--docs"]))
+
+
+def test_the_readme_speed_table_is_written_from_the_runs(tmp_path, monkeypatch):
+    """bench_e2e.py --docs writes the README's speed table: each job's fps over DVR-Scan's per
+    input (hand-computed here), into the README's block, the rest of the README kept."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_e2e
+    import docblock
+
+    rows = [("640x360", "H.264", 917, {"DVR-Scan": 250.0, "gray, no masks": 345.0,
+                                        "defaults": 300.0}, {}),
+            ("640x360 looped 11x", "MPEG-4 part 2", 10087,
+             {"DVR-Scan": 355.0, "gray, no masks": 710.0, "defaults": 390.5,
+              "--accurate gray, no masks": 426.0}, {})]
+    text = bench_e2e.ratio_table(rows)
+    lines = text.splitlines()
+    assert lines[0].endswith("| 640x360, 917 frames | 640x360 looped 11x, 10087 frames |")
+    assert lines[2].endswith("(the same job) | 1.38x | 2.00x |")
+    assert lines[3].endswith("| 1.20x | 1.10x |")
+    assert lines[4] == "| `--accurate --gray --mask-format none -q` |  | 1.20x |"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "README.md").write_text(readme, encoding="utf-8")
+    monkeypatch.setattr(docblock, "ROOT", tmp_path)
+    docblock.write_block("README.md", "speed", text)
+    new = (tmp_path / "README.md").read_text(encoding="utf-8")
+    head, rest = readme.split("<!-- speed:begin -->")
+    tail = rest.split("<!-- speed:end -->")[1]
+    assert new.startswith(head) and new.endswith(tail)
+    block = new[len(head):len(new) - len(tail)]
+    assert "*Measured " in block and text in block
