@@ -1,10 +1,10 @@
 """Write a measured table into a marked block of a documentation page.
 
 The benchmark and accuracy scripts (``--docs``) replace the text between
-``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in ``docs/PAGE`` (or the README) with a line naming the
-machine, the commit and the command, then their table, so that a page's figures always come
-with where and how they were measured.  The page is written atomically (a temporary name, then
-a rename).
+``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in ``docs/PAGE`` (or the README) with a line
+naming the machine, the commit and the command, then their table, so that a page's figures
+always come with where and how they were measured.  The page is written atomically (a
+temporary name, then a rename).
 """
 
 from __future__ import annotations

@@ -1160,9 +1160,9 @@ def gain_estimate(frame, hot, channel, start, step, prev_bg, use_prev, ratios):
     ``channel`` to its rank-0 mean, x / max(mu, 1), where mu is in [16, 240], x in [4, 251]
     and, when ``use_prev``, the grid pixel was background in the last mask (``prev_bg``, bool,
     the grid's shape).  Writes the ratios to ``ratios`` (scratch: the median leaves them
-    reordered) and returns (how many, their median; 0 when none).  One call, without the GIL: run beside the reader and the
-    post-processing threads, the same steps as NumPy calls measured about a third of the model
-    stage's own time."""
+    reordered) and returns (how many, their median; 0 when none).  One call, without the GIL:
+    run beside the reader and the post-processing threads, the same steps as NumPy calls
+    measured about a third of the model stage's own time."""
     height = frame.shape[0]
     width = frame.shape[1]
     lo = np.float32(16.0)

@@ -112,21 +112,22 @@ def vote_mask(raw, out, radius, need, solid_radius, speckle_radius, bands):
     ``speckle_radius`` > 0 both windows count only the foreground that lies in a (2
     speckle_radius + 1)^2 block of it (:func:`bgsub.model._speckle.open_rows`).
 
-    Runs on Numba's threads, like the model kernel, so that no second thread pool competes
-    for the cores right after it.  The rows are dealt in ``bands`` bands (the caller's: two
-    per thread, at most VOTE_BANDS, :func:`bands_for`; the output does not depend on it; read
-    inside the kernel, Numba's thread count would keep it out of the cache); down a band the column sums slide (:func:`_column_sums`), along a row the
-    window sums double (:func:`_window_row`): 0.12 ms a frame at 640x360 against 0.22 when
-    every row summed its window's rows and columns afresh (0.87 against 1.52 ms at 1920x1080,
-    one thread).  With the opening, each band first opens the rows its windows reach into a
-    scratch of its own (the opening fused here rather than a pass of its own over the frame),
-    and a solid window of the opening's size is read off the erosion the opening starts from:
-    an opening keeps every such window whole and makes none, so the two agree.  The last step
-    of a row computes its labels with 0/1 arithmetic: written as nested conditional
-    expressions, the row's labels took 0.52 ms a frame at 640x360 on the AMD EPYC host (random
-    masks, one thread; 0.15 ms written so, the same output).  The texture cue's bit is read
-    as ``r > 2``, a byte comparison: read as a shift (``r >> 2``), Numba's integer rules made
-    the loop 64-bit and the vote 0.35 -> 0.60 ms at 640x480 (one thread).
+    Runs on Numba's threads, like the model kernel, so that no second thread pool competes for
+    the cores right after it.  The rows are dealt in ``bands`` bands (the caller's: two per
+    thread, at most VOTE_BANDS, :func:`bands_for`; the output does not depend on it; read
+    inside the kernel, Numba's thread count would keep it out of the cache); down a band the
+    column sums slide (:func:`_column_sums`), along a row the window sums double
+    (:func:`_window_row`): 0.12 ms a frame at 640x360 against 0.22 when every row summed its
+    window's rows and columns afresh (0.87 against 1.52 ms at 1920x1080, one thread).  With the
+    opening, each band first opens the rows its windows reach into a scratch of its own (the
+    opening fused here rather than a pass of its own over the frame), and a solid window of the
+    opening's size is read off the erosion the opening starts from: an opening keeps every such
+    window whole and makes none, so the two agree.  The last step of a row computes its labels
+    with 0/1 arithmetic: written as nested conditional expressions, the row's labels took 0.52
+    ms a frame at 640x360 on the AMD EPYC host (random masks, one thread; 0.15 ms written so,
+    the same output).  The texture cue's bit is read as ``r > 2``, a byte comparison: read as a
+    shift (``r >> 2``), Numba's integer rules made the loop 64-bit and the vote 0.35 -> 0.60 ms
+    at 640x480 (one thread).
     """
     height = raw.shape[0]
     width = raw.shape[1]
