@@ -59,6 +59,13 @@ def test_malformed_zones_are_refused_naming_the_problem(spec, words):
         assert w in str(exc.value)
 
 
+def test_a_malformed_roi_polygon_names_the_form_without_a_name():
+    for spec in ("1,2 3", "1,2 3,4", "b c:1,2 3,4 5,9"):
+        with pytest.raises(ZoneError) as exc:
+            parse_zone(spec, need_name=False, what="--roi")
+        assert "(expected x1,y1 x2,y2 x3,y3 ...)" in str(exc.value), exc.value
+
+
 def test_zone_names_must_differ():
     with pytest.raises(ZoneError, match="used twice"):
         parse_zones(["a:0,0 9,0 9,9", "a:1,1 8,1 8,8"])
@@ -188,6 +195,8 @@ def test_malformed_polygons_exit_2_in_one_line(tmp_path, args, words):
     assert len(lines) == 1 and lines[0].startswith("Error: "), res.stderr
     for w in words:
         assert w in res.stderr
+    if args[0] == "--roi":  # the form --roi takes: a polygon without a name
+        assert "expected x1,y1 x2,y2" in res.stderr and "NAME:" not in res.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -34,6 +34,7 @@ class Zone:
 
 
 FORM = "NAME:x1,y1 x2,y2 x3,y3 ..."
+POLYGON = "x1,y1 x2,y2 x3,y3 ..."  # the form of a polygon --roi: no name
 
 
 def looks_like_polygon(spec: str) -> bool:
@@ -48,6 +49,7 @@ def looks_like_polygon(spec: str) -> bool:
 def parse_zone(spec: str, need_name: bool = True, what: str = "--zone") -> Zone:
     """``"NAME:x1,y1 x2,y2 x3,y3 ..."`` (``need_name=False``: the ``NAME:`` may be left out,
     as for a polygon ``--roi``); :class:`ZoneError` naming the problem otherwise."""
+    form = FORM if need_name else POLYGON
     s = str(spec).strip()
     name, sep, body = s.partition(":")
     if not sep:
@@ -57,16 +59,16 @@ def parse_zone(spec: str, need_name: bool = True, what: str = "--zone") -> Zone:
     name = name.strip()
     if not _NAME.match(name):
         raise ZoneError(f"{what} {spec!r}: the name {name!r} must be letters, digits, '_', '.' "
-                        f"or '-' (expected {FORM})")
+                        f"or '-' (expected {form})")
     points = []
     for tok in body.replace(";", " ").split():
         m = _POINT.match(tok)
         if not m:
-            raise ZoneError(f"{what} {spec!r}: {tok!r} is not a point x,y (expected {FORM})")
+            raise ZoneError(f"{what} {spec!r}: {tok!r} is not a point x,y (expected {form})")
         points.append((int(round(float(m.group(1)))), int(round(float(m.group(2))))))
     if len(points) < 3:
         raise ZoneError(f"{what} {spec!r}: a polygon needs at least three points x,y "
-                        f"(expected {FORM})")
+                        f"(expected {form})")
     if len(set(points)) < 3 or _area(points) == 0:
         raise ZoneError(f"{what} {spec!r}: the points enclose no area")
     return Zone(name, tuple(points))
