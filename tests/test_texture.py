@@ -79,6 +79,91 @@ def test_the_background_is_made_again_a_share_of_its_rows_a_frame(engine, channe
     np.testing.assert_array_equal(raw, want * np.uint8(4))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_cue_in_two_halves_is_the_cue_in_one(engine, channels):
+    # texture_background (the model's half) then texture_cue (the vote's half, on a copy of
+    # the plane) give what texture_flags gives, a share of the rows made again or all of them
+    rng = np.random.default_rng(40 + channels)
+    h, w = 19, 33
+    whole, halves = _texture.scratch((h, w)), _texture.scratch((h, w))
+    if engine == "numba":
+        background, cue = _texture.texture_background, _texture.texture_cue
+    else:
+        background, cue = _texture.texture_background_numpy, _texture.texture_cue_numpy
+    for every, phase in ((1, 0), (3, 1), (3, 2), (8, 0)):
+        hot = _hot_of(rng.uniform(-4, 260, (h, w, channels)).astype(np.float32))
+        gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        before = rng.choice(np.array([0, 1, 2], np.uint8), size=(h, w))
+        want = before.copy()
+        _cue(engine, gray, hot, 3, 4, want, every=every, phase=phase, scratch=whole)
+        background(hot, every, phase, halves[1])
+        got = before.copy()
+        cue(gray, halves[1].copy(), 3, model_module._TEXTURE_R, model_module._TEXTURE_RQ,
+            np.uint8(4), halves[0], halves[2], halves[3], halves[4], got)
+        np.testing.assert_array_equal(got, want, err_msg=f"every={every} phase={phase}")
+        np.testing.assert_array_equal(halves[1], whole[1])
+
+
+def _shaken(frames, seed):
+    """The frames, each shifted by a random -2..2 px (a camera on a swaying pole)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        dx, dy = (int(v) for v in rng.integers(-2, 3, 2))
+        g = np.empty_like(f)
+        model_module.shift_image(f, g, dx, dy, True)
+        out.append(g)
+    return out
+
+
+@pytest.mark.parametrize("shake", [False, True])
+@pytest.mark.parametrize("gray", [False, True])
+def test_the_cue_left_to_the_vote_gives_apply_s_masks(engine, gray, shake):
+    # apply_unvoted(defer_texture=True) leaves the cue's patterns to vote_mask(texture=...),
+    # as a threaded run does (the model one frame ahead of the vote): the same masks as
+    # apply(), frame by frame, on a real video, steady and on a shaking camera (the flags then
+    # shifted into the frame's coordinates), and the model learns the same
+    from .conftest import SAMPLES
+
+    cap = cv2.VideoCapture(str(SAMPLES / "street.mp4"))
+    frames = [cap.read()[1] for _ in range(45)]
+    if gray:
+        frames = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+    if shake:
+        frames = _shaken(frames, seed=5)
+    a, b = MixtureSubtractor(texture=4), MixtureSubtractor(texture=4)
+    pending = None
+    left = 0
+    for t, f in enumerate(frames + [None]):
+        if f is not None:
+            want = a.apply(f)
+            raw, later = b.apply_unvoted(f, defer_texture=True)
+            left += later is not None
+            # from the 30th frame on, but not on a frame where the model moves with the camera
+            assert later is None or t + 1 >= model_module._TEXTURE_FROM, t + 1
+        if pending is not None:  # the frame before, voted while the model is one ahead
+            np.testing.assert_array_equal(b.vote_mask(*pending[:2], texture=pending[2]),
+                                          pending[3], err_msg=f"frame {t}")
+        pending = (raw, None, later, want.copy()) if f is not None else None
+    assert left >= len(frames) - model_module._TEXTURE_FROM - 2
+    assert np.array_equal(a.state_, b.state_)
+    if shake:
+        assert a.shift_ != (0, 0) or a.anchor_ != (0, 0)  # the camera was followed
+
+
+def test_the_vote_refuses_a_texture_it_was_not_given():
+    m = MixtureSubtractor(texture=4)
+    raw = np.zeros((6, 7), np.uint8)
+    with pytest.raises(ValueError, match="texture must be what apply_unvoted"):
+        m.vote_mask(raw, texture=("not", "a", "cue"))
+    m2 = MixtureSubtractor(texture=4)
+    for _ in range(model_module._TEXTURE_FROM):
+        raw2, later = m2.apply_unvoted(np.zeros((8, 9), np.uint8), defer_texture=True)
+    assert later is not None
+    with pytest.raises(ValueError, match="texture must be what apply_unvoted"):
+        m.vote_mask(raw, texture=later)  # another frame size
+
+
 def test_the_cue_finds_a_changed_pattern_and_not_a_steady_one(engine):
     # a background of 2x2 checks (60 and 180); where the frame's checks are moved by 2 px
     # (every pixel takes the other value, both known to the model: the pattern around it

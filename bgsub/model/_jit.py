@@ -156,8 +156,12 @@ def _call_with_notice(disp, args):
 class Kernel:
     """A kernel that runs its NumPy twin until its Numba code is compiled (see module doc)."""
 
-    def __init__(self, disp, fallback=None):
+    def __init__(self, disp, fallback=None, parallel=None):
         self.disp = disp
+        # parallel: it runs Numba's threads (None: as its dispatcher says; True for a kernel
+        # that calls parallel kernels), so it takes the workqueue layer's lock
+        self.parallel = (getattr(disp, "targetoptions", {}).get("parallel", False)
+                         if parallel is None else parallel)
         self.fallback = fallback
         self.ready = False  # the Numba code is loaded: calls go straight to it
         self.call = disp  # what a ready kernel calls: disp, or disp under the workqueue lock
@@ -198,7 +202,7 @@ class Kernel:
                         notice()
                         self._next_check = time.monotonic() + RECHECK
                         return self.fallback(*args)
-        if getattr(self.disp, "targetoptions", {}).get("parallel") and _parallel.serial_layer():
+        if self.parallel and _parallel.serial_layer():
             self.call = self._serialised
         sig = _signature(self.disp, args)
         if is_cached(self.disp, sig):
@@ -287,7 +291,9 @@ def kernels():
                                  "ghost_blobs", "ghost_absorb", "clear_clipped", "shift_points",
                                  "shift_estimate")}
         _KERNELS["mask_blobs"] = Kernel(_blob.mask_blobs, _blob.mask_blobs_numpy)
-        _KERNELS["texture_flags"] = Kernel(_texture.texture_flags, _texture.texture_flags_numpy)
+        for name in ("texture_flags", "texture_background", "texture_cue"):  # all parallel
+            _KERNELS[name] = Kernel(getattr(_texture, name), getattr(_texture, name + "_numpy"),
+                                    parallel=True)
         _KERNELS["vote_mask"] = Kernel(_vote.vote_mask, fb.vote_mask)
     return _KERNELS
 

@@ -201,10 +201,41 @@ def texture_flags(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue
     _dilate_flag(ero, high, cue, flag, raw)
 
 
-def texture_flags_numpy(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue, ero,
-                        high, raw):
-    """:func:`texture_flags` in NumPy (the same integers, the same rows of ``bg`` made)."""
-    h, w = cue.shape
+@njit(cache=True, parallel=True, nogil=True)
+def _frame_plane(gray, fr):
+    h = gray.shape[0]
+    for i in prange(h + 4):
+        _pad_row(gray[min(max(i - 2, 0), h - 1)], fr[i])
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def texture_background(hot, every, phase, bg):
+    """The model's share of :func:`texture_flags` when the rest is left to another thread
+    (:func:`texture_cue`): the background's padded gray plane ``bg``, its rows made again as
+    there (``every``, ``phase``), the others kept."""
+    h = hot.shape[0]
+    for i in prange(h + 4):
+        s = min(max(i - 2, 0), h - 1)
+        if every <= 1 or s % every == phase:
+            _background_row(hot, s, bg[i])
+
+
+@njit(cache=True, nogil=True)
+def texture_cue(gray, bg, bits, r_min, r_rel, flag, fr, cue, ero, high, raw):
+    """The rest of :func:`texture_flags`, from a background plane ``bg`` that
+    :func:`texture_background` made: raw |= flag where the texture of ``gray`` is not the
+    background's.  It reads nothing of the model, so it may run on another thread while the
+    model learns the next frame (``fr``, ``cue``, ``ero``, ``high``: that thread's scratch of
+    :func:`scratch`)."""
+    _frame_plane(gray, fr)
+    _patterns(fr, bg, np.uint16(r_min), np.uint16(r_rel), np.uint8(bits), cue, ero, high)
+    _erode(cue, high, ero)
+    _dilate_flag(ero, high, cue, flag, raw)
+
+
+def texture_background_numpy(hot, every, phase, bg):
+    """:func:`texture_background` in NumPy (the same rows made, the same integers)."""
+    h = hot.shape[0]
     m = np.clip(hot[:, MEAN:, :], 0, 255)
     means = (m + np.float32(0.5)).astype(np.int32)  # (H, C, W), truncated as the kernel
     if means.shape[1] == 1:
@@ -215,6 +246,18 @@ def texture_flags_numpy(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, b
     made = src if every <= 1 else src[src % every == phase]
     rows = np.arange(h + 4) if every <= 1 else np.flatnonzero(src % every == phase)
     bg[rows] = np.pad(bgr[made], ((0, 0), (2, 2)), mode="edge")
+
+
+def texture_flags_numpy(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue, ero,
+                        high, raw):
+    """:func:`texture_flags` in NumPy (the same integers, the same rows of ``bg`` made)."""
+    texture_background_numpy(hot, every, phase, bg)
+    texture_cue_numpy(gray, bg, bits, r_min, r_rel, flag, fr, cue, ero, high, raw)
+
+
+def texture_cue_numpy(gray, bg, bits, r_min, r_rel, flag, fr, cue, ero, high, raw):
+    """:func:`texture_cue` in NumPy."""
+    h, w = cue.shape
     fr[...] = np.pad(gray, 2, mode="edge")
     F = fr.astype(np.int32)
     B = bg.astype(np.int32)

@@ -101,8 +101,11 @@ def exercise(model_params=None, texture=False):
         t = MixtureSubtractor(**params, texture=5)  # want(): a warm-up it starts compiles it
         t.apply(frames[0][:, :, :c])
         th, _ = t._views()
-        t._texture_cue(np.ascontiguousarray(frames[1][:, :, :c]), th,
-                       np.zeros((4, 5), np.uint8), np.uint8(1))
+        f = np.ascontiguousarray(frames[1][:, :, :c])
+        t._texture_cue(f, th, np.zeros((4, 5), np.uint8), np.uint8(1))
+        # and in two halves, as a threaded run calls it: the model's, then the vote's
+        later = t._texture_cue(f, th, np.zeros((4, 5), np.uint8), np.uint8(1), True)
+        t._finish_texture(np.zeros((4, 5), np.uint8), later)
     # the post-processing's blobs, called as bgsub.motion's PostProcessor does
     mask = np.zeros((4, 8), np.uint8)
     mask[:, :3] = mask[0, 6] = 255

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import threading
 from collections import deque
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,21 @@ from bgsub.model import _layout as layout
 
 _RHO_RULES = {"weight": layout.RHO_WEIGHT, "density": layout.RHO_DENSITY}
 _FORMAT_VERSION = 1
+
+
+class TextureLater(NamedTuple):
+    """The texture cue of one frame, left by :meth:`MixtureSubtractor.apply_unvoted` (with
+    ``defer_texture``) for :meth:`MixtureSubtractor.vote_mask`: what it needs of the frame and
+    of the model, copied, so that it can run on another thread while the model learns on."""
+
+    gray: np.ndarray  # the frame as the model saw it, in gray, in the model's coordinates
+    background: np.ndarray  # the background's padded gray plane (bgsub.model._texture)
+    bits: int
+    flag: np.uint8  # the value ORed into the decisions
+    shift: tuple  # (dx, dy): the decisions are the model's shifted by (-dx, -dy)
+
+
+_LATER = threading.local()  # per thread: the scratch of the texture cues it finishes
 
 
 def _check_window(name, value):
@@ -277,6 +293,7 @@ class MixtureSubtractor:
         self._tex = None  # scratch of the texture cue (see texture)
         self._tex_gray = None  # and a colour frame's gray
         self._tex_seen = None  # n_frames_ when the cue last ran (None: since a change of state)
+        self._later = None  # the cue this frame left for vote_mask (apply_unvoted's defer)
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
@@ -345,25 +362,43 @@ class MixtureSubtractor:
         """
         return self._apply(frame, learning_rate, known_foreground, out, True)
 
-    def apply_unvoted(self, frame, learning_rate=None, known_foreground=None):
+    def apply_unvoted(self, frame, learning_rate=None, known_foreground=None,
+                      defer_texture=False):
         """:meth:`apply` without its last step, the vote (``smoothing``): this frame's
-        per-pixel decisions as a new uint8 array (0 background, 1 foreground, 2 shadow),
-        which :meth:`vote_mask` turns into the mask :meth:`apply` returns, so that a pipeline
-        can vote on one frame on another thread while the model learns the next.  The model
-        learns the same either way.  Without smoothing there is no vote: this is
-        :meth:`apply`."""
-        if self.smoothing <= 1:
-            return self.apply(frame, learning_rate, known_foreground)
-        return self._apply(frame, learning_rate, known_foreground, None, False)
+        per-pixel decisions as a new uint8 array (0 background, 1 foreground, 2 shadow, and 4
+        where the texture cue found foreground), which :meth:`vote_mask` turns into the mask
+        :meth:`apply` returns, so that a pipeline can vote on one frame on another thread while
+        the model learns the next.  The model learns the same either way.  Without smoothing
+        there is no vote: this is :meth:`apply`.
 
-    def vote_mask(self, raw, out=None):
+        ``defer_texture``: returns ``(raw, later)``, the texture cue's own work (its patterns
+        and their opening, which the model does not learn from) left out of ``raw`` and in
+        ``later`` (a :class:`TextureLater`, or None when the cue did not run), for
+        ``vote_mask(raw, texture=later)`` on the thread that votes."""
+        if self.smoothing <= 1:
+            out = self.apply(frame, learning_rate, known_foreground)
+            return (out, None) if defer_texture else out
+        out = self._apply(frame, learning_rate, known_foreground, None, False, defer_texture)
+        if defer_texture:
+            later, self._later = self._later, None
+            return out, later
+        return out
+
+    def vote_mask(self, raw, out=None, texture=None):
         """The mask of :meth:`apply` (0 / 255, 127 shadows) from :meth:`apply_unvoted`'s
-        decisions ``raw``; a new array, or ``out``.  Without smoothing ``raw`` is already it."""
+        decisions ``raw``; a new array, or ``out``.  Without smoothing ``raw`` is already it.
+        ``texture``: the texture cue that ``apply_unvoted(..., defer_texture=True)`` left with
+        ``raw``, finished here first (its flags ORed into ``raw``)."""
         if (not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 2
                 or not raw.flags.c_contiguous):
             raise ValueError("raw must be apply_unvoted's mask: a C-contiguous uint8 (H, W) "
                              f"array, got {getattr(raw, 'dtype', type(raw).__name__)} "
                              f"{getattr(raw, 'shape', '')}")
+        if texture is not None:
+            if not isinstance(texture, TextureLater) or texture.gray.shape != raw.shape:
+                raise ValueError("texture must be what apply_unvoted(..., defer_texture=True) "
+                                 "returned with raw")
+            self._finish_texture(raw, texture)
         if self.smoothing <= 1:
             return raw
         if out is None:
@@ -374,7 +409,7 @@ class MixtureSubtractor:
         self._vote(raw, out)
         return out
 
-    def _apply(self, frame, learning_rate, known_foreground, out, voted):
+    def _apply(self, frame, learning_rate, known_foreground, out, voted, defer=False):
         f = self._as_frame(frame)
         h, w, c = f.shape
         if out is None:
@@ -474,7 +509,10 @@ class MixtureSubtractor:
             self._follow(agree, unshifted, model_raw, p)
             if self.anchor_ != anchor:  # the model moved: f is in its old coordinates
                 texture = False
-        if texture:
+        if texture and defer:  # for vote_mask, on the thread that votes
+            self._later = self._texture_cue(f, hot, model_raw, fg, True)._replace(
+                shift=(dx, dy) if model_raw is not raw else (0, 0))
+        elif texture:
             self._texture_cue(f, hot, model_raw, fg)
             if model_raw is not raw:
                 shift_image(model_raw, raw, -dx, -dy, False)
@@ -489,11 +527,12 @@ class MixtureSubtractor:
                 self.scale_ /= layout.RESCALE
         return out
 
-    def _texture_cue(self, f, hot, raw, fg):
+    def _texture_cue(self, f, hot, raw, fg, later=False):
         """The texture cue (see ``texture``): ``raw`` (the decisions, ``fg`` their foreground
         value) gains ``_TEXTURE_FLAG``, which the vote makes foreground, or 255 without a vote,
         where this frame's texture, ``f`` in the model's coordinates, is not the
-        background's."""
+        background's.  ``later``: only the model's share (the background's plane), and the
+        rest returned as a :class:`TextureLater` for :meth:`_finish_texture`."""
         from bgsub.model import _texture  # Numba's: imported with the kernels
 
         h, w = raw.shape
@@ -507,9 +546,40 @@ class MixtureSubtractor:
         every = _TEXTURE_EVERY if self._tex_seen in (n, n - 1) else 1
         self._tex_seen = n
         flag = np.uint8(_TEXTURE_FLAG if fg == 1 else 255)
+        if later:  # copies: the frame's buffer and the plane change with the next frame
+            bg = self._tex[1]
+            _jit.kernels()["texture_background"](hot, every, n % _TEXTURE_EVERY, bg)
+            gray = _texture.gray_of(f) if f.shape[2] == 3 else f.reshape(h, w).copy()
+            return TextureLater(gray, bg.copy(), self.texture, flag, (0, 0))
         gray = _texture.gray_of(f, self._tex_gray)
         _jit.kernels()["texture_flags"](gray, hot, self.texture, _TEXTURE_R, _TEXTURE_RQ, flag,
                                         every, n % _TEXTURE_EVERY, *self._tex, raw)
+
+    @staticmethod
+    def _finish_texture(raw, later):
+        """The rest of a cue that :meth:`_texture_cue` left for later: its flags ORed into
+        ``raw`` (shifted by ``-later.shift`` into the frame's coordinates), with this thread's
+        scratch."""
+        from bgsub.model import _texture
+
+        h, w = raw.shape
+        scratch = getattr(_LATER, "scratch", None)
+        if scratch is None or scratch[2].shape != (h, w):
+            # the frame's padded plane, two unused, cue, eroded, high; flags and their shift
+            planes = _texture.scratch((h, w))
+            scratch = _LATER.scratch = (planes[0], planes[2], planes[3], planes[4],
+                                        np.empty((h, w), np.uint8), np.empty((h, w), np.uint8))
+        fr, cue, ero, high, flags, moved = scratch
+        dx, dy = later.shift
+        into = raw
+        if dx or dy:
+            into = flags
+            flags[...] = 0
+        _jit.kernels()["texture_cue"](later.gray, later.background, later.bits, _TEXTURE_R,
+                                      _TEXTURE_RQ, later.flag, fr, cue, ero, high, into)
+        if dx or dy:
+            shift_image(flags, moved, -dx, -dy, False)
+            np.bitwise_or(raw, moved, out=raw)
 
     def _align(self, f):
         """This frame's shift against the model (see ``max_shift``): (dx, dy), or (0, 0), and

@@ -40,10 +40,12 @@ class Modelled:
     on it), and where the camera was (``camera_shift`` of :class:`MotionResult`), read when
     the model saw the frame, which a threaded run's post-processing may not be at yet."""
 
-    __slots__ = ("raw", "voted", "camera_shift")
+    __slots__ = ("raw", "voted", "camera_shift", "texture")
 
-    def __init__(self, raw: np.ndarray, voted: bool, camera_shift: tuple | None):
+    def __init__(self, raw: np.ndarray, voted: bool, camera_shift: tuple | None,
+                 texture: Any = None):
         self.raw, self.voted, self.camera_shift = raw, voted, camera_shift
+        self.texture = texture  # the texture cue left for the vote (MixtureSubtractor's)
 
 
 class PostProcessor:
@@ -113,6 +115,14 @@ class PostProcessor:
         boxes = [tuple(b) for b in self._scratch[1][3][:n_kept].tolist()]
         fraction = kept / total if total else 0.0
         return m, boxes, fraction
+
+
+def _defers_texture(model) -> bool:
+    """Whether ``model`` can leave its texture cue to the vote (MixtureSubtractor's
+    ``apply_unvoted(..., defer_texture=True)``)."""
+    from bgsub.model.mixture import MixtureSubtractor
+
+    return isinstance(model, MixtureSubtractor)
 
 
 class MotionDetector:
@@ -220,11 +230,14 @@ class MotionDetector:
         t0, c0 = perf_counter(), thread_time()
         split = self._split()
         apply = self.model.apply_unvoted if split else self.model.apply
-        if learning_rate is None:
-            raw = apply(small)
+        kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}
+        texture = None
+        if split and getattr(self.model, "texture", 0) and _defers_texture(self.model):
+            # the texture cue's patterns go with the vote, to the thread that votes
+            raw, texture = apply(small, defer_texture=True, **kwargs)
         else:
-            raw = apply(small, learning_rate=learning_rate)
-        out = Modelled(raw, not split, self._camera_shift())
+            raw = apply(small, **kwargs)
+        out = Modelled(raw, not split, self._camera_shift(), texture)
         self.model_seconds += perf_counter() - t0
         self.model_cpu_seconds += thread_time() - c0
         return out
@@ -250,6 +263,8 @@ class MotionDetector:
             camera = raw.camera_shift
             if raw.voted:
                 raw = raw.raw
+            elif raw.texture is not None:
+                raw = self.model.vote_mask(raw.raw, texture=raw.texture)
             else:
                 raw = self.model.vote_mask(raw.raw)
                 self.vote_cpu_seconds += thread_time() - c1
