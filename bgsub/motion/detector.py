@@ -263,10 +263,8 @@ class MotionDetector:
             camera = raw.camera_shift
             if raw.voted:
                 raw = raw.raw
-            elif raw.texture is not None:
-                raw = self.model.vote_mask(raw.raw, texture=raw.texture)
             else:
-                raw = self.model.vote_mask(raw.raw)
+                raw = self.model.vote_mask(raw.raw, texture=raw.texture)
                 self.vote_cpu_seconds += thread_time() - c1
         if self.post is None:
             self._make_post(raw.shape)
