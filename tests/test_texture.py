@@ -230,11 +230,14 @@ def test_the_cue_starts_at_the_30th_frame_and_splits_like_apply(engine, params):
     frames = _leaves(40, seed=2)
     a = MixtureSubtractor(max_shift=0, background_ratio=0.9, texture=4, **params)
     b = MixtureSubtractor(max_shift=0, background_ratio=0.9, texture=4, **params)
+    c = MixtureSubtractor(max_shift=0, background_ratio=0.9, texture=4, **params)
     plain = MixtureSubtractor(max_shift=0, background_ratio=0.9, **params)
     for t, f in enumerate(frames):
         want = a.apply(f)
         got = b.vote_mask(b.apply_unvoted(f))
         np.testing.assert_array_equal(got, want)
+        raw, later = c.apply_unvoted(f, defer_texture=True)  # the cue left to the vote
+        np.testing.assert_array_equal(c.vote_mask(raw, texture=later), want)
         without = plain.apply(f)
         if t + 1 < model_module._TEXTURE_FROM:
             np.testing.assert_array_equal(want, without, err_msg=str(t + 1))
