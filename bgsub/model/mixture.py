@@ -560,15 +560,12 @@ class MixtureSubtractor:
         """The rest of a cue that :meth:`_texture_cue` left for later: its flags ORed into
         ``raw`` (shifted by ``-later.shift`` into the frame's coordinates), with this thread's
         scratch."""
-        from bgsub.model import _texture
-
         h, w = raw.shape
         scratch = getattr(_LATER, "scratch", None)
-        if scratch is None or scratch[2].shape != (h, w):
-            # the frame's padded plane, two unused, cue, eroded, high; flags and their shift
-            planes = _texture.scratch((h, w))
-            scratch = _LATER.scratch = (planes[0], planes[2], planes[3], planes[4],
-                                        np.empty((h, w), np.uint8), np.empty((h, w), np.uint8))
+        if scratch is None or scratch[1].shape != (h, w):
+            # the frame's padded gray plane; the cue, eroded, high; the flags and their shift
+            scratch = _LATER.scratch = (np.empty((h + 4, w + 4), np.uint8),
+                                        *(np.empty((h, w), np.uint8) for _ in range(5)))
         fr, cue, ero, high, flags, moved = scratch
         dx, dy = later.shift
         into = raw
