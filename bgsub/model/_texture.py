@@ -145,18 +145,6 @@ def _box3(a, b, c, col, out, need):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def _planes(gray, hot, every, phase, fr, bg):
-    """The padded gray planes, the first and last rows twice more (edges replicated); of the
-    background's, only the rows i with i % every == phase (all when every <= 1)."""
-    h = gray.shape[0]
-    for i in prange(h + 4):
-        s = min(max(i - 2, 0), h - 1)
-        _pad_row(gray[s], fr[i])
-        if every <= 1 or s % every == phase:
-            _background_row(hot, s, bg[i])
-
-
-@njit(cache=True, parallel=True, nogil=True)
 def _patterns(fr, bg, R, rq, nb, cue, lo, hi):
     for i in prange(cue.shape[0]):
         _cue_row(fr, bg, i, lo[i], hi[i], cue[i], R, rq, nb)
@@ -179,26 +167,6 @@ def _dilate_flag(ero, col, out, flag, raw):
         o = out[i]
         for j in range(w):
             row[j] |= np.uint8(f * o[j])
-
-
-@njit(cache=True, nogil=True)
-def texture_flags(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue, ero, high,
-                  raw):
-    """raw |= flag where the frame's texture is not the background's (see the module).
-
-    gray: uint8 (H, W), the frame as the model saw it in gray (:func:`gray_of`); hot: the
-    model's rank-0 records; bits: 1..8; r_min, r_rel: R and rq = round(256 r); flag: the value
-    ORed in; every, phase: the rows of the background's plane ``bg`` made again this frame (i %
-    every == phase; all when every <= 1), the others kept from earlier frames; fr, bg, cue, ero,
-    high: scratch of :func:`scratch`.  Four passes over the rows, each on Numba's threads and
-    each a kernel of its own, so that a pass starts only once the rows it reads are written
-    (Numba may fuse the parallel loops of one kernel): the gray planes, the patterns, the
-    erosion, the dilation with the flags."""
-    _planes(gray, hot, every, phase, fr, bg)
-    # ero and high hold each row's bounds until the erosion; high is the min/max scratch
-    _patterns(fr, bg, np.uint16(r_min), np.uint16(r_rel), np.uint8(bits), cue, ero, high)
-    _erode(cue, high, ero)
-    _dilate_flag(ero, high, cue, flag, raw)
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -228,9 +196,28 @@ def texture_cue(gray, bg, bits, r_min, r_rel, flag, fr, cue, ero, high, raw):
     model learns the next frame (``fr``, ``cue``, ``ero``, ``high``: that thread's scratch of
     :func:`scratch`)."""
     _frame_plane(gray, fr)
+    # ero and high hold each row's bounds until the erosion; high is the min/max scratch
     _patterns(fr, bg, np.uint16(r_min), np.uint16(r_rel), np.uint8(bits), cue, ero, high)
     _erode(cue, high, ero)
     _dilate_flag(ero, high, cue, flag, raw)
+
+
+@njit(cache=True, nogil=True)
+def texture_flags(gray, hot, bits, r_min, r_rel, flag, every, phase, fr, bg, cue, ero, high,
+                  raw):
+    """raw |= flag where the frame's texture is not the background's (see the module).
+
+    gray: uint8 (H, W), the frame as the model saw it in gray (:func:`gray_of`); hot: the
+    model's rank-0 records; bits: 1..8; r_min, r_rel: R and rq = round(256 r); flag: the value
+    ORed in; every, phase: the rows of the background's plane ``bg`` made again this frame (i %
+    every == phase; all when every <= 1), the others kept from earlier frames; fr, bg, cue, ero,
+    high: scratch of :func:`scratch`.  Its two halves, :func:`texture_background` then
+    :func:`texture_cue`: five passes over the rows, each on Numba's threads and each a kernel
+    of its own, so that a pass starts only once the rows it reads are written (Numba may fuse
+    the parallel loops of one kernel): the background's plane, the frame's, the patterns, the
+    erosion, the dilation with the flags."""
+    texture_background(hot, every, phase, bg)
+    texture_cue(gray, bg, bits, r_min, r_rel, flag, fr, cue, ero, high, raw)
 
 
 def texture_background_numpy(hot, every, phase, bg):
